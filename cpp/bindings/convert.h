@@ -1,0 +1,44 @@
+// Python <-> tg::Tensor conversion, shared by every binding file. The only place (with the other
+// files in cpp/bindings/) that sees Python.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <optional>
+
+#include "tapegrad/autograd/tape.h"
+#include "tapegrad/tensor.h"
+#include "tapegrad/variable.h"
+
+namespace tg::py_bind {
+namespace py = pybind11;
+
+using TensorPtr = std::shared_ptr<TensorImpl>;
+
+// Any tensor-like Python object as a Tensor: a Tensor as is, a Variable read (so tapes watch it),
+// a number, list or array converted. `like` is the dtype numbers and lists adopt (they are "weak",
+// as in TensorFlow: 3 * x keeps x's float32); NumPy floating arrays keep their own dtype.
+Tensor to_tensor(py::handle obj, std::optional<DType> like = std::nullopt);
+// Both operands of a binary op, each adopting the other's dtype when it is a weak number or list.
+std::pair<Tensor, Tensor> to_tensors(py::handle a, py::handle b);
+// A dtype given as tg.float32, "float32", np.float32, np.dtype(...) or None.
+std::optional<DType> to_dtype(py::handle obj);
+// Integer indices from a list, tuple or integer NumPy array (with their shape).
+std::vector<std::int64_t> to_indices(py::handle obj, Shape* shape);
+bool is_tensor(py::handle obj);
+bool is_variable(py::handle obj);
+
+// A zero-copy read-only NumPy view of t (the array keeps the buffer alive).
+py::array to_numpy(const Tensor& t);
+// Wrap for returning to Python (undefined -> None).
+py::object wrap(const Tensor& t);
+
+// Kernels run without the GIL when the work is large enough for the release to pay for itself.
+constexpr std::int64_t kReleaseGilWork = 1 << 14;
+template <class F> Tensor run_op(std::int64_t work, F&& f) {
+  if (work < kReleaseGilWork) return f();
+  py::gil_scoped_release release;
+  return f();
+}
+
+}  // namespace tg::py_bind

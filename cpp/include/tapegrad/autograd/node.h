@@ -1,0 +1,58 @@
+// A recorded op: plain data (an OpDef pointer, attributes, saved tensors, input/output ids), so a
+// tape can be inspected, freed piece by piece, and swept iteratively. No closures.
+#pragma once
+#include <optional>
+#include <vector>
+
+#include "tapegrad/tensor.h"
+
+namespace tg {
+
+struct Node;
+using Grads = std::vector<Tensor>;  // one per input; an undefined Tensor means "no gradient"
+
+// What the sweep asks of a VJP: which inputs need a gradient at all.
+struct Needs {
+  const std::vector<char>& mask;
+  bool operator[](std::size_t i) const { return i < mask.size() && mask[i]; }
+};
+
+// vjp(node, g, needs): gradients of the inputs given g, the gradient of the output. Written with
+// differentiable ops (never raw kernels), so an outer tape records it: that is what makes nested
+// tapes give higher derivatives.
+using VjpFn = Grads (*)(const Node& node, const Tensor& g, Needs needs);
+
+struct OpDef {
+  const char* name;
+  VjpFn vjp;
+};
+
+// Per-op attributes; each op uses the fields it needs.
+struct Attrs {
+  std::vector<std::int64_t> ints;  // axes, permutation, slice begins, gather indices, ...
+  std::vector<std::int64_t> ints2; // slice steps, index shape, ...
+  Shape shape;                     // a target shape (reshape, broadcast_to, slice_grad)
+  double scalar = 0.0;             // pow_scalar's exponent, ...
+  bool flag_a = false;             // transpose_a, keepdims, ...
+  bool flag_b = false;             // transpose_b, ...
+};
+
+struct InputMeta {
+  TensorId id;
+  DType dtype;
+  Shape shape;
+};
+
+struct Node {
+  const OpDef* op = nullptr;
+  std::vector<InputMeta> inputs;
+  TensorId output = 0;
+  DType out_dtype = DType::Float32;
+  Shape out_shape;
+  std::vector<Tensor> saved;  // exactly what the op's record call named, nothing else
+  Attrs attrs;
+
+  const Shape& input_shape(std::size_t i) const { return inputs[i].shape; }
+};
+
+}  // namespace tg

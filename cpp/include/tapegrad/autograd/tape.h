@@ -1,0 +1,103 @@
+// GradientTape: records ops on tensors it tracks and sweeps them backwards (TensorFlow's rules,
+// DESIGN.md section 4). The tape itself does no arithmetic: VJPs are ops, run by the sweep.
+#pragma once
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "tapegrad/autograd/node.h"
+#include "tapegrad/variable.h"
+
+namespace tg {
+
+class Tape;
+
+namespace detail {
+// This thread's active tapes, innermost last. A tape in one thread never sees another's ops.
+std::vector<Tape*>& active_tapes();
+void record_slow(const OpDef& op, std::initializer_list<std::reference_wrapper<const Tensor>> inputs,
+                 const Tensor& out, std::initializer_list<std::reference_wrapper<const Tensor>> saved,
+                 Attrs&& attrs);
+void record_slow(const OpDef& op, const std::vector<Tensor>& inputs, const Tensor& out,
+                 std::initializer_list<std::reference_wrapper<const Tensor>> saved, Attrs&& attrs);
+}  // namespace detail
+
+// With no tape active the cost of recording is this one check.
+inline bool any_tape_active() { return !detail::active_tapes().empty(); }
+
+using TensorRefs = std::initializer_list<std::reference_wrapper<const Tensor>>;
+
+// Records out = op(inputs) on every active tape that tracks one of the inputs; `saved` is what the
+// VJP will need (inputs, output or a mask), kept only if some tape records the op.
+inline void record(const OpDef& op, TensorRefs inputs, const Tensor& out, TensorRefs saved = {},
+                   Attrs attrs = {}) {
+  if (any_tape_active()) detail::record_slow(op, inputs, out, saved, std::move(attrs));
+}
+inline void record(const OpDef& op, const std::vector<Tensor>& inputs, const Tensor& out,
+                   TensorRefs saved = {}, Attrs attrs = {}) {
+  if (any_tape_active()) detail::record_slow(op, inputs, out, saved, std::move(attrs));
+}
+
+// Reading a variable: every active tape that watches it (trainable and auto-watching, or
+// watched explicitly) starts tracking the value read.
+Tensor read_variable(const Variable& var);
+
+// A gradient source or a target: a tensor, or a variable (all the values read from it).
+struct Endpoint {
+  Tensor tensor;
+  Variable variable;
+};
+
+class Tape {
+ public:
+  Tape(bool persistent, bool watch_accessed_variables);
+  ~Tape();
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
+
+  void enter();  // push on this thread's stack (ValueError if it is already recording)
+  void exit();   // pop
+  void pause();  // stop_recording()
+  void resume();
+
+  void watch(const Tensor& t);
+  void watch(const Variable& v);
+
+  // Gradients of sum(targets) (each weighted by its output gradient, ones when undefined) with
+  // respect to each source; undefined where a source is unconnected (zeros if unconnected_zero).
+  std::vector<Tensor> gradient(const std::vector<Endpoint>& targets,
+                               const std::vector<Endpoint>& sources,
+                               const std::vector<Tensor>& output_gradients, bool unconnected_zero);
+
+  void reset();
+  std::vector<Variable> watched_variables() const { return watched_vars_; }
+  bool recording() const { return recording_ && !paused_; }
+  bool persistent() const { return persistent_; }
+  std::size_t num_nodes() const { return nodes_.size(); }
+
+  // Used by record/read_variable.
+  bool tracks(TensorId id) const { return tracked_.count(id) != 0; }
+  void add_node(const std::shared_ptr<Node>& node);
+  void on_variable_read(const Variable& var, const Tensor& value);
+
+ private:
+  void untrack_all();
+  std::vector<TensorId> ids_of(const Endpoint& e);
+
+  bool persistent_;
+  bool watch_accessed_variables_;
+  bool recording_ = false;
+  bool paused_ = false;
+  bool used_ = false;
+  std::vector<Tape*>* stack_ = nullptr;  // the stack of the thread that entered it
+  std::vector<std::shared_ptr<Node>> nodes_;  // in recording order, hence topological
+  std::unordered_set<TensorId> tracked_;      // watched ids and outputs of recorded ops
+  std::vector<Variable> watched_vars_;
+  std::unordered_set<std::uint64_t> explicit_vars_;  // variables watched by watch()
+  std::unordered_map<std::uint64_t, std::vector<TensorId>> var_reads_;  // variable id -> values read
+};
+
+}  // namespace tg

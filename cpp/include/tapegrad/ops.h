@@ -1,0 +1,73 @@
+// The differentiable ops. Each is one block in its family file under cpp/src/ops/ (forward,
+// VJP written with these same ops, what it saves) plus one binding line and one op_table row.
+// Binary ops broadcast like NumPy and promote float32 with float64 to float64.
+#pragma once
+#include <optional>
+#include <vector>
+
+#include "tapegrad/tensor.h"
+
+namespace tg {
+
+using Axes = std::optional<std::vector<std::int64_t>>;  // nullopt: every axis
+
+// ---- elementwise (elementwise.cpp) ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor subtract(const Tensor& a, const Tensor& b);
+Tensor multiply(const Tensor& a, const Tensor& b);
+Tensor divide(const Tensor& a, const Tensor& b);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor pow_scalar(const Tensor& x, double p);
+Tensor negative(const Tensor& x);
+Tensor square(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor relu_grad(const Tensor& g, const Tensor& x);  // g * (x > 0): relu's backward, an op itself
+Tensor abs(const Tensor& x);
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);  // cond != 0 picks a
+Tensor cast(const Tensor& x, DType dtype);
+Tensor stop_gradient(const Tensor& x);
+
+// ---- reductions (reduce.cpp) ----
+Tensor reduce_sum(const Tensor& x, const Axes& axes = std::nullopt, bool keepdims = false);
+Tensor reduce_mean(const Tensor& x, const Axes& axes = std::nullopt, bool keepdims = false);
+Tensor reduce_max(const Tensor& x, const Axes& axes = std::nullopt, bool keepdims = false);
+Tensor broadcast_to(const Tensor& x, const Shape& shape);
+// Sums g over the axes along which `shape` was broadcast to g's shape: every broadcasting VJP
+// ends with this one helper.
+Tensor sum_to_shape(const Tensor& g, const Shape& shape);
+
+// ---- linear algebra (linalg.cpp) ----
+// op(a) @ op(b) for rank >= 2, batch dimensions broadcast; op = transpose of the last two axes.
+Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
+
+// ---- shape (shape.cpp) ----
+Tensor reshape(const Tensor& x, const Shape& shape);  // one -1 allowed
+Tensor transpose(const Tensor& x, const std::optional<std::vector<std::int64_t>>& perm = std::nullopt);
+Tensor concat(const std::vector<Tensor>& values, std::int64_t axis);
+Tensor stack(const std::vector<Tensor>& values, std::int64_t axis);
+// x[begin[i] + k*step[i] for k < count[i]] on every axis (steps may be negative, never 0).
+Tensor strided_slice(const Tensor& x, const std::vector<std::int64_t>& begin,
+                     const std::vector<std::int64_t>& step, const Shape& count);
+// The adjoint of strided_slice: g placed into zeros of `shape`.
+Tensor slice_grad(const Tensor& g, const Shape& shape, const std::vector<std::int64_t>& begin,
+                  const std::vector<std::int64_t>& step);
+// x indexed along `axis` by integer indices (negative ones wrap); the result has index_shape in
+// place of that axis.
+Tensor gather(const Tensor& x, const std::vector<std::int64_t>& indices, const Shape& index_shape,
+              std::int64_t axis);
+// The adjoint of gather: rows of g added into zeros whose `axis` has extent axis_len.
+Tensor scatter_add(const Tensor& g, const std::vector<std::int64_t>& indices,
+                   const Shape& index_shape, std::int64_t axis, std::int64_t axis_len);
+
+// ---- makers (never recorded) ----
+Tensor ones_like(const Tensor& x);
+Tensor zeros_like(const Tensor& x);
+
+}  // namespace tg

@@ -1,0 +1,443 @@
+// GEMM framework, BLIS style: the portable part (blocking loops, packing, edge tiles, threads, the
+// tiny-matrix path). The arithmetic that matters runs in the micro-kernels chosen at run time
+// (ukernel.h); this file is compiled with the project's ordinary flags.
+//
+// Loop nest (BLIS's five loops; row-major C):
+//   jc: N in blocks of NC      (a B block KC x NC stays in L3)
+//    pc: K in blocks of KC     (pack B block: micro-panels KC x NR, shared by the team)
+//     ic: M in blocks of MC    (pack A block: micro-panels MR x KC, per thread, stays in L2)
+//      jr: NR columns          (one B micro-panel stays in L1)
+//       ir: MR rows            -> micro-kernel, MR x NR tile of C in registers
+// Transposed operands are read in their stored layout by the packers, so A^T B and A B^T (matmul's
+// VJPs) never materialize a transpose.
+//
+// Threads split M (tiles of MR) and N (micro-panels of NR) only. Every C element is computed by
+// the same kernel, over the same KC blocks, in the same order whatever the thread count, so
+// results are bit-identical for 1 or N threads.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <type_traits>
+
+#include "../threadpool.h"
+#include "tapegrad/gemm.h"
+#include "ukernel.h"
+
+namespace tg::kernels {
+namespace {
+
+using gemm_detail::GemmKernelTable;
+using gemm_detail::kMaxMR;
+using gemm_detail::kMaxNR;
+using gemm_detail::kPackAlign;
+using gemm_detail::UkernelEpilogue;
+
+// ---- tuning constants -----------------------------------------------------------------------
+// Below this many multiply-adds (M*N*K) the unpacked direct loops win: packing and the per-tile
+// epilogue cost about as much as the arithmetic (e.g. the seed's 32x8x128 and 32x128x1).
+constexpr std::int64_t kDirectMaxWork = 16 * 1024;
+// Below this many multiply-adds GEMM stays on one thread: a pool wake-up costs ~30 us when the
+// workers sleep, which is ~2 M multiply-adds of single-thread AVX2 work.
+constexpr std::int64_t kThreadMinWork = std::int64_t(1) << 21;
+
+// ---- blocking from cache sizes ----------------------------------------------------------------
+struct CacheSizes {
+  std::int64_t l1, l2, l3;
+};
+
+CacheSizes cache_sizes() {
+  static const CacheSizes sizes = [] {
+    auto query = [](int name, long fallback) -> std::int64_t {
+#if defined(_SC_LEVEL1_DCACHE_SIZE)
+      const long v = sysconf(name);
+      if (v > 0) return v;
+#endif
+      return fallback;
+    };
+#if defined(_SC_LEVEL1_DCACHE_SIZE)
+    CacheSizes s{query(_SC_LEVEL1_DCACHE_SIZE, 32 << 10), query(_SC_LEVEL2_CACHE_SIZE, 512 << 10),
+                 query(_SC_LEVEL3_CACHE_SIZE, 8 << 20)};
+#else
+    CacheSizes s{32 << 10, 512 << 10, 8 << 20};
+#endif
+    // Guard against odd reports (VMs): clamp to sane ranges.
+    s.l1 = std::clamp<std::int64_t>(s.l1, 16 << 10, 128 << 10);
+    s.l2 = std::clamp<std::int64_t>(s.l2, 128 << 10, 4 << 20);
+    s.l3 = std::clamp<std::int64_t>(s.l3, 1 << 20, 64 << 20);
+    return s;
+  }();
+  return sizes;
+}
+
+struct Blocking {
+  std::int64_t mc, kc, nc;
+};
+
+// The analytical model of Low et al. ("Analytical modeling is enough for high-performance BLIS"),
+// simplified: a KC x NR micro-panel of B takes half of L1 (the other half streams A's MR x KC
+// micro-panels and C), an MC x KC block of A takes half of L2, a KC x NC block of B a quarter of L3.
+Blocking blocking_for(int mr, int nr, std::int64_t elem_bytes) {
+  const CacheSizes cs = cache_sizes();
+  Blocking b;
+  b.kc = (cs.l1 / 2) / (nr * elem_bytes);
+  b.kc = std::clamp<std::int64_t>(b.kc / 8 * 8, 64, 1024);
+  b.mc = (cs.l2 / 2) / (b.kc * elem_bytes);
+  b.mc = std::max<std::int64_t>(b.mc / mr * mr, mr);
+  b.nc = (cs.l3 / 4) / (b.kc * elem_bytes);
+  b.nc = std::clamp<std::int64_t>(b.nc / nr * nr, nr, 4096 / nr * nr);
+  return b;
+}
+
+// ---- per-dtype view of the kernel table --------------------------------------------------------
+template <class T>
+struct Ukernel;
+template <>
+struct Ukernel<float> {
+  static auto fn(const GemmKernelTable& t) { return t.ukernel_f32; }
+  static int mr(const GemmKernelTable& t) { return t.mr_f32; }
+  static int nr(const GemmKernelTable& t) { return t.nr_f32; }
+};
+template <>
+struct Ukernel<double> {
+  static auto fn(const GemmKernelTable& t) { return t.ukernel_f64; }
+  static int mr(const GemmKernelTable& t) { return t.mr_f64; }
+  static int nr(const GemmKernelTable& t) { return t.nr_f64; }
+};
+
+// ---- packing buffers ----------------------------------------------------------------------------
+// One per thread, grown on demand and kept: no allocation per call once warm. Pool workers are
+// persistent, so theirs live as long as the process.
+struct PackBuffer {
+  void* data = nullptr;
+  std::size_t bytes = 0;
+  void* ensure(std::size_t n) {
+    if (n > bytes) {
+      std::free(data);
+      bytes = (n + kPackAlign - 1) / kPackAlign * kPackAlign;
+      data = std::aligned_alloc(kPackAlign, bytes);
+      if (data == nullptr) {
+        bytes = 0;
+        throw std::bad_alloc();
+      }
+    }
+    return data;
+  }
+  ~PackBuffer() { std::free(data); }
+};
+thread_local PackBuffer tls_pack_a;  // this thread's A block
+thread_local PackBuffer tls_pack_b;  // the team's shared B block (owned by the calling thread)
+
+// ---- packing --------------------------------------------------------------------------------------
+// op(A) rows [i0, i0+mc), columns [p0, p0+kc) into micro-panels of mr rows: dst[p*mr + r].
+// Rows past mc are zero (the kernel computes them; the edge path drops them).
+template <class T>
+void pack_a(bool trans_a, const T* A, std::int64_t lda, std::int64_t i0, std::int64_t mc,
+            std::int64_t p0, std::int64_t kc, int mr, T* dst) {
+  for (std::int64_t ir = 0; ir < mc; ir += mr, dst += mr * kc) {
+    const int m = static_cast<int>(std::min<std::int64_t>(mr, mc - ir));
+    if (!trans_a) {  // A(i, p) = A[i*lda + p]: read each row contiguously, write with stride mr
+      for (int r = 0; r < m; ++r) {
+        const T* src = A + (i0 + ir + r) * lda + p0;
+        for (std::int64_t p = 0; p < kc; ++p) dst[p * mr + r] = src[p];
+      }
+      for (int r = m; r < mr; ++r)
+        for (std::int64_t p = 0; p < kc; ++p) dst[p * mr + r] = T(0);
+    } else {  // A stored K x M: A(i, p) = A[p*lda + i], mr contiguous values per p
+      for (std::int64_t p = 0; p < kc; ++p) {
+        const T* src = A + (p0 + p) * lda + i0 + ir;
+        T* d = dst + p * mr;
+        for (int r = 0; r < m; ++r) d[r] = src[r];
+        for (int r = m; r < mr; ++r) d[r] = T(0);
+      }
+    }
+  }
+}
+
+// op(B) rows [p0, p0+kc), the micro-panels [panel0, panel1) of nr columns starting at column j0:
+// panel q holds columns j0 + q*nr ..., dst[q*nr*kc + p*nr + j]. Columns past N are zero.
+template <class T>
+void pack_b(bool trans_b, const T* B, std::int64_t ldb, std::int64_t N, std::int64_t j0,
+            std::int64_t panel0, std::int64_t panel1, std::int64_t p0, std::int64_t kc, int nr,
+            T* dst) {
+  for (std::int64_t q = panel0; q < panel1; ++q) {
+    T* d = dst + q * nr * kc;
+    const std::int64_t j = j0 + q * nr;
+    const int n = static_cast<int>(std::min<std::int64_t>(nr, N - j));
+    if (!trans_b) {  // B(p, j) = B[p*ldb + j]: nr contiguous values per p
+      for (std::int64_t p = 0; p < kc; ++p) {
+        const T* src = B + (p0 + p) * ldb + j;
+        T* dp = d + p * nr;
+        for (int c = 0; c < n; ++c) dp[c] = src[c];
+        for (int c = n; c < nr; ++c) dp[c] = T(0);
+      }
+    } else {  // B stored N x K: B(p, j) = B[j*ldb + p]: read each column's row contiguously
+      for (int c = 0; c < n; ++c) {
+        const T* src = B + (j + c) * ldb + p0;
+        for (std::int64_t p = 0; p < kc; ++p) d[p * nr + c] = src[p];
+      }
+      for (int c = n; c < nr; ++c)
+        for (std::int64_t p = 0; p < kc; ++p) d[p * nr + c] = T(0);
+    }
+  }
+}
+
+// ---- the problem, as every team member sees it ------------------------------------------------
+template <class T>
+struct GemmProblem {
+  bool trans_a = false, trans_b = false;
+  std::int64_t M = 0, N = 0, K = 0;
+  T alpha = T(1);
+  const T* A = nullptr;
+  std::int64_t lda = 0;
+  const T* B = nullptr;
+  std::int64_t ldb = 0;
+  T beta = T(0);
+  T* C = nullptr;
+  std::int64_t ldc = 0;
+  const T* bias = nullptr;  // N values or nullptr
+  bool relu = false;
+  // Chosen by gemm_impl for the packed path.
+  typename std::conditional<std::is_same<T, float>::value, gemm_detail::UkernelF32,
+                            gemm_detail::UkernelF64>::type ukernel = nullptr;
+  int mr = 0, nr = 0;
+  Blocking blk{};
+  T* packed_b = nullptr;  // the team's shared B block, kc x nc
+  TeamBarrier* barrier = nullptr;
+};
+
+// One MR x NR tile, full or at the matrix edge (m < mr or n < nr). Edge tiles go through a scratch
+// tile so the kernel always sees a full tile and the edge gets the very same arithmetic.
+template <class T>
+void compute_tile(const GemmProblem<T>& pr, std::int64_t kc, const T* a, const T* b, std::int64_t i,
+                  std::int64_t j, const UkernelEpilogue<T>& ep) {
+  const int m = static_cast<int>(std::min<std::int64_t>(pr.mr, pr.M - i));
+  const int n = static_cast<int>(std::min<std::int64_t>(pr.nr, pr.N - j));
+  T* c = pr.C + i * pr.ldc + j;
+  UkernelEpilogue<T> tile_ep = ep;
+  if (ep.bias) tile_ep.bias = ep.bias + j;
+  if (m == pr.mr && n == pr.nr) {
+    pr.ukernel(kc, a, b, c, pr.ldc, &tile_ep);
+    return;
+  }
+  alignas(kPackAlign) T scratch[kMaxMR * kMaxNR];
+  alignas(kPackAlign) T bias_pad[kMaxNR];
+  const int ld = pr.nr;
+  if (ep.beta != T(0)) {
+    for (int r = 0; r < m; ++r)
+      for (int col = 0; col < n; ++col) scratch[r * ld + col] = c[r * pr.ldc + col];
+  }
+  if (ep.bias) {
+    for (int col = 0; col < pr.nr; ++col) bias_pad[col] = col < n ? tile_ep.bias[col] : T(0);
+    tile_ep.bias = bias_pad;
+  }
+  // Rows/columns outside the matrix hold garbage when beta != 0; they are computed and dropped.
+  pr.ukernel(kc, a, b, scratch, ld, &tile_ep);
+  for (int r = 0; r < m; ++r)
+    for (int col = 0; col < n; ++col) c[r * pr.ldc + col] = scratch[r * ld + col];
+}
+
+// Splits a team of nt threads into tm x tn (tm over M tiles, tn over N panels), minimizing the most
+// tiles any thread gets; ties go to the larger tm (then A is packed once and B shared).
+void split_team(int nt, std::int64_t m_tiles, std::int64_t n_panels, int* tm, int* tn) {
+  std::int64_t best_cost = -1;
+  for (int cand = nt; cand >= 1; --cand) {
+    if (nt % cand) continue;
+    const std::int64_t cost =
+        ((m_tiles + cand - 1) / cand) * ((n_panels + nt / cand - 1) / (nt / cand));
+    if (best_cost < 0 || cost < best_cost) {
+      best_cost = cost;
+      *tm = cand;
+      *tn = nt / cand;
+    }
+  }
+}
+
+// The loop nest run by each member tid of a team of nt (nt == 1: the whole GEMM on this thread).
+template <class T>
+void gemm_team_member(const GemmProblem<T>& pr, int tid, int nt) {
+  const Blocking& blk = pr.blk;
+  const int mr = pr.mr, nr = pr.nr;
+  T* packed_a = static_cast<T*>(tls_pack_a.ensure(sizeof(T) * blk.mc * blk.kc));
+  const std::int64_t m_tiles = (pr.M + mr - 1) / mr;
+
+  for (std::int64_t jc = 0; jc < pr.N; jc += blk.nc) {
+    const std::int64_t nc = std::min(blk.nc, pr.N - jc);
+    const std::int64_t n_panels = (nc + nr - 1) / nr;
+    int tm = 1, tn = 1;
+    split_team(nt, m_tiles, n_panels, &tm, &tn);
+    const int ti = tid % tm, tj = tid / tm;
+    const std::int64_t tile0 = m_tiles * ti / tm, tile1 = m_tiles * (ti + 1) / tm;
+    const std::int64_t panel0 = n_panels * tj / tn, panel1 = n_panels * (tj + 1) / tn;
+
+    for (std::int64_t pc = 0; pc < pr.K; pc += blk.kc) {
+      const std::int64_t kc = std::min(blk.kc, pr.K - pc);
+      const bool last_k_block = pc + kc == pr.K;
+      UkernelEpilogue<T> ep;
+      ep.alpha = pr.alpha;
+      ep.beta = pc == 0 ? pr.beta : T(1);  // later K blocks accumulate onto the first's result
+      ep.bias = last_k_block ? pr.bias : nullptr;
+      ep.relu = last_k_block && pr.relu;
+
+      // Every member packs a slice of the shared B block, then waits for the others' slices.
+      pack_b(pr.trans_b, pr.B, pr.ldb, pr.N, jc, n_panels * tid / nt, n_panels * (tid + 1) / nt,
+             pc, kc, nr, pr.packed_b);
+      pr.barrier->arrive_and_wait();
+
+      for (std::int64_t t = tile0; t < tile1; t += blk.mc / mr) {
+        const std::int64_t ic = t * mr;
+        const std::int64_t mc = std::min({blk.mc, pr.M - ic, (tile1 - t) * mr});
+        pack_a(pr.trans_a, pr.A, pr.lda, ic, mc, pc, kc, mr, packed_a);
+        for (std::int64_t q = panel0; q < panel1; ++q) {
+          const T* b = pr.packed_b + q * nr * kc;
+          for (std::int64_t ir = 0; ir < mc; ir += mr)
+            compute_tile(pr, kc, packed_a + ir * kc, b, ic + ir, jc + q * nr, ep);
+        }
+      }
+      pr.barrier->arrive_and_wait();  // nobody repacks B while another member still reads it
+    }
+  }
+}
+
+// ---- small cases ------------------------------------------------------------------------------
+template <class T>
+T apply_epilogue(T ab, T alpha, T beta, const T* c, const T* bias, std::int64_t j, bool relu) {
+  T v = alpha * ab;
+  if (beta != T(0)) v += beta * *c;
+  if (bias) v += bias[j];
+  if (relu) v = v > T(0) ? v : T(0);
+  return v;
+}
+
+// K == 0 or alpha == 0: C = act(beta*C + bias); A and B are not read (as BLAS does).
+template <class T>
+void scale_c(std::int64_t M, std::int64_t N, T beta, T* C, std::int64_t ldc, const T* bias,
+             bool relu) {
+  for (std::int64_t i = 0; i < M; ++i)
+    for (std::int64_t j = 0; j < N; ++j)
+      C[i * ldc + j] = apply_epilogue(T(0), T(0), beta, C + i * ldc + j, bias, j, relu);
+}
+
+// Tiny products, unpacked: row updates when B's rows are contiguous, dot products otherwise.
+template <class T>
+void gemm_direct(const GemmProblem<T>& pr) {
+  const std::int64_t M = pr.M, N = pr.N, K = pr.K;
+  auto a_at = [&](std::int64_t i, std::int64_t p) {
+    return pr.trans_a ? pr.A[p * pr.lda + i] : pr.A[i * pr.lda + p];
+  };
+  if (!pr.trans_b) {
+    constexpr std::int64_t kChunk = 256;  // accumulator row on the stack
+    T acc[kChunk];
+    for (std::int64_t i = 0; i < M; ++i) {
+      for (std::int64_t j0 = 0; j0 < N; j0 += kChunk) {
+        const std::int64_t nj = std::min(kChunk, N - j0);
+        for (std::int64_t j = 0; j < nj; ++j) acc[j] = T(0);
+        for (std::int64_t p = 0; p < K; ++p) {
+          const T a = a_at(i, p);
+          const T* b = pr.B + p * pr.ldb + j0;
+          for (std::int64_t j = 0; j < nj; ++j) acc[j] += a * b[j];
+        }
+        T* c = pr.C + i * pr.ldc + j0;
+        for (std::int64_t j = 0; j < nj; ++j)
+          c[j] = apply_epilogue(acc[j], pr.alpha, pr.beta, c + j, pr.bias, j0 + j, pr.relu);
+      }
+    }
+  } else {
+    for (std::int64_t i = 0; i < M; ++i) {
+      for (std::int64_t j = 0; j < N; ++j) {
+        const T* b = pr.B + j * pr.ldb;  // row j of the stored N x K matrix
+        T acc = T(0);
+        for (std::int64_t p = 0; p < K; ++p) acc += a_at(i, p) * b[p];
+        T* c = pr.C + i * pr.ldc + j;
+        *c = apply_epilogue(acc, pr.alpha, pr.beta, c, pr.bias, j, pr.relu);
+      }
+    }
+  }
+}
+
+template <class T>
+void gemm_impl(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+               T alpha, const T* A, std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C,
+               std::int64_t ldc, const T* bias, bool relu) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) {
+    scale_c(M, N, beta, C, ldc, bias, relu);
+    return;
+  }
+  const GemmKernelTable& table = gemm_detail::gemm_kernel_table();
+  GemmProblem<T> pr;
+  pr.trans_a = trans_a;
+  pr.trans_b = trans_b;
+  pr.M = M;
+  pr.N = N;
+  pr.K = K;
+  pr.alpha = alpha;
+  pr.A = A;
+  pr.lda = lda;
+  pr.B = B;
+  pr.ldb = ldb;
+  pr.beta = beta;
+  pr.C = C;
+  pr.ldc = ldc;
+  pr.bias = bias;
+  pr.relu = relu;
+  const std::int64_t work = M * N * K;
+  if (work <= kDirectMaxWork || N == 1) {  // N == 1 is a matrix-vector product: nothing to reuse
+    gemm_direct(pr);
+    return;
+  }
+  pr.ukernel = Ukernel<T>::fn(table);
+  pr.mr = Ukernel<T>::mr(table);
+  pr.nr = Ukernel<T>::nr(table);
+  pr.blk = blocking_for(pr.mr, pr.nr, sizeof(T));
+
+  const std::int64_t nc_max = std::min(pr.blk.nc, (N + pr.nr - 1) / pr.nr * pr.nr);
+  const std::int64_t kc_max = std::min(pr.blk.kc, K);
+  pr.packed_b = static_cast<T*>(tls_pack_b.ensure(sizeof(T) * nc_max * kc_max));
+
+  // Threads only pay off with enough work, and only up to one tile per thread.
+  const std::int64_t tiles = ((M + pr.mr - 1) / pr.mr) * ((N + pr.nr - 1) / pr.nr);
+  const int max_threads = work < kThreadMinWork ? 1 : static_cast<int>(std::min<std::int64_t>(
+                                                           num_threads(), tiles));
+  // run_team answers with the full team or, when the pool is busy or we are inside a team, with a
+  // team of one on this thread; the barrier must match whichever it is.
+  TeamBarrier team_barrier(max_threads), solo_barrier(1);
+  run_team(max_threads, [&](int tid, int team_size) {
+    GemmProblem<T> member = pr;
+    member.barrier = team_size == 1 ? &solo_barrier : &team_barrier;
+    gemm_team_member(member, tid, team_size);
+  });
+}
+
+}  // namespace
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha,
+          const T* A, std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C,
+          std::int64_t ldc) {
+  gemm_impl<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nullptr, false);
+}
+
+template <class T>
+void gemm_bias_act(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+                   const T* A, std::int64_t lda, const T* B, std::int64_t ldb, const T* bias,
+                   bool relu, T* C, std::int64_t ldc) {
+  gemm_impl<T>(trans_a, trans_b, M, N, K, T(1), A, lda, B, ldb, T(0), C, ldc, bias, relu);
+}
+
+template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, float,
+                          const float*, std::int64_t, const float*, std::int64_t, float, float*,
+                          std::int64_t);
+template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, double,
+                           const double*, std::int64_t, const double*, std::int64_t, double,
+                           double*, std::int64_t);
+template void gemm_bias_act<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t,
+                                   const float*, std::int64_t, const float*, std::int64_t,
+                                   const float*, bool, float*, std::int64_t);
+template void gemm_bias_act<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t,
+                                    const double*, std::int64_t, const double*, std::int64_t,
+                                    const double*, bool, double*, std::int64_t);
+
+}  // namespace tg::kernels

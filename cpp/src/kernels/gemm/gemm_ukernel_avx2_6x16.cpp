@@ -1,0 +1,114 @@
+// AVX2 + FMA GEMM micro-kernels (see Note [Micro-kernel contract] in ukernel.h).
+//   float  6x16: 12 ymm accumulators (6 rows x 2 vectors of 8), 2 ymm for the B row, 1 broadcast.
+//   double 6x8 : the same register layout with 4 doubles per vector.
+// 12 independent FMA chains cover Zen 3's / Haswell's FMA latency (4-5 cycles) x 2 pipes, and
+// each k step issues 2 loads + 6 broadcasts for 12 FMAs, within the 2 loads/cycle of L1 (BLIS's
+// haswell 6x16 / 6x8 choice). Compiled with -mavx2 -mfma only (kernels.cmake); it shares no inline
+// code with other translation units: everything here but the two entry points has internal linkage.
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+
+#include "ukernel.h"
+
+namespace tg::kernels::gemm_detail {
+namespace {
+
+// One row's 8 (float) values of C: alpha*ab (+ beta*C) (+ bias) (relu), then an unaligned store.
+__attribute__((always_inline)) inline void store_ps(float* c, __m256 ab, __m256 alpha, __m256 beta,
+                                                    bool read_c, const float* bias, bool relu) {
+  __m256 v = _mm256_mul_ps(alpha, ab);
+  if (read_c) v = _mm256_fmadd_ps(beta, _mm256_loadu_ps(c), v);
+  if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
+  if (relu) v = _mm256_max_ps(v, _mm256_setzero_ps());  // max(NaN, 0) = 0, max(-0, +0) = +0
+  _mm256_storeu_ps(c, v);
+}
+
+__attribute__((always_inline)) inline void store_pd(double* c, __m256d ab, __m256d alpha,
+                                                    __m256d beta, bool read_c, const double* bias,
+                                                    bool relu) {
+  __m256d v = _mm256_mul_pd(alpha, ab);
+  if (read_c) v = _mm256_fmadd_pd(beta, _mm256_loadu_pd(c), v);
+  if (bias) v = _mm256_add_pd(v, _mm256_loadu_pd(bias));
+  if (relu) v = _mm256_max_pd(v, _mm256_setzero_pd());
+  _mm256_storeu_pd(c, v);
+}
+
+}  // namespace
+
+void sgemm_avx2_6x16(std::int64_t k, const float* a, const float* b, float* c, std::int64_t ldc,
+                     const UkernelEpilogue<float>* ep) {
+  // Warm C's 6 rows (2 lines each) while the FMAs run; the epilogue reads them last.
+  for (int i = 0; i < 6; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 15), _MM_HINT_T0);
+  }
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+#define TG_ROW(i)                                 \
+  {                                               \
+    const __m256 ai = _mm256_broadcast_ss(a + i); \
+    c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0);   \
+    c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);   \
+  }
+#pragma GCC unroll 4
+  for (std::int64_t p = 0; p < k; ++p) {
+    const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+    TG_ROW(0) TG_ROW(1) TG_ROW(2) TG_ROW(3) TG_ROW(4) TG_ROW(5)
+    a += 6;
+    b += 16;
+  }
+#undef TG_ROW
+  const __m256 alpha = _mm256_set1_ps(ep->alpha), beta = _mm256_set1_ps(ep->beta);
+  const bool read_c = ep->beta != 0.0f, relu = ep->relu;
+  const float* bias0 = ep->bias;
+  const float* bias1 = bias0 ? bias0 + 8 : nullptr;
+#define TG_STORE(i)                                                           \
+  store_ps(c + i * ldc, c##i##0, alpha, beta, read_c, bias0, relu);            \
+  store_ps(c + i * ldc + 8, c##i##1, alpha, beta, read_c, bias1, relu);
+  TG_STORE(0) TG_STORE(1) TG_STORE(2) TG_STORE(3) TG_STORE(4) TG_STORE(5)
+#undef TG_STORE
+}
+
+void dgemm_avx2_6x8(std::int64_t k, const double* a, const double* b, double* c, std::int64_t ldc,
+                    const UkernelEpilogue<double>* ep) {
+  for (int i = 0; i < 6; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 7), _MM_HINT_T0);
+  }
+  __m256d c00 = _mm256_setzero_pd(), c01 = _mm256_setzero_pd();
+  __m256d c10 = _mm256_setzero_pd(), c11 = _mm256_setzero_pd();
+  __m256d c20 = _mm256_setzero_pd(), c21 = _mm256_setzero_pd();
+  __m256d c30 = _mm256_setzero_pd(), c31 = _mm256_setzero_pd();
+  __m256d c40 = _mm256_setzero_pd(), c41 = _mm256_setzero_pd();
+  __m256d c50 = _mm256_setzero_pd(), c51 = _mm256_setzero_pd();
+#define TG_ROW(i)                                  \
+  {                                                \
+    const __m256d ai = _mm256_broadcast_sd(a + i); \
+    c##i##0 = _mm256_fmadd_pd(ai, b0, c##i##0);    \
+    c##i##1 = _mm256_fmadd_pd(ai, b1, c##i##1);    \
+  }
+#pragma GCC unroll 4
+  for (std::int64_t p = 0; p < k; ++p) {
+    const __m256d b0 = _mm256_load_pd(b), b1 = _mm256_load_pd(b + 4);
+    TG_ROW(0) TG_ROW(1) TG_ROW(2) TG_ROW(3) TG_ROW(4) TG_ROW(5)
+    a += 6;
+    b += 8;
+  }
+#undef TG_ROW
+  const __m256d alpha = _mm256_set1_pd(ep->alpha), beta = _mm256_set1_pd(ep->beta);
+  const bool read_c = ep->beta != 0.0, relu = ep->relu;
+  const double* bias0 = ep->bias;
+  const double* bias1 = bias0 ? bias0 + 4 : nullptr;
+#define TG_STORE(i)                                                           \
+  store_pd(c + i * ldc, c##i##0, alpha, beta, read_c, bias0, relu);            \
+  store_pd(c + i * ldc + 4, c##i##1, alpha, beta, read_c, bias1, relu);
+  TG_STORE(0) TG_STORE(1) TG_STORE(2) TG_STORE(3) TG_STORE(4) TG_STORE(5)
+#undef TG_STORE
+}
+
+}  // namespace tg::kernels::gemm_detail
+#endif  // x86-64

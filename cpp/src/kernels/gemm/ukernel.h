@@ -1,0 +1,87 @@
+// GEMM micro-kernels: the one contract every ISA implements, and the function table dispatch.cpp
+// fills. This header holds declarations and plain data only: no inline functions, no templates with
+// bodies. Every per-ISA translation unit includes it, and any code defined here would be compiled
+// once per ISA flag set and merged by the linker, so an old CPU could run an AVX-512 copy (SIGILL).
+//
+// ---- Note [Micro-kernel contract] ------------------------------------------------------------
+// (After BLIS's docs/KernelsHowTo.md, but row-major C and with the epilogue folded in.)
+//
+//   void ukernel(int64_t k, const T* a, const T* b, T* c, int64_t ldc, const UkernelEpilogue<T>* ep)
+//
+// computes one MR x NR tile of C:
+//
+//   AB     = sum_{p < k} a_p (x) b_p            (outer products, MR x NR, accumulated in registers)
+//   C      = alpha * AB + beta * C              (beta == 0: C is NOT read, it may hold NaN)
+//   C[i,j] += bias[j]                           (only when ep->bias != nullptr)
+//   C      = C > 0 ? C : 0                      (only when ep->relu; NaN and -0 become +0)
+//
+// Inputs:
+//   k    >= 0. k == 0 gives AB = 0 (the kernel must not touch a or b then).
+//   a    packed micro-panel of A: k columns of MR contiguous values, a[p*MR + i] = A(i, p).
+//   b    packed micro-panel of B: k rows of NR contiguous values,   b[p*NR + j] = B(p, j).
+//        Both are aligned to kPackAlign bytes and zero-padded by the packer past the matrix edge.
+//   c    row-major, row stride ldc (in elements), no alignment promised. The whole MR x NR tile is
+//        writable: the framework routes edge tiles through a scratch tile, so kernels never see a
+//        partial tile (BLIS does the same).
+//   ep   alpha, beta, bias (NR values, or nullptr), relu.
+// Evaluation order is fixed per kernel (sum over p in increasing order, one accumulator per C
+// element), so a given kernel gives bit-identical C for any threading of the framework.
+// ------------------------------------------------------------------------------------------------
+#pragma once
+#include <cstdint>
+
+namespace tg::kernels::gemm_detail {
+
+constexpr int kPackAlign = 64;  // bytes; one cache line, and what AVX-512 aligned loads want
+constexpr int kMaxMR = 16;      // the largest MR/NR any kernel may declare (scratch tile size)
+constexpr int kMaxNR = 32;
+
+template <class T>
+struct UkernelEpilogue {
+  T alpha;
+  T beta;
+  const T* bias;  // NR values or nullptr
+  bool relu;
+};
+
+using UkernelF32 = void (*)(std::int64_t k, const float* a, const float* b, float* c,
+                            std::int64_t ldc, const UkernelEpilogue<float>* ep);
+using UkernelF64 = void (*)(std::int64_t k, const double* a, const double* b, double* c,
+                            std::int64_t ldc, const UkernelEpilogue<double>* ep);
+
+// One ISA's kernels and register-block sizes (BLIS's "context").
+struct GemmKernelTable {
+  const char* isa;  // "scalar", "avx2", "avx512"
+  int mr_f32, nr_f32;
+  UkernelF32 ukernel_f32;
+  int mr_f64, nr_f64;
+  UkernelF64 ukernel_f64;
+};
+
+// ---- per-ISA kernels (each defined in its own translation unit) ------------------------------
+// Portable C++ (gemm_ukernel_ref.cpp), no special flags: float 4x8, double 4x4
+// (8 SSE2/NEON registers of accumulators each; the compiler vectorizes the plain loops).
+void sgemm_ref_4x8(std::int64_t k, const float* a, const float* b, float* c, std::int64_t ldc,
+                   const UkernelEpilogue<float>* ep);
+void dgemm_ref_4x4(std::int64_t k, const double* a, const double* b, double* c, std::int64_t ldc,
+                   const UkernelEpilogue<double>* ep);
+#if defined(__x86_64__) || defined(_M_X64)
+// AVX2 + FMA (gemm_ukernel_avx2_6x16.cpp): float 6x16, double 6x8 (12 ymm accumulators each).
+void sgemm_avx2_6x16(std::int64_t k, const float* a, const float* b, float* c, std::int64_t ldc,
+                     const UkernelEpilogue<float>* ep);
+void dgemm_avx2_6x8(std::int64_t k, const double* a, const double* b, double* c, std::int64_t ldc,
+                    const UkernelEpilogue<double>* ep);
+// AVX-512F (gemm_ukernel_avx512_12x32.cpp): float 12x32, double 12x16 (24 zmm accumulators each).
+void sgemm_avx512_12x32(std::int64_t k, const float* a, const float* b, float* c,
+                        std::int64_t ldc, const UkernelEpilogue<float>* ep);
+void dgemm_avx512_12x16(std::int64_t k, const double* a, const double* b, double* c,
+                        std::int64_t ldc, const UkernelEpilogue<double>* ep);
+#endif
+
+// ---- dispatch (dispatch.cpp) -------------------------------------------------------------------
+// The table in use: chosen once from CPUID and TAPEGRAD_ISA, or by select_isa.
+const GemmKernelTable& gemm_kernel_table();
+// Whether this CPU (and build) can run the named ISA ("scalar", "avx2", "avx512").
+bool cpu_supports_isa(const char* isa);
+
+}  // namespace tg::kernels::gemm_detail

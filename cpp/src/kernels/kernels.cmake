@@ -1,0 +1,22 @@
+# Kernel sources. Per-ISA translation units get their own flags here and nowhere else
+# (they share no inline code with the portable files, so older CPUs never meet their instructions).
+set(_k ${CMAKE_CURRENT_LIST_DIR})
+set(TAPEGRAD_KERNEL_SOURCES
+  ${_k}/elementwise.cpp
+  ${_k}/movement.cpp
+  ${_k}/reduce.cpp
+  ${_k}/gemm/gemm.cpp
+  ${_k}/gemm/gemm_ukernel_ref.cpp
+  ${_k}/dispatch.cpp
+  ${_k}/threadpool.cpp)
+
+# x86-64 only: the AVX2 and AVX-512 micro-kernels, each file with its own ISA flags. Elsewhere
+# (aarch64) they are not compiled and dispatch.cpp offers the portable kernels only.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|x64)$")
+  set(_avx2_ukernels ${_k}/gemm/gemm_ukernel_avx2_6x16.cpp)
+  set(_avx512_ukernels ${_k}/gemm/gemm_ukernel_avx512_12x32.cpp)
+  set_source_files_properties(${_avx2_ukernels} PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma")
+  set_source_files_properties(${_avx512_ukernels} PROPERTIES
+    COMPILE_OPTIONS "-mavx512f;-mavx512vl;-mavx512bw;-mavx512dq;-mfma")
+  list(APPEND TAPEGRAD_KERNEL_SOURCES ${_avx2_ukernels} ${_avx512_ukernels})
+endif()

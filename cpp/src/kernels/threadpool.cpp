@@ -1,0 +1,189 @@
+// The persistent kernel thread pool; see threadpool.h for what it promises.
+#include "threadpool.h"
+
+#include <pthread.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace tg::kernels {
+namespace {
+
+void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// How long an idle worker spins for the next job before sleeping. Back-to-back GEMMs (a training
+// step) then skip the ~30 us futex wake-up; an idle process stops burning the core soon after.
+constexpr auto kWorkerSpin = std::chrono::microseconds(100);
+
+thread_local bool tls_in_team = false;  // set while this thread runs a team member
+
+struct Pool {
+  std::mutex mu;
+  std::condition_variable wake_cv;  // workers sleep here between jobs
+  std::condition_variable done_cv;  // the caller sleeps here until the team is done
+  std::vector<std::thread> workers;  // never joined: the pool lives until the process ends
+
+  // The current job, written and read under mu together with generation.
+  TeamFn job_fn = nullptr;
+  void* job_ctx = nullptr;
+  int team_size = 1;
+  std::atomic<std::uint64_t> generation{0};
+  std::atomic<int> pending{0};      // team members (other than the caller) still running
+  std::atomic<bool> in_use{false};  // one team at a time; other callers run inline
+
+  void worker_loop(int worker_index) {
+    tls_in_team = true;  // a worker calling run_team (nested) runs inline
+    std::uint64_t seen = 0;
+    for (;;) {
+      // Spin, then sleep, until a new job is posted.
+      const auto spin_until = std::chrono::steady_clock::now() + kWorkerSpin;
+      for (int i = 0; generation.load(std::memory_order_acquire) == seen; ++i) {
+        cpu_relax();
+        if ((i & 255) == 255 && std::chrono::steady_clock::now() > spin_until) {
+          std::unique_lock<std::mutex> lock(mu);
+          wake_cv.wait(lock, [&] { return generation.load(std::memory_order_acquire) != seen; });
+          break;
+        }
+      }
+      // Snapshot the job under the lock: a worker left out of one team may be slow enough to
+      // see the next job's fields, and must then also take the next job's generation.
+      TeamFn fn;
+      void* ctx;
+      int size;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        seen = generation.load(std::memory_order_relaxed);
+        fn = job_fn;
+        ctx = job_ctx;
+        size = team_size;
+      }
+      const int tid = worker_index + 1;  // tid 0 is the caller
+      if (tid < size) {
+        fn(ctx, tid, size);
+        if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+          std::lock_guard<std::mutex> lock(mu);  // pairs with the caller's predicate check
+          done_cv.notify_one();
+        }
+      }
+    }
+  }
+
+  void ensure_workers(int n) {  // called with mu held
+    while (static_cast<int>(workers.size()) < n) {
+      const int index = static_cast<int>(workers.size());
+      workers.emplace_back([this, index] { worker_loop(index); });
+    }
+  }
+};
+
+Pool* g_pool = nullptr;  // leaked on purpose: see Note [Pool lifetime]
+std::mutex g_pool_create_mu;
+
+// Note [Pool lifetime]: the pool is never destroyed. Joining at exit would race with static
+// destructors, and in a forked child the workers do not exist, so destroying their std::thread
+// objects would call std::terminate. A child just drops the pointer and builds a new pool lazily.
+void forget_pool_in_child() { g_pool = nullptr; }
+
+Pool& pool() {
+  std::lock_guard<std::mutex> lock(g_pool_create_mu);
+  if (g_pool == nullptr) {
+    static bool atfork_registered = false;  // registrations survive fork: register once
+    if (!atfork_registered) {
+      pthread_atfork(nullptr, nullptr, forget_pool_in_child);
+      atfork_registered = true;
+    }
+    g_pool = new Pool();
+  }
+  return *g_pool;
+}
+
+int default_num_threads() {
+  if (const char* env = std::getenv("TAPEGRAD_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw > 0 ? static_cast<int>(hw) : 1;
+}
+
+std::atomic<int> g_num_threads{0};  // 0: not yet read from the environment
+
+}  // namespace
+
+int num_threads() {
+  int n = g_num_threads.load(std::memory_order_relaxed);
+  if (n == 0) {
+    n = default_num_threads();
+    g_num_threads.store(n, std::memory_order_relaxed);
+  }
+  return n;
+}
+
+void set_num_threads(int n) {
+  g_num_threads.store(n > 0 ? n : default_num_threads(), std::memory_order_relaxed);
+}
+
+void run_team(int max_threads, TeamFn fn, void* ctx) {
+  if (max_threads <= 1 || tls_in_team) {
+    fn(ctx, 0, 1);
+    return;
+  }
+  Pool& p = pool();
+  bool expected = false;
+  if (!p.in_use.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+    fn(ctx, 0, 1);  // another thread's team is running: do this job alone, on this thread
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(p.mu);
+    p.ensure_workers(max_threads - 1);
+    p.job_fn = fn;
+    p.job_ctx = ctx;
+    p.team_size = max_threads;
+    p.pending.store(max_threads - 1, std::memory_order_relaxed);
+    p.generation.fetch_add(1, std::memory_order_release);
+  }
+  p.wake_cv.notify_all();
+
+  tls_in_team = true;
+  fn(ctx, 0, max_threads);
+  tls_in_team = false;
+
+  // Spin briefly (the workers usually finish within a few microseconds of us), then sleep.
+  for (int i = 0; i < 4096 && p.pending.load(std::memory_order_acquire) != 0; ++i) cpu_relax();
+  if (p.pending.load(std::memory_order_acquire) != 0) {
+    std::unique_lock<std::mutex> lock(p.mu);
+    p.done_cv.wait(lock, [&] { return p.pending.load(std::memory_order_acquire) == 0; });
+  }
+  p.in_use.store(false, std::memory_order_release);
+}
+
+void TeamBarrier::arrive_and_wait() {
+  if (team_size_ <= 1) return;
+  const int phase = phase_.load(std::memory_order_acquire);
+  if (arrived_.fetch_add(1, std::memory_order_acq_rel) == team_size_ - 1) {
+    arrived_.store(0, std::memory_order_relaxed);
+    phase_.fetch_add(1, std::memory_order_release);  // releases everyone's writes to the team
+    return;
+  }
+  for (int i = 0; phase_.load(std::memory_order_acquire) == phase; ++i) {
+    if (i < 4096) cpu_relax();
+    else std::this_thread::yield();
+  }
+}
+
+}  // namespace tg::kernels

@@ -1,0 +1,292 @@
+// Elementwise ops. Each block: the math, the OpDef with its VJP (written with ops), the forward.
+// Binary VJPs end in sum_to_shape, which undoes NumPy broadcasting.
+#include "common.h"
+
+namespace tg {
+
+using detail::binary_kernel;
+using detail::mask;
+using detail::promoted;
+using detail::scalar_like;
+using detail::unary_kernel;
+using kernels::BinaryOp;
+using kernels::UnaryOp;
+
+// ---- add: z = a + b.  da = g, db = g.  Saves nothing.
+static const OpDef kAdd{"add", [](const Node& n, const Tensor& g, Needs) -> Grads {
+  return {sum_to_shape(g, n.input_shape(0)), sum_to_shape(g, n.input_shape(1))};
+}};
+Tensor add(const Tensor& a_, const Tensor& b_) {
+  auto [a, b] = promoted(a_, b_);
+  Tensor z = binary_kernel(BinaryOp::Add, a, b, "add");
+  record(kAdd, {a, b}, z);
+  return z;
+}
+
+// ---- subtract: z = a - b.  da = g, db = -g.  Saves nothing.
+static const OpDef kSubtract{"subtract", [](const Node& n, const Tensor& g, Needs need) -> Grads {
+  return {sum_to_shape(g, n.input_shape(0)),
+          need[1] ? sum_to_shape(negative(g), n.input_shape(1)) : Tensor()};
+}};
+Tensor subtract(const Tensor& a_, const Tensor& b_) {
+  auto [a, b] = promoted(a_, b_);
+  Tensor z = binary_kernel(BinaryOp::Subtract, a, b, "subtract");
+  record(kSubtract, {a, b}, z);
+  return z;
+}
+
+// ---- multiply: z = a * b.  da = g * b, db = g * a.  Saves a, b.
+static const OpDef kMultiply{"multiply", [](const Node& n, const Tensor& g, Needs need) -> Grads {
+  const Tensor &a = n.saved[0], &b = n.saved[1];
+  return {need[0] ? sum_to_shape(multiply(g, b), a.shape()) : Tensor(),
+          need[1] ? sum_to_shape(multiply(g, a), b.shape()) : Tensor()};
+}};
+Tensor multiply(const Tensor& a_, const Tensor& b_) {
+  auto [a, b] = promoted(a_, b_);
+  Tensor z = binary_kernel(BinaryOp::Multiply, a, b, "multiply");
+  record(kMultiply, {a, b}, z, {a, b});
+  return z;
+}
+
+// ---- divide: z = a / b.  da = g / b, db = -g * a / b^2.  Saves a, b.
+static const OpDef kDivide{"divide", [](const Node& n, const Tensor& g, Needs need) -> Grads {
+  const Tensor &a = n.saved[0], &b = n.saved[1];
+  return {need[0] ? sum_to_shape(divide(g, b), a.shape()) : Tensor(),
+          need[1] ? sum_to_shape(negative(divide(multiply(g, a), square(b))), b.shape()) : Tensor()};
+}};
+Tensor divide(const Tensor& a_, const Tensor& b_) {
+  auto [a, b] = promoted(a_, b_);
+  Tensor z = binary_kernel(BinaryOp::Divide, a, b, "divide");
+  record(kDivide, {a, b}, z, {a, b});
+  return z;
+}
+
+// ---- maximum: z = max(a, b).  The gradient goes to a where a >= b, else to b: passed on once
+// in total, ties to a.  Saves a, b.
+static const OpDef kMaximum{"maximum", [](const Node& n, const Tensor& g, Needs need) -> Grads {
+  const Tensor &a = n.saved[0], &b = n.saved[1];
+  const Tensor to_a = multiply(g, mask(BinaryOp::GreaterEqual, a, b));
+  return {need[0] ? sum_to_shape(to_a, a.shape()) : Tensor(),
+          need[1] ? sum_to_shape(subtract(g, to_a), b.shape()) : Tensor()};
+}};
+Tensor maximum(const Tensor& a_, const Tensor& b_) {
+  auto [a, b] = promoted(a_, b_);
+  Tensor z = binary_kernel(BinaryOp::Maximum, a, b, "maximum");
+  record(kMaximum, {a, b}, z, {a, b});
+  return z;
+}
+
+// ---- minimum: z = min(a, b).  The gradient goes to a where a <= b, else to b.  Saves a, b.
+static const OpDef kMinimum{"minimum", [](const Node& n, const Tensor& g, Needs need) -> Grads {
+  const Tensor &a = n.saved[0], &b = n.saved[1];
+  const Tensor to_a = multiply(g, mask(BinaryOp::GreaterEqual, b, a));
+  return {need[0] ? sum_to_shape(to_a, a.shape()) : Tensor(),
+          need[1] ? sum_to_shape(subtract(g, to_a), b.shape()) : Tensor()};
+}};
+Tensor minimum(const Tensor& a_, const Tensor& b_) {
+  auto [a, b] = promoted(a_, b_);
+  Tensor z = binary_kernel(BinaryOp::Minimum, a, b, "minimum");
+  record(kMinimum, {a, b}, z, {a, b});
+  return z;
+}
+
+// ---- pow: z = a ** b.  da = g * b * a^(b-1), 0 where b == 0 (x^0 is constant, no 0*inf);
+// db = g * z * log(a), 0 where a <= 0 (TF's "false singularity" guard).  Saves a, b, z.
+static const OpDef kPow{"pow", [](const Node& n, const Tensor& g, Needs need) -> Grads {
+  const Tensor &a = n.saved[0], &b = n.saved[1], &z = n.saved[2];
+  Tensor da, db;
+  if (need[0]) {
+    const Tensor zero = scalar_like(a, 0.0), one = scalar_like(a, 1.0);
+    const Tensor full = multiply(multiply(g, b), pow(a, subtract(b, one)));
+    da = sum_to_shape(where(mask(BinaryOp::Equal, b, zero), zeros_like(full), full), a.shape());
+  }
+  if (need[1]) {
+    const Tensor zero = scalar_like(a, 0.0), one = scalar_like(a, 1.0);
+    const Tensor positive = mask(BinaryOp::Greater, a, zero);
+    const Tensor log_a = log(where(positive, a, one));
+    db = sum_to_shape(multiply(multiply(g, z), log_a), b.shape());
+  }
+  return {da, db};
+}};
+Tensor pow(const Tensor& a_, const Tensor& b_) {
+  auto [a, b] = promoted(a_, b_);
+  Tensor z = binary_kernel(BinaryOp::Pow, a, b, "pow");
+  record(kPow, {a, b}, z, {a, b, z});
+  return z;
+}
+
+// ---- pow_scalar: z = x ** p for a number p.  dx = g * p * x^(p-1), zeros for p == 0.  Saves x.
+static const OpDef kPowScalar{"pow_scalar", [](const Node& n, const Tensor& g, Needs) -> Grads {
+  const double p = n.attrs.scalar;
+  const Tensor& x = n.saved[0];
+  if (p == 0.0) return {zeros_like(g)};
+  if (p == 1.0) return {g};
+  return {multiply(g, multiply(pow_scalar(x, p - 1.0), scalar_like(x, p)))};
+}};
+Tensor pow_scalar(const Tensor& x, double p) {
+  Tensor z = Tensor::empty(x.dtype(), x.shape());
+  dispatch_dtype(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    kernels::pow_scalar<T>(x.data<T>(), static_cast<T>(p), z.mutable_data<T>(), x.size());
+  });
+  Attrs attrs;
+  attrs.scalar = p;
+  record(kPowScalar, {x}, z, {x}, std::move(attrs));
+  return z;
+}
+
+// ---- negative: z = -x.  dx = -g.  Saves nothing.
+static const OpDef kNegative{"negative", [](const Node&, const Tensor& g, Needs) -> Grads {
+  return {negative(g)};
+}};
+Tensor negative(const Tensor& x) {
+  Tensor z = unary_kernel(UnaryOp::Negative, x);
+  record(kNegative, {x}, z);
+  return z;
+}
+
+// ---- square: z = x^2.  dx = g * 2x.  Saves x.
+static const OpDef kSquare{"square", [](const Node& n, const Tensor& g, Needs) -> Grads {
+  const Tensor& x = n.saved[0];
+  return {multiply(g, multiply(x, scalar_like(x, 2.0)))};
+}};
+Tensor square(const Tensor& x) {
+  Tensor z = unary_kernel(UnaryOp::Square, x);
+  record(kSquare, {x}, z, {x});
+  return z;
+}
+
+// ---- sqrt: z = sqrt(x).  dx = g / (2z) (+inf at 0, deterministic).  Saves z.
+static const OpDef kSqrt{"sqrt", [](const Node& n, const Tensor& g, Needs) -> Grads {
+  const Tensor& z = n.saved[0];
+  return {divide(g, multiply(z, scalar_like(z, 2.0)))};
+}};
+Tensor sqrt(const Tensor& x) {
+  Tensor z = unary_kernel(UnaryOp::Sqrt, x);
+  record(kSqrt, {x}, z, {z});
+  return z;
+}
+
+// ---- exp: z = e^x.  dx = g * z.  Saves z.
+static const OpDef kExp{"exp", [](const Node& n, const Tensor& g, Needs) -> Grads {
+  return {multiply(g, n.saved[0])};
+}};
+Tensor exp(const Tensor& x) {
+  Tensor z = unary_kernel(UnaryOp::Exp, x);
+  record(kExp, {x}, z, {z});
+  return z;
+}
+
+// ---- log: z = ln x.  dx = g / x.  Saves x.
+static const OpDef kLog{"log", [](const Node& n, const Tensor& g, Needs) -> Grads {
+  return {divide(g, n.saved[0])};
+}};
+Tensor log(const Tensor& x) {
+  Tensor z = unary_kernel(UnaryOp::Log, x);
+  record(kLog, {x}, z, {x});
+  return z;
+}
+
+// ---- tanh: z = tanh x.  dx = g * (1 - z^2).  Saves z.
+static const OpDef kTanh{"tanh", [](const Node& n, const Tensor& g, Needs) -> Grads {
+  const Tensor& z = n.saved[0];
+  return {multiply(g, subtract(scalar_like(z, 1.0), square(z)))};
+}};
+Tensor tanh(const Tensor& x) {
+  Tensor z = unary_kernel(UnaryOp::Tanh, x);
+  record(kTanh, {x}, z, {z});
+  return z;
+}
+
+// ---- sigmoid: z = 1 / (1 + e^-x).  dx = g * z * (1 - z), finite even when z saturates.  Saves z.
+static const OpDef kSigmoid{"sigmoid", [](const Node& n, const Tensor& g, Needs) -> Grads {
+  const Tensor& z = n.saved[0];
+  return {multiply(g, multiply(z, subtract(scalar_like(z, 1.0), z)))};
+}};
+Tensor sigmoid(const Tensor& x) {
+  Tensor z = unary_kernel(UnaryOp::Sigmoid, x);
+  record(kSigmoid, {x}, z, {z});
+  return z;
+}
+
+// ---- relu: z = max(x, 0).  dx = relu_grad(g, x) = g * (x > 0), so relu'(0) = 0.  Saves x.
+static const OpDef kRelu{"relu", [](const Node& n, const Tensor& g, Needs) -> Grads {
+  return {relu_grad(g, n.saved[0])};
+}};
+Tensor relu(const Tensor& x) {
+  Tensor z = unary_kernel(UnaryOp::Relu, x);
+  record(kRelu, {x}, z, {x});
+  return z;
+}
+
+// ---- relu_grad: z = g * (x > 0), relu's fused backward as an op of its own, so relu is
+// differentiable twice.  dg = relu_grad(gz, x); dx = 0 (piecewise constant in x).  Saves x.
+static const OpDef kReluGrad{"relu_grad", [](const Node& n, const Tensor& gz, Needs need) -> Grads {
+  const Tensor& x = n.saved[0];
+  return {need[0] ? sum_to_shape(relu_grad(gz, x), n.input_shape(0)) : Tensor(),
+          need[1] ? zeros_like(x) : Tensor()};
+}};
+Tensor relu_grad(const Tensor& g_, const Tensor& x_) {
+  auto [g, x] = promoted(g_, x_);
+  Tensor z = binary_kernel(BinaryOp::ReluGrad, g, x, "relu_grad");
+  record(kReluGrad, {g, x}, z, {x});
+  return z;
+}
+
+// ---- abs: z = |x|.  dx = g * sign(x), so |x|'(0) = 0.  Saves x.
+static const OpDef kAbs{"abs", [](const Node& n, const Tensor& g, Needs) -> Grads {
+  return {multiply(g, unary_kernel(UnaryOp::Sign, n.saved[0]))};
+}};
+Tensor abs(const Tensor& x) {
+  Tensor z = unary_kernel(UnaryOp::Abs, x);
+  record(kAbs, {x}, z, {x});
+  return z;
+}
+
+// ---- where: z = cond ? a : b (cond != 0), all broadcast.  da = where(cond, g, 0),
+// db = where(cond, 0, g); cond gets no gradient.  Saves cond.
+static const OpDef kWhere{"where", [](const Node& n, const Tensor& g, Needs need) -> Grads {
+  const Tensor& cond = n.saved[0];
+  const Tensor zero = zeros_like(g);
+  return {Tensor(), need[1] ? sum_to_shape(where(cond, g, zero), n.input_shape(1)) : Tensor(),
+          need[2] ? sum_to_shape(where(cond, zero, g), n.input_shape(2)) : Tensor()};
+}};
+Tensor where(const Tensor& cond_, const Tensor& a_, const Tensor& b_) {
+  auto [a, b] = promoted(a_, b_);
+  const Tensor cond = cond_.dtype() == a.dtype() ? cond_ : cast(stop_gradient(cond_), a.dtype());
+  Shape out_shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
+  Tensor z = Tensor::empty(a.dtype(), out_shape);
+  dispatch_dtype(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    kernels::where<T>(cond.data<T>(), cond.shape(), a.data<T>(), a.shape(), b.data<T>(), b.shape(),
+                      z.mutable_data<T>(), z.shape());
+  });
+  record(kWhere, {cond, a, b}, z, {cond});
+  return z;
+}
+
+// ---- cast: z = x converted to dtype.  dx = cast(g, x.dtype).  Saves nothing.
+static const OpDef kCast{"cast", [](const Node& n, const Tensor& g, Needs) -> Grads {
+  return {cast(g, n.inputs[0].dtype)};
+}};
+Tensor cast(const Tensor& x, DType dtype) {
+  if (x.dtype() == dtype) return x;
+  Tensor z = Tensor::empty(dtype, x.shape());
+  dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if (x.dtype() == DType::Float32)
+      kernels::cast<T>(x.data<float>(), z.mutable_data<T>(), x.size());
+    else
+      kernels::cast<T>(x.data<double>(), z.mutable_data<T>(), x.size());
+  });
+  record(kCast, {x}, z);
+  return z;
+}
+
+// ---- stop_gradient: the same value under a new id that no tape tracks.
+Tensor stop_gradient(const Tensor& x) { return x.with_new_id(); }
+
+Tensor ones_like(const Tensor& x) { return Tensor::full(x.dtype(), x.shape(), 1.0); }
+Tensor zeros_like(const Tensor& x) { return Tensor::zeros(x.dtype(), x.shape()); }
+
+}  // namespace tg

@@ -1,0 +1,125 @@
+// Reductions and broadcasting: reduce_sum/mean/max, broadcast_to and sum_to_shape.
+#include <cmath>
+
+#include "common.h"
+
+namespace tg {
+
+using detail::scalar_like;
+
+namespace {
+// Which axes reduce (nullopt: all), validated against the rank; repeated axes are an error.
+std::vector<char> reduced_axes(const Axes& axes, int rank, const char* op) {
+  std::vector<char> red(rank, axes ? 0 : 1);
+  if (axes)
+    for (auto a : *axes) {
+      const int ax = normalize_axis(a, rank, op);
+      if (red[ax]) throw ValueError(std::string(op) + ": duplicate value in axis");
+      red[ax] = 1;
+    }
+  return red;
+}
+
+Shape keepdims_shape(const Shape& s, const std::vector<char>& red) {
+  Shape out = s;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (red[i]) out[i] = 1;
+  return out;
+}
+
+Shape squeezed_shape(const Shape& s, const std::vector<char>& red) {
+  Shape out;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (!red[i]) out.push_back(s[i]);
+  return out;
+}
+
+Tensor reduce_kernel(kernels::ReduceOp op, const Tensor& x, const std::vector<char>& red) {
+  Tensor y = Tensor::empty(x.dtype(), keepdims_shape(x.shape(), red));
+  dispatch_dtype(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    kernels::reduce<T>(op, x.data<T>(), x.shape(), red, y.mutable_data<T>());
+  });
+  return y;
+}
+}  // namespace
+
+// ---- reduce_sum: z = sum of x over axes.  dx = g reshaped to keepdims, broadcast to x's shape.
+// Saves nothing (attrs.shape: the keepdims shape).
+static const OpDef kReduceSum{"reduce_sum", [](const Node& n, const Tensor& g, Needs) -> Grads {
+  return {broadcast_to(reshape(g, n.attrs.shape), n.input_shape(0))};
+}};
+Tensor reduce_sum(const Tensor& x, const Axes& axes, bool keepdims) {
+  const auto red = reduced_axes(axes, x.rank(), "reduce_sum");
+  Tensor kd = reduce_kernel(kernels::ReduceOp::Sum, x, red);
+  Tensor z = keepdims ? kd : kd.view_as(squeezed_shape(x.shape(), red));
+  Attrs attrs;
+  attrs.shape = kd.shape();
+  record(kReduceSum, {x}, z, {}, std::move(attrs));
+  return z;
+}
+
+// ---- reduce_mean: reduce_sum times 1/count, a composition (its gradient comes for free).
+Tensor reduce_mean(const Tensor& x, const Axes& axes, bool keepdims) {
+  const auto red = reduced_axes(axes, x.rank(), "reduce_mean");
+  std::int64_t count = 1;
+  for (int i = 0; i < x.rank(); ++i)
+    if (red[i]) count *= x.shape()[i];
+  const Tensor s = reduce_sum(x, axes, keepdims);
+  return multiply(s, scalar_like(x, count ? 1.0 / static_cast<double>(count) : std::nan("")));
+}
+
+// ---- reduce_max: z = max of x over axes.  dx = g split evenly among the maxima of each slice
+// (ties share: [1,3,3] -> [0,.5,.5]).  Saves x and z (keepdims layout).
+static const OpDef kReduceMax{"reduce_max", [](const Node& n, const Tensor& g, Needs) -> Grads {
+  const Tensor &x = n.saved[0], &z_kd = n.saved[1];
+  const Tensor is_max = detail::mask(kernels::BinaryOp::Equal, x, z_kd);
+  const Shape& kd = z_kd.shape();
+  std::vector<std::int64_t> axes;
+  for (std::size_t i = 0; i < kd.size(); ++i)
+    if (kd[i] == 1 && x.shape()[i] != 1) axes.push_back(static_cast<std::int64_t>(i));
+  const Tensor share = detail::binary_kernel(kernels::BinaryOp::Divide, is_max,
+                                             reduce_sum(is_max, axes, true), "reduce_max");
+  return {multiply(broadcast_to(reshape(g, kd), x.shape()), share)};
+}};
+Tensor reduce_max(const Tensor& x, const Axes& axes, bool keepdims) {
+  const auto red = reduced_axes(axes, x.rank(), "reduce_max");
+  for (int i = 0; i < x.rank(); ++i)
+    if (red[i] && x.shape()[i] == 0)
+      throw ValueError("reduce_max: zero-size tensor of shape " + shape_str(x.shape()) +
+                       " has no maximum along axis " + std::to_string(i));
+  Tensor kd = reduce_kernel(kernels::ReduceOp::Max, x, red);
+  Tensor z = keepdims ? kd : kd.view_as(squeezed_shape(x.shape(), red));
+  record(kReduceMax, {x}, z, {x, kd});
+  return z;
+}
+
+// ---- broadcast_to: z = x broadcast (NumPy rules) to shape.  dx = sum_to_shape(g, x.shape).
+static const OpDef kBroadcastTo{"broadcast_to", [](const Node& n, const Tensor& g, Needs) -> Grads {
+  return {sum_to_shape(g, n.input_shape(0))};
+}};
+Tensor broadcast_to(const Tensor& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  if (broadcast_shapes(x.shape(), shape, "broadcast_to") != shape)
+    throw ValueError("broadcast_to: cannot broadcast shape " + shape_str(x.shape()) + " to " +
+                     shape_str(shape));
+  Tensor z = Tensor::empty(x.dtype(), shape);
+  dispatch_dtype(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    kernels::broadcast_to<T>(x.data<T>(), x.shape(), z.mutable_data<T>(), shape);
+  });
+  record(kBroadcastTo, {x}, z);
+  return z;
+}
+
+// sum_to_shape: the adjoint of broadcasting, composed of reduce_sum and reshape.
+Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
+  if (g.shape() == shape) return g;
+  const std::size_t lead = g.shape().size() - shape.size();
+  std::vector<std::int64_t> axes;
+  for (std::size_t i = 0; i < g.shape().size(); ++i)
+    if (i < lead || (shape[i - lead] == 1 && g.shape()[i] != 1)) axes.push_back(static_cast<std::int64_t>(i));
+  return reshape(reduce_sum(g, axes, false), shape);
+}
+
+}  // namespace tg

@@ -1,0 +1,130 @@
+#include "tapegrad/tensor.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "tapegrad/errors.h"
+#include "tapegrad/kernels.h"
+
+namespace tg {
+
+// ---- shapes ------------------------------------------------------------------------------------
+
+std::string shape_str(const Shape& s) {
+  std::string out = "(";
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ", ";
+    out += std::to_string(s[i]);
+  }
+  if (s.size() == 1) out += ",";
+  return out + ")";
+}
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  const std::size_t rank = std::max(a.size(), b.size());
+  Shape out(rank);
+  for (std::size_t i = 0; i < rank; ++i) {
+    const std::int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    const std::int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    if (da != db && da != 1 && db != 1)
+      throw ValueError(std::string(op) + ": shapes " + shape_str(a) + " and " + shape_str(b) +
+                       " cannot be broadcast together");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+int normalize_axis(std::int64_t axis, int rank, const char* op) {
+  if (axis < -rank || axis >= rank)
+    throw ValueError(std::string(op) + ": axis " + std::to_string(axis) +
+                     " is out of bounds for a tensor of rank " + std::to_string(rank));
+  return static_cast<int>(axis < 0 ? axis + rank : axis);
+}
+
+// ---- buffers and tensors -------------------------------------------------------------------------
+
+TensorId next_tensor_id() {
+  static std::atomic<TensorId> counter{1};
+  return counter.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::shared_ptr<void> allocate_buffer(std::size_t nbytes) {
+  constexpr std::size_t kAlign = 64;
+  const std::size_t rounded = (std::max<std::size_t>(nbytes, 1) + kAlign - 1) / kAlign * kAlign;
+  void* p = std::aligned_alloc(kAlign, rounded);
+  if (!p) throw std::bad_alloc();
+  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+}
+
+Tensor Tensor::empty(DType dtype, Shape shape) {
+  for (auto d : shape)
+    if (d < 0) throw ValueError("negative dimension in shape " + shape_str(shape));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->dtype = dtype;
+  impl->size = numel(shape);
+  impl->shape = std::move(shape);
+  impl->id = next_tensor_id();
+  const std::size_t nbytes = static_cast<std::size_t>(impl->size) * itemsize(dtype);
+  if (nbytes <= sizeof(impl->inline_storage)) {
+    impl->data = impl->inline_storage;
+  } else {
+    impl->owner = allocate_buffer(nbytes);
+    impl->data = impl->owner.get();
+  }
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::full(DType dtype, Shape shape, double value) {
+  Tensor t = empty(dtype, std::move(shape));
+  dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    kernels::fill<T>(t.mutable_data<T>(), static_cast<T>(value), t.size());
+  });
+  return t;
+}
+
+Tensor Tensor::from_external(DType dtype, Shape shape, void* data, std::shared_ptr<void> owner) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->dtype = dtype;
+  impl->size = numel(shape);
+  impl->shape = std::move(shape);
+  impl->data = data;
+  impl->owner = std::move(owner);
+  impl->id = next_tensor_id();
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::with_new_id() const { return view_as(shape()); }
+
+Tensor Tensor::view_as(Shape new_shape) const {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->dtype = dtype();
+  impl->size = numel(new_shape);
+  impl->shape = std::move(new_shape);
+  impl->data = impl_->data;
+  // Inline data lives inside the source impl, so the view keeps that impl alive.
+  impl->owner = impl_->data == impl_->inline_storage ? std::shared_ptr<void>(impl_) : impl_->owner;
+  impl->id = next_tensor_id();
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::clone() const {
+  Tensor t = empty(dtype(), shape());
+  if (nbytes()) std::memcpy(t.raw_mutable(), raw(), nbytes());
+  return t;
+}
+
+double Tensor::item() const {
+  if (size() != 1)
+    throw ValueError("only a tensor with exactly one element converts to a Python scalar, got shape " +
+                     shape_str(shape()));
+  return dtype() == DType::Float32 ? static_cast<double>(*data<float>()) : *data<double>();
+}
+
+bool Tensor::buffer_unique() const {
+  if (impl_.use_count() != 1) return false;
+  return impl_->data == impl_->inline_storage || impl_->owner.use_count() == 1;
+}
+
+}  // namespace tg

@@ -1,0 +1,82 @@
+#include "tapegrad/variable.h"
+
+#include <atomic>
+#include <cstring>
+
+#include "tapegrad/errors.h"
+#include "tapegrad/kernels.h"
+
+namespace tg {
+
+namespace {
+std::uint64_t next_variable_id() {
+  static std::atomic<std::uint64_t> counter{1};
+  return counter.fetch_add(1, std::memory_order_relaxed);
+}
+
+void check_same_shape(const VariableImpl& var, const Tensor& v, const char* op) {
+  if (v.shape() != var.value.shape())
+    throw ValueError(std::string(op) + ": shape mismatch. The variable shape " +
+                     shape_str(var.value.shape()) + ", and the assigned value shape " +
+                     shape_str(v.shape()) + " are incompatible.");
+}
+
+// src converted to the variable's dtype, written into dst.
+template <class T> void copy_converted(const Tensor& src, T* dst) {
+  if (src.dtype() == DType::Float32)
+    kernels::cast<T>(src.data<float>(), dst, src.size());
+  else
+    kernels::cast<T>(src.data<double>(), dst, src.size());
+}
+}  // namespace
+
+VariableImpl::VariableImpl(Tensor initial, std::string name_, bool trainable_)
+    : value(initial.clone()), name(std::move(name_)), trainable(trainable_), id(next_variable_id()) {}
+
+template <class F> void VariableImpl::update_in_place(F&& fn) {
+  // See Note [Saved values never change]: write in place only when no one else can see the
+  // buffer; otherwise write a new buffer and let the old value live on wherever it was saved.
+  const Tensor old = value;
+  value = Tensor();
+  Tensor target = old.buffer_unique() ? old.with_new_id() : Tensor::empty(old.dtype(), old.shape());
+  dispatch_dtype(target.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    fn(old.data<T>(), target.mutable_data<T>());  // elementwise: target may alias old
+  });
+  value = std::move(target);
+}
+
+void VariableImpl::assign(const Tensor& v) {
+  check_same_shape(*this, v, "assign");
+  update_in_place([&](const auto*, auto* dst) { copy_converted(v, dst); });
+}
+
+namespace {
+template <class T> Tensor converted(const Tensor& v) {
+  if (v.dtype() == dtype_of<T>::value) return v;
+  Tensor d = Tensor::empty(dtype_of<T>::value, v.shape());
+  copy_converted(v, d.mutable_data<T>());
+  return d;
+}
+}  // namespace
+
+void VariableImpl::assign_add(const Tensor& v) {
+  check_same_shape(*this, v, "assign_add");
+  update_in_place([&](const auto* old, auto* dst) {
+    using T = std::remove_pointer_t<decltype(dst)>;
+    const Tensor d = converted<T>(v);
+    kernels::binary<T>(kernels::BinaryOp::Add, old, v.shape(), d.data<T>(), v.shape(), dst, v.shape());
+  });
+}
+
+void VariableImpl::assign_sub(const Tensor& v) {
+  check_same_shape(*this, v, "assign_sub");
+  update_in_place([&](const auto* old, auto* dst) {
+    using T = std::remove_pointer_t<decltype(dst)>;
+    const Tensor d = converted<T>(v);
+    kernels::binary<T>(kernels::BinaryOp::Subtract, old, v.shape(), d.data<T>(), v.shape(), dst,
+                       v.shape());
+  });
+}
+
+}  // namespace tg

@@ -1,0 +1,68 @@
+"""tapegrad: reverse-mode automatic differentiation with a C++ tape and vectorized kernels.
+
+Written to be used the way TensorFlow's GradientTape is taught: ``import tapegrad as tf``.
+This module only re-exports; the engine is the C++ extension ``tapegrad._core``.
+"""
+
+from ._core import DType, GradientTape, Tensor, Variable
+from ._core import isa as _isa
+from ._core import num_threads, set_num_threads
+from .ops import (
+    abs,
+    add,
+    broadcast_to,
+    cast,
+    concat,
+    constant,
+    convert_to_tensor,
+    divide,
+    exp,
+    gather,
+    log,
+    matmul,
+    maximum,
+    minimum,
+    multiply,
+    negative,
+    ones,
+    ones_like,
+    pow,
+    reduce_max,
+    reduce_mean,
+    reduce_sum,
+    relu,
+    reshape,
+    sigmoid,
+    sqrt,
+    square,
+    stack,
+    stop_gradient,
+    subtract,
+    tanh,
+    transpose,
+    where,
+    zeros,
+    zeros_like,
+)
+from .tape import UnconnectedGradients, approximate_derivative, gradient_check
+from . import math, nn  # noqa: E402  (namespaces made of the ops above)
+
+float32 = DType.float32
+float64 = DType.float64
+__version__ = "0.1.0"
+
+
+def config() -> dict:
+    """The instruction set and thread count the kernels use."""
+    return {"isa": _isa(), "num_threads": num_threads()}
+
+
+__all__ = [
+    "DType", "GradientTape", "Tensor", "UnconnectedGradients", "Variable", "abs", "add",
+    "approximate_derivative", "broadcast_to", "cast", "concat", "config", "constant",
+    "convert_to_tensor", "divide", "exp", "float32", "float64", "gather", "gradient_check", "log",
+    "math", "matmul", "maximum", "minimum", "multiply", "negative", "nn", "num_threads", "ones",
+    "ones_like", "pow", "reduce_max", "reduce_mean", "reduce_sum", "relu", "reshape",
+    "set_num_threads", "sigmoid", "sqrt", "square", "stack", "stop_gradient", "subtract", "tanh",
+    "transpose", "where", "zeros", "zeros_like",
+]

@@ -1,0 +1,3 @@
+"""``from tapegrad import keras``: the Keras names TensorFlow tutorials use."""
+
+from . import optimizers  # noqa: F401
