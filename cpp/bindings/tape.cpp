@@ -56,9 +56,9 @@ Endpoint to_endpoint(py::handle obj, const char* role) {
 }
 
 bool parse_unconnected(py::handle u) {
-  py::object value = py::hasattr(u, "value") && !py::isinstance<py::str>(u) ? u.attr("value")
-                                                                            : py::reinterpret_borrow<py::object>(u);
-  const std::string s = py::str(value);
+  // A str ("none"/"zero") or an enum member whose .value is one (tg.UnconnectedGradients).
+  const std::string s = py::str(py::isinstance<py::str>(u) ? py::reinterpret_borrow<py::object>(u)
+                                                            : py::getattr(u, "value", u));
   if (s == "none") return false;
   if (s == "zero") return true;
   throw ValueError("Unknown value for unconnected_gradients: '" + s + "'");

@@ -28,7 +28,8 @@ struct TensorImpl {
   std::shared_ptr<void> owner; // keeps data alive (our buffer, another TensorImpl, or a NumPy array)
   TensorId id = 0;
   // Small values (scalars, short vectors) live inline: one allocation per tensor on the hot path.
-  alignas(64) unsigned char inline_storage[64];
+  // (16-byte aligned: kernels use unaligned loads; heap buffers are 64-byte aligned.)
+  alignas(16) unsigned char inline_storage[64];
 };
 
 class Tensor {
