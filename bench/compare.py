@@ -1,0 +1,122 @@
+"""Side-by-side timings of tapegrad, NumPy and PyTorch (when installed), measured in one run.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/compare.py [--only tape,matmul]
+
+Each figure is the median over repeats of the mean time per call; ratios are against tapegrad.
+PyTorch is optional (`pip install torch==2.13.0`); it is a benchmark tool, not a dependency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import timeit
+
+import numpy as np
+
+import tapegrad as tg
+
+try:
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:  # the comparison runs without it
+    torch = None
+
+
+def median_us(fn, number: int, repeat: int = 9) -> float:
+    fn()  # warm-up (and a result check by the caller before timing)
+    times = timeit.repeat(fn, number=number, repeat=repeat)
+    return statistics.median(times) / number * 1e6
+
+
+def report(title: str, rows: list[tuple[str, float]]) -> None:
+    base = rows[0][1]
+    print(f"\n{title}")
+    for name, us in rows:
+        print(f"  {name:<34} {us:10.2f} us   {us / base:6.2f}x tapegrad")
+
+
+def bench_tape() -> None:
+    """The seed's cell 5.2.1: with tape: z = x1**2 + x2**3; tape.gradient(z, [x1, x2])."""
+    x1, x2 = tg.Variable(2.0), tg.Variable(3.0)
+
+    def tapegrad_cell():
+        with tg.GradientTape() as tape:
+            z = x1**2 + x2**3
+        return tape.gradient(z, [x1, x2])
+
+    got = [float(g) for g in tapegrad_cell()]
+    assert got == [4.0, 27.0], got
+    rows = [("tapegrad GradientTape", median_us(tapegrad_cell, 20000))]
+    if torch is not None:
+        t1 = torch.tensor(2.0, requires_grad=True)
+        t2 = torch.tensor(3.0, requires_grad=True)
+
+        def torch_cell():
+            z = t1**2 + t2**3
+            return torch.autograd.grad(z, [t1, t2])
+
+        assert [float(g) for g in torch_cell()] == [4.0, 27.0]
+        rows.append((f"torch {torch.__version__} eager", median_us(torch_cell, 20000)))
+    report("seed cell 5.2.1 (two scalar variables, three ops, one gradient), one thread", rows)
+
+    def nested_cell():
+        with tg.GradientTape(persistent=True) as outer:
+            with tg.GradientTape(persistent=True) as inner:
+                z = x1**2 + x2 + 1
+            grads = inner.gradient(z, [x1, x2])
+        return [outer.gradient(g, [x1, x2]) for g in grads]
+
+    out = nested_cell()
+    assert float(out[0][0]) == 2.0 and out[0][1] is None and out[1] == [None, None], out
+    rows = [("tapegrad nested persistent tapes", median_us(nested_cell, 5000))]
+    if torch is not None:
+
+        def torch_nested():
+            z = t1**2 + t2 + 1
+            g1, g2 = torch.autograd.grad(z, [t1, t2], create_graph=True)
+            return [torch.autograd.grad(g, [t1, t2], allow_unused=True) if g.requires_grad else (None, None)
+                    for g in (g1, g2)]
+
+        torch_nested()
+        rows.append(("torch create_graph=True", median_us(torch_nested, 5000)))
+    report("seed cell 5.2.3 (second derivatives by nested tapes)", rows)
+
+
+def bench_matmul() -> None:
+    """One x @ w with the seed's first layer shapes: (32, 8) @ (8, 128), float32."""
+    rng = np.random.default_rng(0)
+    x_np = rng.standard_normal((32, 8)).astype(np.float32)
+    w_np = rng.standard_normal((8, 128)).astype(np.float32)
+    x, w = tg.constant(x_np), tg.constant(w_np)
+    np.testing.assert_allclose((x @ w).numpy(), x_np @ w_np, rtol=1e-5, atol=1e-5)
+    rows = [
+        ("tapegrad x @ w", median_us(lambda: x @ w, 50000)),
+        ("numpy x @ w", median_us(lambda: x_np @ w_np, 50000)),
+    ]
+    if torch is not None:
+        xt, wt = torch.from_numpy(x_np), torch.from_numpy(w_np)
+        rows.append(("torch x @ w", median_us(lambda: xt @ wt, 50000)))
+    report("matmul (32, 8) @ (8, 128) float32, one thread", rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="tape,matmul")
+    args = parser.parse_args()
+    tg.set_num_threads(1)
+    blas_env = [k for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ]
+    print(f"tapegrad {tg.__version__} {tg.config()}, numpy {np.__version__}, "
+          f"torch {torch.__version__ if torch else 'not installed'}")
+    if blas_env:
+        print(f"note: {blas_env} set: NumPy's BLAS runs a slower kernel (unset them for baselines)")
+    for name in args.only.split(","):
+        {"tape": bench_tape, "matmul": bench_matmul}[name]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
