@@ -83,7 +83,8 @@ def _directions(x: np.ndarray, rng: np.random.Generator, max_full: int, n_random
         for k in range(x.size):
             d = np.zeros(x.size)
             d[k] = 1.0
-            yield f"[{np.unravel_index(k, x.shape)}]" if x.ndim else "[()]", d.reshape(x.shape)
+            index = tuple(int(i) for i in np.unravel_index(k, x.shape))
+            yield f"at {index}", d.reshape(x.shape)
     else:
         for k in range(n_random):
             yield f"<random direction {k}>", rng.standard_normal(x.shape)
@@ -145,7 +146,8 @@ def check_first_order(f: Callable, xs: Sequence[np.ndarray], rng: np.random.Gene
     for i, (x, g) in enumerate(zip(xs, grads)):
         g = _numpy(g, "gradient")
         for where, d in _directions(x, rng, max_full, n_random):
-            num = (phi(_shifted(xs, i, tol.eps * d)) - phi(_shifted(xs, i, -tol.eps * d))) / (2 * tol.eps)
+            plus, minus = _shifted(xs, i, tol.eps * d), _shifted(xs, i, -tol.eps * d)
+            num = (phi(plus) - phi(minus)) / (2 * tol.eps)
             results.append((i, where, float(np.sum(g * d)), num))
     _compare("first-order gradient", results, tol)
 
@@ -194,7 +196,8 @@ def check_second_order(f: Callable, xs: Sequence[np.ndarray], rng: np.random.Gen
         else:
             h = _numpy(h, "second-order gradient")
         for where, d in _directions(x, rng, max_full, n_random):
-            num = (psi(_shifted(xs, i, tol.eps * d)) - psi(_shifted(xs, i, -tol.eps * d))) / (2 * tol.eps)
+            plus, minus = _shifted(xs, i, tol.eps * d), _shifted(xs, i, -tol.eps * d)
+            num = (psi(plus) - psi(minus)) / (2 * tol.eps)
             results.append((i, where, float(np.sum(h * d)), num))
     _compare("second-order gradient", results, tol)
 

@@ -58,16 +58,21 @@ def distinct(rng, shapes) -> list:
 # ---- rows ---------------------------------------------------------------------------------------
 
 def _fmt_shape(s) -> str:
-    return "(" + ",".join(str(d) for d in s) + ")"
+    return "(" + ",".join(str(d) for d in s) + ("," if len(s) == 1 else "") + ")"
 
 
 def _fmt_value(v) -> str:
     if isinstance(v, np.ndarray):
         return f"{v.dtype.kind}{_fmt_shape(v.shape)}"
     if isinstance(v, tg.DType):
-        return v.name
+        return f"tg.{v.name}"
+    if isinstance(v, type):
+        return v.__name__
+    if isinstance(v, np.dtype):
+        return f"dtype({v})"
     if isinstance(v, slice):
-        return ":".join("" if p is None else str(p) for p in (v.start, v.stop, v.step))
+        parts = ["" if p is None else str(p) for p in (v.start, v.stop, v.step)]
+        return ":".join(parts if v.step is not None else parts[:2])
     if isinstance(v, tuple):
         return "[" + ",".join(_fmt_value(e) for e in v) + "]"
     if v is Ellipsis:
@@ -149,7 +154,8 @@ REDUCE_CASES = (
     C((2, 3, 4), axis=(0, 2)), C((2, 3, 4), axis=(-1, -2), keepdims=True),
     C((2, 3, 4), axis=[2, 0]), C((2, 3, 4), keepdims=True), C(()), C((), keepdims=True),
     C((1,), axis=0), C((5,)), C((5,), axis=-1, keepdims=True), C((3, 1), axis=1),
-    C((0, 3), axis=1), C((2, 0), axis=0), C((20, 30), axis=0, name="large(20,30)[axis=0]"),
+    C((0, 3), axis=1), C((2, 0), axis=0), C((2, 3), axis=()), C((2, 3), axis=[], keepdims=True),
+    C((20, 30), axis=0, name="large(20,30)[axis=0]"),
 )
 EMPTY_SUM_CASES = (C((0, 3), axis=0), C((0,)), C((2, 0), axis=1, keepdims=True))
 
@@ -192,6 +198,11 @@ def _scatter_add_ref(g, indices, axis, axis_len):
 def _matmul_ref(a, b, transpose_a=False, transpose_b=False):
     return np.matmul(np.swapaxes(a, -1, -2) if transpose_a else a,
                      np.swapaxes(b, -1, -2) if transpose_b else b)
+
+
+def numpy_dtype(d) -> np.dtype:
+    """A dtype spelled as tg.DType, NumPy dtype or type, or string, as NumPy's."""
+    return np.dtype(d.as_numpy_dtype if isinstance(d, tg.DType) else d)
 
 
 def _where_fn(a, b, cond):
@@ -240,9 +251,10 @@ OP_ROWS = (
            C((0,), (0,), cond=np.zeros(0, bool)), C((1,), (1,), cond=np.array([False]))),
           piecewise_linear=True),
     OpRow("cast", "cast", lambda x, dtype: tg.cast(x, dtype),
-          lambda x, dtype: np.asarray(x).astype(np.float64 if dtype == "float64" else np.float32),
+          lambda x, dtype: np.asarray(x).astype(numpy_dtype(dtype)),
           (C((3, 4), dtype="float32"), C((), dtype="float32"), C((0,), dtype="float32"),
-           C((3,), dtype="float64"), C((2, 2), dtype=tg.float32, name="(2,2)[dtype=tg.float32]")),
+           C((3,), dtype="float64"), C((2, 2), dtype=tg.float32), C((2,), dtype=np.float32),
+           C((2,), dtype=np.dtype("float64"))),
           linear=True, out_dtype="from-kwargs", first=(1e-2, 1e-4, 1e-4), fwd_tol=(0.0, 0.0),
           note="casting to float32 rounds at 6e-8 relative: a linear map, so a large eps (1e-2) "
                "and 1e-4 tolerances keep the rounding noise of the differences small"),
@@ -252,7 +264,7 @@ OP_ROWS = (
     _reduce("reduce_sum", np.sum, REDUCE_CASES + EMPTY_SUM_CASES, linear=True),
     _reduce("reduce_mean", np.mean, REDUCE_CASES + EMPTY_SUM_CASES, linear=True,
             note="mean of an empty slice is NaN as in NumPy"),
-    _reduce("reduce_max", np.max, REDUCE_CASES, distinct, piecewise_linear=True,
+    _reduce("reduce_max", np.max, REDUCE_CASES, domain=distinct, piecewise_linear=True,
             note="distinct values: tie splitting is tested apart"),
     OpRow("broadcast_to", "broadcast_to", lambda x, shape: tg.broadcast_to(x, shape),
           lambda x, shape: np.broadcast_to(x, shape).copy(),
@@ -262,7 +274,8 @@ OP_ROWS = (
           linear=True),
     # ---- linear algebra ----
     OpRow("matmul", "matmul", lambda a, b, **k: tg.matmul(a, b, **k), _matmul_ref,
-          (C((3, 4), (4, 2)), C((4, 3), (4, 2), transpose_a=True), C((3, 4), (2, 4), transpose_b=True),
+          (C((3, 4), (4, 2)), C((4, 3), (4, 2), transpose_a=True),
+           C((3, 4), (2, 4), transpose_b=True),
            C((4, 3), (2, 4), transpose_a=True, transpose_b=True), C((1, 1), (1, 1)),
            C((2, 3, 4), (4, 5)), C((4, 5), (2, 5, 3)), C((2, 1, 3, 4), (5, 4, 6)),
            C((2, 4, 3), (2, 5, 4), transpose_a=True, transpose_b=True),
@@ -317,14 +330,14 @@ OP_ROWS = (
     OpRow("scatter_add", "scatter_add", lambda g, **k: ops.scatter_add(g, **k), _scatter_add_ref,
           (C((4, 3), indices=[0, 2, 2, -1], axis=0, axis_len=5),
            C((5, 2, 2), indices=[[0, 1], [2, 2]], axis=1, axis_len=3),
-           C((2, 3, 3), indices=[3, 0, 3], axis=-1, axis_len=4), C((0, 2), indices=np.zeros(0, np.int64),
-                                                                  axis=0, axis_len=4),
+           C((2, 3, 3), indices=[3, 0, 3], axis=-1, axis_len=4),
+           C((0, 2), indices=np.zeros(0, np.int64), axis=0, axis_len=4),
            C((1,), indices=[0], axis=0, axis_len=1)),
           linear=True),
 )
 
 
-# ---- Python operators and indexing ----------------------------------------------------------------
+# ---- Python operators and indexing -------------------------------------------------------------
 
 def _as_x_dtype(c, x):
     """A NumPy constant in x's dtype (so the float32 forward check stays float32)."""
@@ -332,12 +345,20 @@ def _as_x_dtype(c, x):
 
 
 GETITEM_CASES = (
-    C((4, 3), key=1), C((4, 3), key=-1), C((5,), key=slice(1, 3)), C((5,), key=slice(None, None, -2)),
+    C((4, 3), key=1), C((4, 3), key=-1), C((5,), key=slice(1, 3)),
+    C((5,), key=slice(None, None, -2)),
     C((5, 3), key=slice(None, None, -2)), C((2, 3), key=(Ellipsis, None)), C((5,), key=[0, 2, 2]),
     C((4, 3), key=[0, 2, 2]), C((4, 3), key=(slice(None), [1, 1, 0])),
     C((4, 3), key=np.array([True, False, True, True])), C((2, 3), key=_cond(2, 3, seed=3)),
     C((4, 3), key=(1, slice(None, None, 2))), C((4, 3), key=(None, slice(1, None))),
-    C((5,), key=slice(2, 2)), C((), key=Ellipsis), C((), key=None), C((3, 2), key=(2, 1)),
+    C((5,), key=slice(2, 2)),
+    # Reversing slices keep every extent (once returned x unreversed).
+    C((5,), key=slice(None, None, -1)),
+    C((4, 3), key=slice(None, None, -1)),
+    C((4, 3), key=(Ellipsis, slice(None, None, -1))),
+    C((4, 3), key=(slice(None), slice(None, None, -1))),
+    C((4,), key=slice(3, None, -1)),
+    C((), key=Ellipsis), C((), key=None), C((3, 2), key=(2, 1)),
     C((3, 4, 2), key=(Ellipsis, 1)), C((4,), key=np.array([3, -4, 0])),
 )
 
@@ -355,8 +376,8 @@ PY_ROWS = (
     OpRow("abs(x)", None, abs, np.abs, UNARY_CASES, per_input(nonzero), piecewise_linear=True),
     OpRow("x**3", None, lambda x: x ** 3, lambda x: x ** 3, UNARY_CASES),
     OpRow("x**2.5", None, lambda x: x ** 2.5, lambda x: x ** 2.5, UNARY_CASES, per_input(positive)),
-    OpRow("x**-1.5", None, lambda x: x ** -1.5, lambda x: x ** -1.5, UNARY_CASES, per_input(positive),
-          f32_tol=(3e-5, 1e-6)),
+    OpRow("x**-1.5", None, lambda x: x ** -1.5, lambda x: x ** -1.5, UNARY_CASES,
+          per_input(positive), f32_tol=(3e-5, 1e-6)),
     OpRow("x**-1", None, lambda x: x ** -1, lambda x: 1.0 / x, UNARY_CASES, per_input(nonzero)),
     OpRow("pow(x,2.5)", None, lambda x: tg.pow(x, 2.5), lambda x: x ** 2.5, UNARY_CASES,
           per_input(positive)),
@@ -367,7 +388,7 @@ PY_ROWS = (
     OpRow("2.0**x", None, lambda x: 2.0 ** x, lambda x: 2.0 ** x, UNARY_CASES),
     OpRow("ndarray*x", None, lambda x, c: _as_x_dtype(c, x) * x, lambda x, c: c * x,
           (C((3, 4), c=np.linspace(-1, 1, 12).reshape(3, 4)), C((1, 4), c=np.arange(3.0)[:, None]),
-           C((), c=np.array([[1.5, -2.0]])), C((2, 2), c=np.array(2.0)))),
+           C((), c=np.array([[1.5, -2.0]])), C((2, 2), c=np.array(2.0))), linear=True),
     OpRow("ndarray-x", None, lambda x, c: _as_x_dtype(c, x) - x, lambda x, c: c - x,
           (C((3, 4), c=np.linspace(-1, 1, 12).reshape(3, 4)), C((2,), c=np.ones((3, 1)))),
           linear=True),

@@ -6,8 +6,17 @@
 
 namespace tg::py_bind {
 
-bool is_tensor(py::handle obj) { return py::isinstance<TensorImpl>(obj); }
-bool is_variable(py::handle obj) { return py::isinstance<VariableImpl>(obj); }
+namespace {
+PyTypeObject* g_variable_type = nullptr;
+// The Variable held by a pybind11 instance (its holder), without the generic caster.
+const Variable& variable_of(py::handle obj) {
+  auto* inst = reinterpret_cast<py::detail::instance*>(obj.ptr());
+  return inst->get_value_and_holder().holder<Variable>();
+}
+}  // namespace
+
+void set_variable_type(py::handle type) { g_variable_type = reinterpret_cast<PyTypeObject*>(type.ptr()); }
+bool is_variable(py::handle obj) { return Py_TYPE(obj.ptr()) == g_variable_type; }
 
 std::optional<DType> to_dtype(py::handle obj) {
   if (obj.is_none()) return std::nullopt;
@@ -59,10 +68,12 @@ Tensor from_array(const py::array& arr, std::optional<DType> as) {
 }  // namespace
 
 Tensor to_tensor(py::handle obj, std::optional<DType> like) {
-  if (is_tensor(obj)) return Tensor(obj.cast<TensorPtr>());
-  if (is_variable(obj)) return read_variable(obj.cast<Variable>());
-  if (PyFloat_Check(obj.ptr()) || PyLong_Check(obj.ptr())) {
-    const double v = PyFloat_Check(obj.ptr()) ? PyFloat_AS_DOUBLE(obj.ptr()) : obj.cast<double>();
+  if (is_tensor(obj)) return tensor_of(obj);
+  if (is_variable(obj)) return read_variable(variable_of(obj));
+  // Python numbers are weak (they take `like`); NumPy scalars (np.float64 subclasses float) are
+  // handled as arrays below and keep their dtype unless `like` is given.
+  if (PyFloat_CheckExact(obj.ptr()) || PyLong_Check(obj.ptr()) || PyBool_Check(obj.ptr())) {
+    const double v = PyFloat_CheckExact(obj.ptr()) ? PyFloat_AS_DOUBLE(obj.ptr()) : obj.cast<double>();
     return Tensor::scalar(like.value_or(DType::Float32), v);
   }
   if (py::isinstance<py::array>(obj)) return from_array(py::reinterpret_borrow<py::array>(obj), std::nullopt);
@@ -87,7 +98,7 @@ Tensor to_tensor(py::handle obj, std::optional<DType> like) {
 namespace {
 // Numbers and Python lists are weak: they take the dtype of a tensor operand.
 bool is_weak(py::handle obj) {
-  return PyFloat_Check(obj.ptr()) || PyLong_Check(obj.ptr()) || py::isinstance<py::list>(obj) ||
+  return PyFloat_CheckExact(obj.ptr()) || PyLong_Check(obj.ptr()) || py::isinstance<py::list>(obj) ||
          py::isinstance<py::tuple>(obj);
 }
 }  // namespace
@@ -122,9 +133,9 @@ py::array to_numpy(const Tensor& t) {
   return arr;
 }
 
-py::object wrap(const Tensor& t) {
-  if (!t.defined()) return py::none();
-  return py::cast(t.impl());
+Tensor to_tensor_no_watch(py::handle obj) {
+  if (is_variable(obj)) return variable_of(obj)->value;
+  return to_tensor(obj);
 }
 
 }  // namespace tg::py_bind

@@ -25,7 +25,25 @@ std::pair<Tensor, Tensor> to_tensors(py::handle a, py::handle b);
 std::optional<DType> to_dtype(py::handle obj);
 // Integer indices from a list, tuple or integer NumPy array (with their shape).
 std::vector<std::int64_t> to_indices(py::handle obj, Shape* shape);
-bool is_tensor(py::handle obj);
+bool is_tensor(py::handle obj);  // exactly a tg Tensor (tensor_type.cpp)
+Tensor tensor_of(py::handle obj);  // the Tensor inside a Python Tensor (is_tensor must hold)
+// A tensor-like object's value without reading it on the tapes (len, float, bool).
+Tensor to_tensor_no_watch(py::handle obj);
+// x[key] with NumPy's basic and (one) integer-array indexing (tensor.cpp).
+Tensor getitem(const Tensor& x, py::handle key);
+// Sets the Python error for a C++ exception (tg errors -> ValueError/TypeError/IndexError).
+void set_python_error(std::exception_ptr p);
+// Runs f (returning py::object) and hands back a new reference, or nullptr with the error set.
+template <class F> PyObject* guarded(F&& f) noexcept {
+  try {
+    return f().release().ptr();
+  } catch (...) {
+    set_python_error(std::current_exception());
+    return nullptr;
+  }
+}
+// The number and mapping slots of Tensor, also installed on Variable (tensor_type.cpp).
+void install_operator_slots(PyTypeObject* type);
 bool is_variable(py::handle obj);
 
 // A zero-copy read-only NumPy view of t (the array keeps the buffer alive).

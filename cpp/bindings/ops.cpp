@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 
 #include "convert.h"
+#include "tapegrad/errors.h"
 #include "tapegrad/ops.h"
 
 namespace tg::py_bind {
@@ -25,7 +26,14 @@ Axes to_axes(py::handle axis) {
   if (axis.is_none()) return std::nullopt;
   if (PyLong_Check(axis.ptr()) || PyIndex_Check(axis.ptr()))
     return std::vector<std::int64_t>{py::cast<std::int64_t>(axis)};
-  return py::cast<std::vector<std::int64_t>>(axis);
+  if (py::isinstance<py::list>(axis) || py::isinstance<py::tuple>(axis))
+    return py::cast<std::vector<std::int64_t>>(axis);
+  // NumPy arrays and integer scalars, as NumPy accepts them.
+  py::array arr = py::module_::import("numpy").attr("asarray")(axis);
+  if (arr.dtype().kind() != 'i' && arr.dtype().kind() != 'u')
+    throw TypeError("axis must be None, an int or a sequence of ints, got " +
+                    std::string(py::str(py::type::of(axis).attr("__name__"))));
+  return py::cast<std::vector<std::int64_t>>(arr.attr("ravel")().attr("tolist")());
 }
 
 Shape to_shape(py::handle s) {

@@ -49,7 +49,7 @@ py::object pack(py::handle like, const std::vector<py::object>& leaves, std::siz
 
 Endpoint to_endpoint(py::handle obj, const char* role) {
   if (is_variable(obj)) return {Tensor(), obj.cast<Variable>()};
-  if (is_tensor(obj)) return {Tensor(obj.cast<TensorPtr>()), nullptr};
+  if (is_tensor(obj)) return {tensor_of(obj), nullptr};
   throw TypeError(std::string("gradient: every ") + role +
                   " must be a Tensor or Variable, got an object of type " +
                   std::string(py::str(py::type::of(obj).attr("__name__"))));
@@ -82,7 +82,7 @@ void bind_tape(py::module_& m) {
         flatten(obj, leaves);
         for (py::handle leaf : leaves) {
           if (is_variable(leaf)) t.watch(leaf.cast<Variable>());
-          else if (is_tensor(leaf)) t.watch(Tensor(leaf.cast<TensorPtr>()));
+          else if (is_tensor(leaf)) t.watch(tensor_of(leaf));
           else
             throw ValueError("Passed in object of type " +
                              std::string(py::str(py::type::of(leaf).attr("__name__"))) +

@@ -20,6 +20,8 @@ py::module_& numpy() {
   return np;
 }
 
+}  // namespace
+
 // ---- indexing: x[i], x[a:b:c], x[..., None], x[int_array], x[bool_mask] ----
 // Basic items become one strided_slice, one integer array a gather, and a final reshape drops
 // integer-indexed axes and inserts new ones: all differentiable ops.
@@ -136,66 +138,16 @@ Tensor getitem(const Tensor& x, py::handle key_obj) {
     throw IndexError("an integer array combined with integers separated by a slice is not supported "
                      "(NumPy would move the indexed axes to the front); index in two steps");
   Tensor y = x;
-  if (count != x.shape()) y = strided_slice(x, begin, step, count);
+  bool whole = count == x.shape();
+  for (int d = 0; d < rank && whole; ++d) whole = begin[d] == 0 && step[d] == 1;
+  if (!whole) y = strided_slice(x, begin, step, count);
   if (array_item) y = gather(y, array_item->idx, array_item->index_shape, array_axis);
   return reshape(y, final_shape);
 }
 
-// Binds the Python operators on a class whose instances convert with to_tensor (Tensor reads
-// itself, Variable reads its value on the active tapes).
-template <class Cls> void bind_operators(Cls& cls) {
-  using tg::Tensor;
-  auto bin = [](Tensor (*f)(const Tensor&, const Tensor&), bool reflected) {
-    return [f, reflected](py::handle self, py::handle other) {
-      auto [a, b] = reflected ? to_tensors(other, self) : to_tensors(self, other);
-      return wrap(run_op(std::max(a.size(), b.size()), [&] { return f(a, b); }));
-    };
-  };
-  cls.def("__add__", bin(tg::add, false), py::is_operator())
-      .def("__radd__", bin(tg::add, true), py::is_operator())
-      .def("__sub__", bin(tg::subtract, false), py::is_operator())
-      .def("__rsub__", bin(tg::subtract, true), py::is_operator())
-      .def("__mul__", bin(tg::multiply, false), py::is_operator())
-      .def("__rmul__", bin(tg::multiply, true), py::is_operator())
-      .def("__truediv__", bin(tg::divide, false), py::is_operator())
-      .def("__rtruediv__", bin(tg::divide, true), py::is_operator())
-      .def("__rpow__", bin(tg::pow, true), py::is_operator())
-      .def("__matmul__", [](py::handle self, py::handle other) {
-        auto [a, b] = to_tensors(self, other);
-        return wrap(run_op(std::max(a.size(), b.size()) * 8, [&] { return tg::matmul(a, b); }));
-      }, py::is_operator())
-      .def("__rmatmul__", [](py::handle self, py::handle other) {
-        auto [a, b] = to_tensors(other, self);
-        return wrap(run_op(std::max(a.size(), b.size()) * 8, [&] { return tg::matmul(a, b); }));
-      }, py::is_operator())
-      .def("__pow__", [](py::handle self, py::handle other) {
-        if (PyFloat_Check(other.ptr()) || PyLong_Check(other.ptr())) {
-          const Tensor x = to_tensor(self);
-          const double p = py::cast<double>(other);
-          return wrap(run_op(x.size(), [&] { return tg::pow_scalar(x, p); }));
-        }
-        auto [a, b] = to_tensors(self, other);
-        return wrap(run_op(std::max(a.size(), b.size()), [&] { return tg::pow(a, b); }));
-      }, py::is_operator())
-      .def("__neg__", [](py::handle self) {
-        const Tensor x = to_tensor(self);
-        return wrap(run_op(x.size(), [&] { return tg::negative(x); }));
-      })
-      .def("__pos__", [](py::handle self) { return wrap(to_tensor(self)); })
-      .def("__abs__", [](py::handle self) {
-        const Tensor x = to_tensor(self);
-        return wrap(run_op(x.size(), [&] { return tg::abs(x); }));
-      })
-      .def("__getitem__", [](py::handle self, py::handle key) { return wrap(getitem(to_tensor(self), key)); })
-      .def("__array__", [](py::handle self, py::object dtype, py::object copy) {
-        py::object arr = to_numpy(to_tensor(self));
-        if (!dtype.is_none()) arr = arr.attr("astype")(dtype);
-        else if (!copy.is_none() && copy.cast<bool>()) arr = arr.attr("copy")();
-        return arr;
-      }, py::arg("dtype") = py::none(), py::arg("copy") = py::none());
-}
 
-}  // namespace
+void bind_tensor_type(py::module_& m, py::handle float32, py::handle float64);
+void set_variable_type(py::handle type);
 
 void bind_tensor(py::module_& m) {
   py::enum_<DType>(m, "DType")
@@ -208,47 +160,15 @@ void bind_tensor(py::module_& m) {
       .def("__str__", [](DType d) { return dtype_name(d); })
       .def("__repr__", [](DType d) { return std::string("tg.") + dtype_name(d); });
 
-  py::class_<TensorImpl, TensorPtr> tensor(m, "Tensor", py::buffer_protocol());
-  tensor
-      .def(py::init([](py::handle value, py::handle dtype) {
-             const auto dt = to_dtype(dtype);
-             Tensor t = to_tensor(value, dt);
-             return (dt && t.dtype() != *dt ? cast(t, *dt) : t).impl();
-           }),
-           py::arg("value"), py::arg("dtype") = py::none())
-      .def_property_readonly("shape", [](const TensorImpl& t) { return shape_tuple(t.shape); })
-      .def_property_readonly("dtype", [](const TensorImpl& t) { return t.dtype; })
-      .def_property_readonly("ndim", [](const TensorImpl& t) { return t.shape.size(); })
-      .def_property_readonly("size", [](const TensorImpl& t) { return t.size; })
-      .def_property_readonly("id", [](const TensorImpl& t) { return t.id; })
-      .def("numpy", [](const TensorPtr& t) { return to_numpy(Tensor(t)); },
-           "A read-only NumPy view sharing this tensor's memory (zero-copy).")
-      .def("__len__", [](const TensorImpl& t) {
-        if (t.shape.empty()) throw TypeError("len() of a 0-d tensor");
-        return t.shape[0];
-      })
-      .def("__float__", [](const TensorPtr& t) { return Tensor(t).item(); })
-      .def("__int__", [](const TensorPtr& t) { return static_cast<std::int64_t>(Tensor(t).item()); })
-      .def("__bool__", [](const TensorPtr& t) {
-        if (t->size != 1)
-          throw ValueError("the truth value of a tensor with more than one element is ambiguous");
-        return Tensor(t).item() != 0.0;
-      })
-      .def_buffer([](TensorImpl& t) {
-        const std::size_t isz = itemsize(t.dtype);
-        std::vector<py::ssize_t> shape(t.shape.begin(), t.shape.end()), strides(t.shape.size());
-        py::ssize_t acc = static_cast<py::ssize_t>(isz);
-        for (std::size_t i = t.shape.size(); i-- > 0;) {
-          strides[i] = acc;
-          acc *= static_cast<py::ssize_t>(t.shape[i]);
-        }
-        return py::buffer_info(t.data, static_cast<py::ssize_t>(isz),
-                               t.dtype == DType::Float32 ? "f" : "d", static_cast<py::ssize_t>(t.shape.size()),
-                               shape, strides, /*readonly=*/true);
-      });
-  bind_operators(tensor);
+  bind_tensor_type(m, py::cast(DType::Float32), py::cast(DType::Float64));
 
-  py::class_<VariableImpl, Variable> var(m, "Variable");
+  // Variable: a pybind11 class whose operator and mapping slots are Tensor's (a read of the
+  // variable, then the op), installed before the type is readied.
+  py::class_<VariableImpl, Variable> var(
+      m, "Variable", py::custom_type_setup([](PyHeapTypeObject* heap_type) {
+        install_operator_slots(&heap_type->ht_type);
+      }));
+  set_variable_type(var.ptr());
   var.def(py::init([](py::handle initial_value, bool trainable, py::object name, py::handle dtype) {
             const auto dt = to_dtype(dtype);
             Tensor t = to_tensor(initial_value, dt);
@@ -285,14 +205,10 @@ void bind_tensor(py::module_& m) {
         run_op(t.size(), [&] { v->assign_sub(t); return Tensor(); });
         return v;
       }, py::arg("delta"))
-      .def("__len__", [](const VariableImpl& v) {
-        if (v.value.rank() == 0) throw TypeError("len() of a 0-d variable");
-        return v.value.shape()[0];
-      })
-      .def("__float__", [](const VariableImpl& v) { return v.value.item(); })
-      .def("__int__", [](const VariableImpl& v) { return static_cast<std::int64_t>(v.value.item()); })
-      .def("__bool__", [](const VariableImpl& v) { return v.value.item() != 0.0; });
-  bind_operators(var);
+      .def("__array__", [](const VariableImpl& v, py::object dtype, py::object copy) {
+        py::object arr = to_numpy(v.value.clone());
+        return dtype.is_none() ? arr : py::object(arr.attr("astype")(dtype));
+      }, py::arg("dtype") = py::none(), py::arg("copy") = py::none());
 }
 
 }  // namespace tg::py_bind

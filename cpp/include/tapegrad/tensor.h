@@ -21,6 +21,7 @@ TensorId next_tensor_id();
 std::shared_ptr<void> allocate_buffer(std::size_t nbytes);
 
 struct TensorImpl {
+  TensorImpl() {}  // leaves inline_storage uninitialized: every op writes its output in full
   DType dtype = DType::Float32;
   Shape shape;
   std::int64_t size = 0;       // number of elements

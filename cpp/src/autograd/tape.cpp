@@ -103,22 +103,27 @@ void Tape::resume() { paused_ = false; }
 
 void Tape::add_node(const std::shared_ptr<Node>& node) {
   nodes_.push_back(node);
-  tracked_.insert(node->output);
+  tracked_.insert(node->output, 1);
 }
 
-void Tape::watch(const Tensor& t) { tracked_.insert(t.id()); }
+void Tape::watch(const Tensor& t) { tracked_.insert(t.id(), 1); }
 
 void Tape::watch(const Variable& v) {
-  if (explicit_vars_.insert(v->id).second) on_variable_read(v, v->value);
+  if (std::find(explicit_vars_.begin(), explicit_vars_.end(), v->id) != explicit_vars_.end()) return;
+  explicit_vars_.push_back(v->id);
+  on_variable_read(v, v->value);
 }
 
 void Tape::on_variable_read(const Variable& var, const Tensor& value) {
-  const bool watched = (var->trainable && watch_accessed_variables_) || explicit_vars_.count(var->id);
+  const bool watched =
+      (var->trainable && watch_accessed_variables_) ||
+      std::find(explicit_vars_.begin(), explicit_vars_.end(), var->id) != explicit_vars_.end();
   if (!watched) return;
-  auto& reads = var_reads_[var->id];
-  if (reads.empty()) watched_vars_.push_back(var);
-  if (std::find(reads.begin(), reads.end(), value.id()) == reads.end()) reads.push_back(value.id());
-  tracked_.insert(value.id());
+  if (!var_reads_.insert(value.id(), var->id).second) return;  // this value was read before
+  tracked_.insert(value.id(), 1);
+  for (const Variable& w : watched_vars_)
+    if (w->id == var->id) return;
+  watched_vars_.push_back(var);
 }
 
 void Tape::reset() {
@@ -131,11 +136,13 @@ void Tape::reset() {
 }
 
 std::vector<TensorId> Tape::ids_of(const Endpoint& e) {
-  if (e.variable) {
-    auto it = var_reads_.find(e.variable->id);
-    return it == var_reads_.end() ? std::vector<TensorId>{} : it->second;
-  }
-  return {e.tensor.id()};
+  if (!e.variable) return {e.tensor.id()};
+  std::vector<TensorId> ids;
+  var_reads_.for_each([&](std::uint64_t value_id, std::uint64_t var_id) {
+    if (var_id == e.variable->id) ids.push_back(value_id);
+  });
+  std::sort(ids.begin(), ids.end());  // a fixed order: the sum below is then deterministic
+  return ids;
 }
 
 std::vector<Tensor> Tape::gradient(const std::vector<Endpoint>& targets,
@@ -147,6 +154,14 @@ std::vector<Tensor> Tape::gradient(const std::vector<Endpoint>& targets,
   if (!output_gradients.empty() && output_gradients.size() != targets.size())
     throw ValueError("gradient: got " + std::to_string(output_gradients.size()) +
                      " output_gradients for " + std::to_string(targets.size()) + " targets");
+  // Validate before touching any state, so a bad call leaves the tape usable.
+  for (std::size_t i = 0; i < output_gradients.size(); ++i) {
+    const Tensor& og = output_gradients[i];
+    const Tensor& t = targets[i].variable ? targets[i].variable->value : targets[i].tensor;
+    if (og.defined() && og.shape() != t.shape())
+      throw ValueError("gradient: output_gradients[" + std::to_string(i) + "] has shape " +
+                       shape_str(og.shape()) + " but its target has shape " + shape_str(t.shape()));
+  }
   // A non-persistent tape stops recording here (TF pops it); a persistent one still inside its
   // `with` block records the sweep's ops on itself, which is how one tape gives higher derivatives.
   if (!persistent_) exit();
@@ -160,47 +175,48 @@ std::vector<Tensor> Tape::gradient(const std::vector<Endpoint>& targets,
     target_values.push_back(t.variable ? t.variable->value : t.tensor);
   }
 
-  std::unordered_set<TensorId> source_ids;
+  // Sources, and the ids reachable from them (filled further in the forward pass below).
+  const std::size_t n_nodes = nodes_.size();
+  detail::IdMap<char> reachable(2 * n_nodes + 2 * sources.size());
   std::vector<std::vector<TensorId>> ids_per_source;
   ids_per_source.reserve(sources.size());
   for (const Endpoint& s : sources) {
     ids_per_source.push_back(ids_of(s));
-    source_ids.insert(ids_per_source.back().begin(), ids_per_source.back().end());
+    for (TensorId id : ids_per_source.back()) reachable.insert(id, 2);  // 2: a source id
   }
 
-  // Seeds: ones (or the given output gradient) for each target; a repeated target adds up.
-  std::unordered_map<TensorId, Tensor> grads;
-  auto accumulate = [&grads](TensorId id, const Tensor& g) {
-    auto [it, fresh] = grads.try_emplace(id, g);
-    if (!fresh) it->second = add(it->second, g);
+  // Gradients by id: the map holds an index into grad_values.
+  detail::IdMap<std::uint32_t> grad_index(2 * n_nodes + 2 * targets.size());
+  std::vector<Tensor> grad_values;
+  grad_values.reserve(n_nodes + targets.size());
+  auto accumulate = [&](TensorId id, const Tensor& g) {
+    auto [slot, fresh] = grad_index.insert(id, static_cast<std::uint32_t>(grad_values.size()));
+    if (fresh) {
+      grad_values.push_back(g);
+    } else {
+      Tensor& acc = grad_values[*slot];
+      acc = acc.defined() ? add(acc, g) : g;
+    }
   };
   for (std::size_t i = 0; i < target_values.size(); ++i) {
     const Tensor& t = target_values[i];
     Tensor seed;
-    if (!output_gradients.empty() && output_gradients[i].defined()) {
-      seed = output_gradients[i];
-      if (seed.shape() != t.shape())
-        throw ValueError("gradient: output_gradients[" + std::to_string(i) + "] has shape " +
-                         shape_str(seed.shape()) + " but its target has shape " +
-                         shape_str(t.shape()));
-      if (seed.dtype() != t.dtype()) seed = cast(seed, t.dtype());
-    } else {
+    if (!output_gradients.empty() && output_gradients[i].defined())
+      seed = cast(output_gradients[i], t.dtype());
+    else
       seed = Tensor::full(t.dtype(), t.shape(), 1.0);
-    }
     accumulate(t.id(), seed);
   }
 
   // (1) Which nodes lie on a path from a source?
-  const std::size_t n_nodes = nodes_.size();
-  std::unordered_set<TensorId> reachable = source_ids;
   std::vector<char> on_path(n_nodes, 0);
   for (std::size_t i = 0; i < n_nodes; ++i) {
     const Node* node = nodes_[i].get();
     if (!node) continue;
     for (const InputMeta& in : node->inputs)
-      if (reachable.count(in.id)) {
+      if (reachable.contains(in.id)) {
         on_path[i] = 1;
-        reachable.insert(node->output);
+        reachable.insert(node->output, 1);
         break;
       }
   }
@@ -210,16 +226,17 @@ std::vector<Tensor> Tape::gradient(const std::vector<Endpoint>& targets,
   std::vector<char> needs;
   for (std::size_t i = n_nodes; i-- > 0;) {
     if (!on_path[i]) continue;
+    const std::uint32_t* gi = grad_index.find(nodes_[i]->output);
+    if (!gi || !grad_values[*gi].defined()) continue;
     std::shared_ptr<Node> node = nodes_[i];
-    auto git = grads.find(node->output);
-    if (git == grads.end()) continue;
-    const Tensor g = git->second;
+    const Tensor g = grad_values[*gi];
     if (!persistent_) {
       nodes_[i].reset();  // frees what the node saved, unless another tape still holds it
-      if (!source_ids.count(node->output)) grads.erase(git);
+      if (*reachable.find(node->output) != 2) grad_values[*gi] = Tensor();  // consumed
     }
     needs.assign(node->inputs.size(), 0);
-    for (std::size_t j = 0; j < node->inputs.size(); ++j) needs[j] = reachable.count(node->inputs[j].id) ? 1 : 0;
+    for (std::size_t j = 0; j < node->inputs.size(); ++j)
+      needs[j] = reachable.contains(node->inputs[j].id) ? 1 : 0;
     Grads in_grads = node->op->vjp(*node, g, Needs{needs});
     for (std::size_t j = 0; j < node->inputs.size() && j < in_grads.size(); ++j)
       if (needs[j] && in_grads[j].defined()) accumulate(node->inputs[j].id, in_grads[j]);
@@ -230,9 +247,9 @@ std::vector<Tensor> Tape::gradient(const std::vector<Endpoint>& targets,
   for (std::size_t s = 0; s < sources.size(); ++s) {
     Tensor total;
     for (TensorId id : ids_per_source[s]) {
-      auto it = grads.find(id);
-      if (it == grads.end()) continue;
-      total = total.defined() ? add(total, it->second) : it->second;
+      const std::uint32_t* gi = grad_index.find(id);
+      if (!gi || !grad_values[*gi].defined()) continue;
+      total = total.defined() ? add(total, grad_values[*gi]) : grad_values[*gi];
     }
     if (!total.defined() && unconnected_zero) {
       const Tensor& like = sources[s].variable ? sources[s].variable->value : sources[s].tensor;

@@ -34,7 +34,11 @@ bool cpu_has_avx2() {
 }
 
 bool cpu_has_avx512() {
-#if defined(__x86_64__) || defined(_M_X64)
+#if defined(TAPEGRAD_TEST_EMULATE_AVX512)
+  // Test-only build (cpp/tests: test_gemm_avx512_emulated): the AVX-512 kernels were compiled
+  // against an AVX2 emulation of their intrinsics, so they run wherever AVX2 does.
+  return cpu_has_avx2();
+#elif defined(__x86_64__) || defined(_M_X64)
   // The kernel uses AVX-512F only; it is compiled with VL/BW/DQ too, so require them all (every
   // AVX-512 CPU since Skylake-X has them) in case the compiler used one in the epilogue.
   return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&

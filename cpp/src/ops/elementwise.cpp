@@ -90,15 +90,19 @@ Tensor minimum(const Tensor& a_, const Tensor& b_) {
   return z;
 }
 
-// ---- pow: z = a ** b.  da = g * b * a^(b-1), 0 where b == 0 (x^0 is constant, no 0*inf);
+// ---- pow: z = a ** b.  da = g * b * a^(b-1), 0 where b == 0 (x^0 is constant: no 0*inf, at
+// any order);
 // db = g * z * log(a), 0 where a <= 0 (TF's "false singularity" guard).  Saves a, b, z.
 static const OpDef kPow{"pow", [](const Node& n, const Tensor& g, Needs need) -> Grads {
   const Tensor &a = n.saved[0], &b = n.saved[1], &z = n.saved[2];
   Tensor da, db;
   if (need[0]) {
+    // The base is masked before the power too, so no 0 * inf appears at any order.
     const Tensor zero = scalar_like(a, 0.0), one = scalar_like(a, 1.0);
-    const Tensor full = multiply(multiply(g, b), pow(a, subtract(b, one)));
-    da = sum_to_shape(where(mask(BinaryOp::Equal, b, zero), zeros_like(full), full), a.shape());
+    const Tensor b_is_zero = mask(BinaryOp::Equal, b, zero);
+    const Tensor safe_a = where(b_is_zero, one, a);
+    const Tensor full = multiply(multiply(g, b), pow(safe_a, subtract(b, one)));
+    da = sum_to_shape(where(b_is_zero, zeros_like(full), full), a.shape());
   }
   if (need[1]) {
     const Tensor zero = scalar_like(a, 0.0), one = scalar_like(a, 1.0);

@@ -4,10 +4,9 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
+#include "tapegrad/autograd/id_map.h"
 #include "tapegrad/autograd/node.h"
 #include "tapegrad/variable.h"
 
@@ -79,7 +78,7 @@ class Tape {
   std::size_t num_nodes() const { return nodes_.size(); }
 
   // Used by record/read_variable.
-  bool tracks(TensorId id) const { return tracked_.count(id) != 0; }
+  bool tracks(TensorId id) const { return tracked_.contains(id); }
   void add_node(const std::shared_ptr<Node>& node);
   void on_variable_read(const Variable& var, const Tensor& value);
 
@@ -94,10 +93,10 @@ class Tape {
   bool used_ = false;
   std::vector<Tape*>* stack_ = nullptr;  // the stack of the thread that entered it
   std::vector<std::shared_ptr<Node>> nodes_;  // in recording order, hence topological
-  std::unordered_set<TensorId> tracked_;      // watched ids and outputs of recorded ops
-  std::vector<Variable> watched_vars_;
-  std::unordered_set<std::uint64_t> explicit_vars_;  // variables watched by watch()
-  std::unordered_map<std::uint64_t, std::vector<TensorId>> var_reads_;  // variable id -> values read
+  detail::IdMap<char> tracked_;               // watched ids and outputs of recorded ops
+  std::vector<Variable> watched_vars_;        // in the order they were first read or watched
+  std::vector<std::uint64_t> explicit_vars_;  // ids of variables watched by watch()
+  detail::IdMap<std::uint64_t> var_reads_;    // value id read -> variable id
 };
 
 }  // namespace tg

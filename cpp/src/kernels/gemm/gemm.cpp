@@ -40,8 +40,9 @@ using gemm_detail::UkernelEpilogue;
 // epilogue cost about as much as the arithmetic (e.g. the seed's 32x8x128 and 32x128x1).
 constexpr std::int64_t kDirectMaxWork = 16 * 1024;
 // Below this many multiply-adds GEMM stays on one thread: a pool wake-up costs ~30 us when the
-// workers sleep, which is ~2 M multiply-adds of single-thread AVX2 work.
-constexpr std::int64_t kThreadMinWork = std::int64_t(1) << 21;
+// workers sleep (~2 M multiply-adds of single-thread AVX2 work), and on a busy 2-core machine the
+// second team member may not be scheduled for a whole time slice. 128^3 (2 M) stays on one thread.
+constexpr std::int64_t kThreadMinWork = std::int64_t(1) << 22;
 
 // ---- blocking from cache sizes ----------------------------------------------------------------
 struct CacheSizes {
@@ -371,14 +372,17 @@ void scale_c(std::int64_t M, std::int64_t N, T beta, T* C, std::int64_t ldc, con
       C[i * ldc + j] = apply_epilogue(T(0), T(0), beta, C + i * ldc + j, bias, j, relu);
 }
 
-// Tiny products, unpacked: row updates when B's rows are contiguous, dot products otherwise.
+// Tiny products, unpacked. With B's rows contiguous and N wide enough, each row of C is updated
+// by whole rows of B (the inner loop vectorizes, and an element is revisited only every N steps).
+// Otherwise (narrow N, e.g. a matrix-vector product, or a transposed B) each C element is a dot
+// product with 8 partial sums: one accumulator would be a chain of dependent adds, ~4 cycles each.
 template <class T>
 void gemm_direct(const GemmProblem<T>& pr) {
   const std::int64_t M = pr.M, N = pr.N, K = pr.K;
-  auto a_at = [&](std::int64_t i, std::int64_t p) {
-    return pr.trans_a ? pr.A[p * pr.lda + i] : pr.A[i * pr.lda + p];
-  };
-  if (!pr.trans_b) {
+  // Stride between consecutive p of op(A) row i and of op(B) column j.
+  const std::int64_t a_row = pr.trans_a ? 1 : pr.lda, a_step = pr.trans_a ? pr.lda : 1;
+  const std::int64_t b_col = pr.trans_b ? pr.ldb : 1, b_step = pr.trans_b ? 1 : pr.ldb;
+  if (!pr.trans_b && N >= 16) {
     constexpr std::int64_t kChunk = 256;  // accumulator row on the stack
     T acc[kChunk];
     for (std::int64_t i = 0; i < M; ++i) {
@@ -386,7 +390,7 @@ void gemm_direct(const GemmProblem<T>& pr) {
         const std::int64_t nj = std::min(kChunk, N - j0);
         for (std::int64_t j = 0; j < nj; ++j) acc[j] = T(0);
         for (std::int64_t p = 0; p < K; ++p) {
-          const T a = a_at(i, p);
+          const T a = pr.A[i * a_row + p * a_step];
           const T* b = pr.B + p * pr.ldb + j0;
           for (std::int64_t j = 0; j < nj; ++j) acc[j] += a * b[j];
         }
@@ -395,15 +399,22 @@ void gemm_direct(const GemmProblem<T>& pr) {
           c[j] = apply_epilogue(acc[j], pr.alpha, pr.beta, c + j, pr.bias, j0 + j, pr.relu);
       }
     }
-  } else {
-    for (std::int64_t i = 0; i < M; ++i) {
-      for (std::int64_t j = 0; j < N; ++j) {
-        const T* b = pr.B + j * pr.ldb;  // row j of the stored N x K matrix
-        T acc = T(0);
-        for (std::int64_t p = 0; p < K; ++p) acc += a_at(i, p) * b[p];
-        T* c = pr.C + i * pr.ldc + j;
-        *c = apply_epilogue(acc, pr.alpha, pr.beta, c, pr.bias, j, pr.relu);
-      }
+    return;
+  }
+  constexpr int kLanes = 8;
+  for (std::int64_t i = 0; i < M; ++i) {
+    const T* a = pr.A + i * a_row;
+    for (std::int64_t j = 0; j < N; ++j) {
+      const T* b = pr.B + j * b_col;
+      T part[kLanes] = {};
+      std::int64_t p = 0;
+      for (; p + kLanes <= K; p += kLanes)
+        for (int u = 0; u < kLanes; ++u) part[u] += a[(p + u) * a_step] * b[(p + u) * b_step];
+      for (int u = 0; p < K; ++p, ++u) part[u] += a[p * a_step] * b[p * b_step];
+      const T sum = ((part[0] + part[1]) + (part[2] + part[3])) +
+                    ((part[4] + part[5]) + (part[6] + part[7]));
+      T* c = pr.C + i * pr.ldc + j;
+      *c = apply_epilogue(sum, pr.alpha, pr.beta, c, pr.bias, j, pr.relu);
     }
   }
 }
