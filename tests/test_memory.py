@@ -252,9 +252,6 @@ def test_non_persistent_sweep_frees_as_it_goes():
     assert r["extra"] < 16 * MB, f"the sweep's peak grew by {r['extra'] / MB:.1f} MB"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a persistent tape's gradient keeps every intermediate "
-                   "gradient in its map until the sweep ends (grads.erase only when !persistent_): "
-                   "peak +~180 MB for a 200-op chain of 256 KB tensors vs ~1 MB non-persistent")
 def test_persistent_sweep_does_not_hold_every_intermediate_gradient():
     r = run_fresh(SWEEP_PEAK.format(persistent=True), {"MALLOC_MMAP_THRESHOLD_": "131072"})
     assert r["extra"] < 16 * MB, f"the sweep's peak grew by {r['extra'] / MB:.1f} MB"

@@ -28,5 +28,11 @@ PYBIND11_MODULE(_core, m) {
   tg::py_bind::bind_tape(m);
   m.def("isa", &tg::kernels::isa_name, "The instruction set the kernels dispatched to.");
   m.def("num_threads", &tg::kernels::num_threads);
-  m.def("set_num_threads", &tg::kernels::set_num_threads, py::arg("n"));
+  m.def(
+      "set_num_threads",
+      [](int n) {
+        if (n < 0) throw tg::ValueError("set_num_threads: n must be >= 0 (0 = all cores), got " + std::to_string(n));
+        tg::kernels::set_num_threads(n);
+      },
+      py::arg("n"), "Threads the kernels may use; 0 restores the default (all cores, like TF's 0).");
 }

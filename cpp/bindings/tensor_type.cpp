@@ -107,6 +107,24 @@ PyObject* mp_subscript(PyObject* a, PyObject* key) {
   return guarded([&] { return wrap(getitem(to_tensor(a), key)); });
 }
 
+// Iteration yields rows lazily, like TF's eager tensors: x[0], x[1], ... (differentiable reads).
+PyObject* sq_item(PyObject* a, Py_ssize_t i) {
+  return guarded([&] {
+    py::object index = py::reinterpret_steal<py::object>(PyLong_FromSsize_t(i));
+    return wrap(getitem(to_tensor(a), index));
+  });
+}
+
+PyObject* tensor_iter(PyObject* a) {
+  try {
+    if (to_tensor_no_watch(a).rank() == 0) throw TypeError("iteration over a 0-d tensor");
+  } catch (...) {
+    set_python_error(std::current_exception());
+    return nullptr;
+  }
+  return PySeqIter_New(a);
+}
+
 // ---- Tensor-only methods and properties ----
 
 PyObject* get_shape(PyObject* self, void*) {
@@ -254,6 +272,9 @@ void install_operator_slots(PyTypeObject* type) {
   nb->nb_bool = nb_bool;
   type->tp_as_mapping->mp_length = mp_length;
   type->tp_as_mapping->mp_subscript = mp_subscript;
+  type->tp_as_sequence->sq_length = mp_length;
+  type->tp_as_sequence->sq_item = sq_item;
+  type->tp_iter = tensor_iter;
 }
 
 void bind_tensor_type(py::module_& m, py::handle float32, py::handle float64) {
@@ -284,6 +305,9 @@ void bind_tensor_type(py::module_& m, py::handle float32, py::handle float64) {
       {Py_nb_bool, fn(nb_bool)},
       {Py_mp_length, fn(mp_length)},
       {Py_mp_subscript, fn(mp_subscript)},
+      {Py_sq_length, fn(mp_length)},
+      {Py_sq_item, fn(sq_item)},
+      {Py_tp_iter, fn(tensor_iter)},
       {Py_bf_getbuffer, fn(tensor_getbuffer)},
       {Py_bf_releasebuffer, fn(tensor_releasebuffer)},
       {0, nullptr}};

@@ -230,10 +230,10 @@ std::vector<Tensor> Tape::gradient(const std::vector<Endpoint>& targets,
     if (!gi || !grad_values[*gi].defined()) continue;
     std::shared_ptr<Node> node = nodes_[i];
     const Tensor g = grad_values[*gi];
-    if (!persistent_) {
-      nodes_[i].reset();  // frees what the node saved, unless another tape still holds it
-      if (*reachable.find(node->output) != 2) grad_values[*gi] = Tensor();  // consumed
-    }
+    if (!persistent_) nodes_[i].reset();  // frees what it saved, unless another tape holds it
+    // Each output is consumed exactly once per sweep; drop its gradient now (unless it is itself
+    // a source), so the sweep's peak memory is the live frontier, not the whole graph.
+    if (*reachable.find(node->output) != 2) grad_values[*gi] = Tensor();
     needs.assign(node->inputs.size(), 0);
     for (std::size_t j = 0; j < node->inputs.size(); ++j)
       needs[j] = reachable.contains(node->inputs[j].id) ? 1 : 0;

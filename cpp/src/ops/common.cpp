@@ -2,8 +2,10 @@
 
 namespace tg::detail {
 
-std::pair<Tensor, Tensor> promoted(const Tensor& a, const Tensor& b) {
+std::pair<Tensor, Tensor> promoted(const Tensor& a, const Tensor& b, const char* broadcast_op) {
   if (a.dtype() == b.dtype()) return {a, b};
+  // Check the shapes before the casts are recorded: a failing op must leave no node behind.
+  if (broadcast_op) broadcast_shapes(a.shape(), b.shape(), broadcast_op);
   const DType d = promote(a.dtype(), b.dtype());
   return {cast(a, d), cast(b, d)};
 }

@@ -17,7 +17,7 @@ static const OpDef kAdd{"add", [](const Node& n, const Tensor& g, Needs) -> Grad
   return {sum_to_shape(g, n.input_shape(0)), sum_to_shape(g, n.input_shape(1))};
 }};
 Tensor add(const Tensor& a_, const Tensor& b_) {
-  auto [a, b] = promoted(a_, b_);
+  auto [a, b] = promoted(a_, b_, "add");
   Tensor z = binary_kernel(BinaryOp::Add, a, b, "add");
   record(kAdd, {a, b}, z);
   return z;
@@ -29,7 +29,7 @@ static const OpDef kSubtract{"subtract", [](const Node& n, const Tensor& g, Need
           need[1] ? sum_to_shape(negative(g), n.input_shape(1)) : Tensor()};
 }};
 Tensor subtract(const Tensor& a_, const Tensor& b_) {
-  auto [a, b] = promoted(a_, b_);
+  auto [a, b] = promoted(a_, b_, "subtract");
   Tensor z = binary_kernel(BinaryOp::Subtract, a, b, "subtract");
   record(kSubtract, {a, b}, z);
   return z;
@@ -42,7 +42,7 @@ static const OpDef kMultiply{"multiply", [](const Node& n, const Tensor& g, Need
           need[1] ? sum_to_shape(multiply(g, a), b.shape()) : Tensor()};
 }};
 Tensor multiply(const Tensor& a_, const Tensor& b_) {
-  auto [a, b] = promoted(a_, b_);
+  auto [a, b] = promoted(a_, b_, "multiply");
   Tensor z = binary_kernel(BinaryOp::Multiply, a, b, "multiply");
   record(kMultiply, {a, b}, z, {a, b});
   return z;
@@ -55,7 +55,7 @@ static const OpDef kDivide{"divide", [](const Node& n, const Tensor& g, Needs ne
           need[1] ? sum_to_shape(negative(divide(multiply(g, a), square(b))), b.shape()) : Tensor()};
 }};
 Tensor divide(const Tensor& a_, const Tensor& b_) {
-  auto [a, b] = promoted(a_, b_);
+  auto [a, b] = promoted(a_, b_, "divide");
   Tensor z = binary_kernel(BinaryOp::Divide, a, b, "divide");
   record(kDivide, {a, b}, z, {a, b});
   return z;
@@ -70,7 +70,7 @@ static const OpDef kMaximum{"maximum", [](const Node& n, const Tensor& g, Needs 
           need[1] ? sum_to_shape(subtract(g, to_a), b.shape()) : Tensor()};
 }};
 Tensor maximum(const Tensor& a_, const Tensor& b_) {
-  auto [a, b] = promoted(a_, b_);
+  auto [a, b] = promoted(a_, b_, "maximum");
   Tensor z = binary_kernel(BinaryOp::Maximum, a, b, "maximum");
   record(kMaximum, {a, b}, z, {a, b});
   return z;
@@ -84,7 +84,7 @@ static const OpDef kMinimum{"minimum", [](const Node& n, const Tensor& g, Needs 
           need[1] ? sum_to_shape(subtract(g, to_a), b.shape()) : Tensor()};
 }};
 Tensor minimum(const Tensor& a_, const Tensor& b_) {
-  auto [a, b] = promoted(a_, b_);
+  auto [a, b] = promoted(a_, b_, "minimum");
   Tensor z = binary_kernel(BinaryOp::Minimum, a, b, "minimum");
   record(kMinimum, {a, b}, z, {a, b});
   return z;
@@ -113,7 +113,7 @@ static const OpDef kPow{"pow", [](const Node& n, const Tensor& g, Needs need) ->
   return {da, db};
 }};
 Tensor pow(const Tensor& a_, const Tensor& b_) {
-  auto [a, b] = promoted(a_, b_);
+  auto [a, b] = promoted(a_, b_, "pow");
   Tensor z = binary_kernel(BinaryOp::Pow, a, b, "pow");
   record(kPow, {a, b}, z, {a, b, z});
   return z;
@@ -231,7 +231,7 @@ static const OpDef kReluGrad{"relu_grad", [](const Node& n, const Tensor& gz, Ne
           need[1] ? zeros_like(x) : Tensor()};
 }};
 Tensor relu_grad(const Tensor& g_, const Tensor& x_) {
-  auto [g, x] = promoted(g_, x_);
+  auto [g, x] = promoted(g_, x_, "relu_grad");
   Tensor z = binary_kernel(BinaryOp::ReluGrad, g, x, "relu_grad");
   record(kReluGrad, {g, x}, z, {x});
   return z;
@@ -256,9 +256,11 @@ static const OpDef kWhere{"where", [](const Node& n, const Tensor& g, Needs need
           need[2] ? sum_to_shape(where(cond, zero, g), n.input_shape(2)) : Tensor()};
 }};
 Tensor where(const Tensor& cond_, const Tensor& a_, const Tensor& b_) {
+  // Shapes first (casts keep shapes): a failing where records nothing.
+  Shape out_shape =
+      broadcast_shapes(broadcast_shapes(cond_.shape(), a_.shape(), "where"), b_.shape(), "where");
   auto [a, b] = promoted(a_, b_);
   const Tensor cond = cond_.dtype() == a.dtype() ? cond_ : cast(stop_gradient(cond_), a.dtype());
-  Shape out_shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor z = Tensor::empty(a.dtype(), out_shape);
   dispatch_dtype(a.dtype(), [&](auto tag) {
     using T = decltype(tag);

@@ -19,8 +19,8 @@ static const OpDef kMatmul{"matmul", [](const Node& n, const Tensor& g, Needs ne
   if (need[1]) db = tb ? matmul(g, a, true, ta) : matmul(a, g, !ta, false);
   return {da.defined() ? sum_to_shape(da, a.shape()) : da, db.defined() ? sum_to_shape(db, b.shape()) : db};
 }};
-Tensor matmul(const Tensor& a_, const Tensor& b_, bool ta, bool tb) {
-  auto [a, b] = detail::promoted(a_, b_);
+Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  // Validate the shapes before any promotion cast is recorded: a failing op records nothing.
   if (a.rank() < 2 || b.rank() < 2)
     throw ValueError("matmul: both operands need rank >= 2, got shapes " + shape_str(a.shape()) +
                      " and " + shape_str(b.shape()));
@@ -31,7 +31,17 @@ Tensor matmul(const Tensor& a_, const Tensor& b_, bool ta, bool tb) {
     throw ValueError("matmul: inner dimensions differ for shapes " + shape_str(a.shape()) + " and " +
                      shape_str(b.shape()) + (ta || tb ? " (with transposes)" : "") + ": " +
                      std::to_string(K) + " vs " + std::to_string(Kb));
-  const Shape batch = broadcast_shapes(batch_of(a.shape()), batch_of(b.shape()), "matmul");
+  Shape batch;
+  try {
+    batch = broadcast_shapes(batch_of(a.shape()), batch_of(b.shape()), "matmul");
+  } catch (const ValueError&) {
+    throw ValueError("matmul: batch dimensions of shapes " + shape_str(a.shape()) + " and " +
+                     shape_str(b.shape()) + " do not broadcast");
+  }
+  if (a.dtype() != b.dtype()) {
+    auto [pa, pb] = detail::promoted(a, b);
+    return matmul(pa, pb, ta, tb);
+  }
   Shape out_shape = batch;
   out_shape.push_back(M);
   out_shape.push_back(N);

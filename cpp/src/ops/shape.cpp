@@ -86,16 +86,14 @@ static const OpDef kConcat{"concat", [](const Node& n, const Tensor& g, Needs ne
 }};
 Tensor concat(const std::vector<Tensor>& values_, std::int64_t axis_) {
   if (values_.empty()) throw ValueError("concat: needs at least one tensor");
-  std::vector<Tensor> values = values_;
-  DType dtype = values[0].dtype();
-  for (const auto& v : values) dtype = promote(dtype, v.dtype());
-  for (auto& v : values) v = cast(v, dtype);
-  const Shape& first = values[0].shape();
+  const Shape first = values_[0].shape();
   if (first.empty()) throw ValueError("concat: cannot concatenate 0-d tensors (use stack)");
   const int axis = normalize_axis(axis_, static_cast<int>(first.size()), "concat");
   Shape out_shape = first;
   out_shape[axis] = 0;
-  for (const auto& v : values) {
+  DType dtype = values_[0].dtype();
+  for (const auto& v : values_) {
+    dtype = promote(dtype, v.dtype());
     bool ok = v.rank() == static_cast<int>(first.size());
     for (int d = 0; ok && d < v.rank(); ++d) ok = d == axis || v.shape()[d] == first[d];
     if (!ok)
@@ -103,6 +101,9 @@ Tensor concat(const std::vector<Tensor>& values_, std::int64_t axis_) {
                        " differ outside axis " + std::to_string(axis));
     out_shape[axis] += v.shape()[axis];
   }
+  // Cast only once the shapes are known good, so a failing concat records nothing.
+  std::vector<Tensor> values = values_;
+  for (auto& v : values) v = cast(v, dtype);
   Tensor z = Tensor::empty(dtype, out_shape);
   std::int64_t outer = 1, inner = 1;
   for (int d = 0; d < axis; ++d) outer *= first[d];
@@ -130,10 +131,11 @@ Tensor stack(const std::vector<Tensor>& values, std::int64_t axis_) {
   const int axis = normalize_axis(axis_, static_cast<int>(first.size()) + 1, "stack");
   std::vector<Tensor> expanded;
   expanded.reserve(values.size());
-  for (const auto& v : values) {
+  for (const auto& v : values)  // all checked before any reshape is recorded
     if (v.shape() != first)
       throw ValueError("stack: all tensors need the same shape, got " + shape_str(first) + " and " +
                        shape_str(v.shape()));
+  for (const auto& v : values) {
     Shape s = first;
     s.insert(s.begin() + axis, 1);
     expanded.push_back(reshape(v, s));
