@@ -78,8 +78,12 @@ def bench_tape() -> None:
         def torch_nested():
             z = t1**2 + t2 + 1
             g1, g2 = torch.autograd.grad(z, [t1, t2], create_graph=True)
-            return [torch.autograd.grad(g, [t1, t2], allow_unused=True) if g.requires_grad else (None, None)
-                    for g in (g1, g2)]
+            return [
+                torch.autograd.grad(g, [t1, t2], allow_unused=True)
+                if g.requires_grad
+                else (None, None)
+                for g in (g1, g2)
+            ]
 
         torch_nested()
         rows.append(("torch create_graph=True", median_us(torch_nested, 5000)))
@@ -109,8 +113,10 @@ def main() -> int:
     args = parser.parse_args()
     tg.set_num_threads(1)
     blas_env = [k for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ]
-    print(f"tapegrad {tg.__version__} {tg.config()}, numpy {np.__version__}, "
-          f"torch {torch.__version__ if torch else 'not installed'}")
+    print(
+        f"tapegrad {tg.__version__} {tg.config()}, numpy {np.__version__}, "
+        f"torch {torch.__version__ if torch else 'not installed'}"
+    )
     if blas_env:
         print(f"note: {blas_env} set: NumPy's BLAS runs a slower kernel (unset them for baselines)")
     for name in args.only.split(","):

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import warnings
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
@@ -97,9 +98,10 @@ def _shifted(xs, i, delta):
 def _report(kind: str, rows: list, tol: Tolerance) -> str:
     rows = sorted(rows, key=lambda r: -r[4])[:8]
     lines = [f"{kind} mismatch (eps={tol.eps:g}, rtol={tol.rtol:g}, atol={tol.atol:g}); worst:"]
-    for i, where, a, n, excess in rows:
-        lines.append(f"  input {i} {where}: tape {a!r} vs central difference {n!r} "
-                     f"(|diff| {abs(a - n):.3g})")
+    for i, where, a, n, _excess in rows:
+        lines.append(
+            f"  input {i} {where}: tape {a!r} vs central difference {n!r} (|diff| {abs(a - n):.3g})"
+        )
     return "\n".join(lines)
 
 
@@ -120,14 +122,22 @@ def _check_shapes(grads, xs, what):
         if not isinstance(g, tg.Tensor):
             raise AssertionError(f"{what} of input {i} is a {type(g).__name__}, not a Tensor")
         if tuple(g.shape) != x.shape:
-            raise AssertionError(f"{what} of input {i} has shape {tuple(g.shape)}, expected the "
-                                 f"input's shape {x.shape}")
+            raise AssertionError(
+                f"{what} of input {i} has shape {tuple(g.shape)}, expected the "
+                f"input's shape {x.shape}"
+            )
         if g.dtype != tg.float64:
             raise AssertionError(f"{what} of input {i} has dtype {g.dtype}, expected float64")
 
 
-def check_first_order(f: Callable, xs: Sequence[np.ndarray], rng: np.random.Generator,
-                      tol: Tolerance = FIRST, max_full: int = 40, n_random: int = 3) -> None:
+def check_first_order(
+    f: Callable,
+    xs: Sequence[np.ndarray],
+    rng: np.random.Generator,
+    tol: Tolerance = FIRST,
+    max_full: int = 40,
+    n_random: int = 3,
+) -> None:
     xs = [np.asarray(x, dtype=np.float64) for x in xs]
     u = rng.standard_normal(evaluate(f, xs).shape)
     grads = tape_gradient(f, xs, u)
@@ -135,8 +145,9 @@ def check_first_order(f: Callable, xs: Sequence[np.ndarray], rng: np.random.Gene
         raise AssertionError(f"gradient returned {len(grads)} entries for {len(xs)} sources")
     for i, g in enumerate(grads):
         if g is None:
-            raise AssertionError(f"first-order gradient of input {i} is None, but the output "
-                                 "depends on it")
+            raise AssertionError(
+                f"first-order gradient of input {i} is None, but the output depends on it"
+            )
     _check_shapes(grads, xs, "first-order gradient")
 
     def phi(values):
@@ -152,9 +163,15 @@ def check_first_order(f: Callable, xs: Sequence[np.ndarray], rng: np.random.Gene
     _compare("first-order gradient", results, tol)
 
 
-def check_second_order(f: Callable, xs: Sequence[np.ndarray], rng: np.random.Generator,
-                       tol: Tolerance = SECOND, none_is_zero: bool = False, max_full: int = 40,
-                       n_random: int = 3) -> None:
+def check_second_order(
+    f: Callable,
+    xs: Sequence[np.ndarray],
+    rng: np.random.Generator,
+    tol: Tolerance = SECOND,
+    none_is_zero: bool = False,
+    max_full: int = 40,
+    n_random: int = 3,
+) -> None:
     xs = [np.asarray(x, dtype=np.float64) for x in xs]
     u = rng.standard_normal(evaluate(f, xs).shape)
     ws = [rng.standard_normal(x.shape) for x in xs]
@@ -191,7 +208,8 @@ def check_second_order(f: Callable, xs: Sequence[np.ndarray], rng: np.random.Gen
             if not none_is_zero:
                 raise AssertionError(
                     f"second-order gradient of input {i} is None, but the function is not flagged "
-                    "linear or piecewise linear (the outer tape lost the path through the VJP)")
+                    "linear or piecewise linear (the outer tape lost the path through the VJP)"
+                )
             h = np.zeros(x.shape)
         else:
             h = _numpy(h, "second-order gradient")
@@ -202,9 +220,17 @@ def check_second_order(f: Callable, xs: Sequence[np.ndarray], rng: np.random.Gen
     _compare("second-order gradient", results, tol)
 
 
-def check_grads(f: Callable, xs: Sequence[np.ndarray], order: int = 2, *, seed: str = "",
-                first: Tolerance = FIRST, second: Tolerance = SECOND, none_is_zero: bool = False,
-                max_full: int = 40) -> None:
+def check_grads(
+    f: Callable,
+    xs: Sequence[np.ndarray],
+    order: int = 2,
+    *,
+    seed: str = "",
+    first: Tolerance = FIRST,
+    second: Tolerance = SECOND,
+    none_is_zero: bool = False,
+    max_full: int = 40,
+) -> None:
     """First (and, for order 2, second) derivatives of f at xs against central differences."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -61,8 +61,13 @@ def test_binary_op_with_numpy_operand_shape_mismatch(name, op):
 
 def test_numpy_on_the_left_shape_mismatch_is_value_error():
     a = tg.constant(np.ones((2, 3)))
-    for f in (lambda: np.ones(4) * a, lambda: np.ones(4) + a, lambda: np.ones(4) - a,
-              lambda: np.ones(4) / a, lambda: [1.0, 2.0, 3.0, 4.0] * a):
+    for f in (
+        lambda: np.ones(4) * a,
+        lambda: np.ones(4) + a,
+        lambda: np.ones(4) - a,
+        lambda: np.ones(4) / a,
+        lambda: [1.0, 2.0, 3.0, 4.0] * a,
+    ):
         with pytest.raises(ValueError) as info:
             f()
         assert_names_shapes(info, (2, 3), (4,))
@@ -70,7 +75,11 @@ def test_numpy_on_the_left_shape_mismatch_is_value_error():
 
 def test_where_shape_mismatch():
     with pytest.raises(ValueError) as info:
-        tg.where(tg.constant([1.0, 0.0, 1.0, 1.0]), tg.constant(np.ones((2, 3))), tg.constant(np.ones((2, 3))))
+        tg.where(
+            tg.constant([1.0, 0.0, 1.0, 1.0]),
+            tg.constant(np.ones((2, 3))),
+            tg.constant(np.ones((2, 3))),
+        )
     assert_names_shapes(info, (4,), (2, 3))
 
 
@@ -237,7 +246,9 @@ def test_watch_of_non_tensor_is_value_error(bad):
 
 
 @pytest.mark.parametrize("method", ["assign", "assign_add", "assign_sub"])
-@pytest.mark.parametrize("value, vshape", [([1.0, 2.0, 3.0], (3,)), (np.ones((2, 1)), (2, 1)), (1.0, ())])
+@pytest.mark.parametrize(
+    "value, vshape", [([1.0, 2.0, 3.0], (3,)), (np.ones((2, 1)), (2, 1)), (1.0, ())]
+)
 def test_variable_assign_other_shape_names_both_shapes(method, value, vshape):
     v = tg.Variable([1.0, 2.0])
     with pytest.raises(ValueError) as info:
@@ -383,7 +394,11 @@ FAILING_OPS = {
 
 def _check_no_half_recorded_node(name, dtype):
     v = tg.Variable(np.array([1.0, 2.0], dtype=np.float32))
-    others = {"b": tg.constant(np.ones(4, dtype=dtype)), "a": tg.constant(np.ones((2, 3), dtype=dtype)), "v": v}
+    others = {
+        "b": tg.constant(np.ones(4, dtype=dtype)),
+        "a": tg.constant(np.ones((2, 3), dtype=dtype)),
+        "v": v,
+    }
     with tg.GradientTape() as tape:
         y = v * v
         before = tape.num_nodes
@@ -411,7 +426,7 @@ def test_error_inside_with_block_pops_the_tape():
     with pytest.raises(ZeroDivisionError):
         with tape:
             y = x * x
-            1 / 0
+            _ = 1 / 0
     assert not tape.recording
     w = x * x  # not recorded: the tape is no longer active
     assert tape.gradient(w, x) is None  # w was computed after the tape stopped

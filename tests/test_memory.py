@@ -23,7 +23,9 @@ import tapegrad as tg
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MB = 1 << 20
 
-pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc/self/statm")
+pytestmark = pytest.mark.skipif(
+    not os.path.exists("/proc/self/statm"), reason="needs /proc/self/statm"
+)
 
 
 def rss() -> int:
@@ -61,7 +63,9 @@ def run_fresh(body: str, env_extra: dict | None = None) -> dict:
     env = dict(os.environ)
     env.update(env_extra or {})
     code = PRELUDE + textwrap.dedent(body)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -205,7 +209,8 @@ def test_persistent_tape_reset_frees_memory():
         tape.reset()
         gc.collect()
         after_reset = rss() - base
-        print(json.dumps({"recorded": recorded, "after_reset": after_reset, "nodes": tape.num_nodes}))
+        nodes = tape.num_nodes
+        print(json.dumps({"recorded": recorded, "after_reset": after_reset, "nodes": nodes}))
         """,
         {"MALLOC_MMAP_THRESHOLD_": "131072"},
     )

@@ -8,10 +8,10 @@ import warnings
 
 import numpy as np
 import pytest
-
-import tapegrad as tg
 from gradcheck import Tolerance, check_grads, rng_for
 from op_table import ALL_ROWS, OP_ROWS, OpRow, numpy_dtype
+
+import tapegrad as tg
 
 # ---- table-driven tests -------------------------------------------------------------------------
 
@@ -59,8 +59,9 @@ def test_forward_float64(row, case):
     assert tuple(out.shape) == want.shape
     assert out.dtype == _expected_dtype(row, case, tg.float64)
     rtol, atol = row.fwd_tol
-    np.testing.assert_allclose(np.asarray(out.numpy(), np.float64), want, rtol=rtol, atol=atol,
-                               equal_nan=True)
+    np.testing.assert_allclose(
+        np.asarray(out.numpy(), np.float64), want, rtol=rtol, atol=atol, equal_nan=True
+    )
 
 
 @pytest.mark.parametrize(("row", "case"), _params("float32", keep=lambda r: r.float32))
@@ -73,8 +74,9 @@ def test_forward_float32(row, case):
     assert tuple(out.shape) == want.shape
     assert out.dtype == _expected_dtype(row, case, tg.float32)
     rtol, atol = row.f32_tol
-    np.testing.assert_allclose(np.asarray(out.numpy(), np.float64), want, rtol=rtol, atol=atol,
-                               equal_nan=True)
+    np.testing.assert_allclose(
+        np.asarray(out.numpy(), np.float64), want, rtol=rtol, atol=atol, equal_nan=True
+    )
     if row.no_grad:
         return
     # Gradients of float32 inputs are float32, of the inputs' shapes, and close to float64's.
@@ -113,8 +115,15 @@ def test_gradient_order2(row, case):
     key = f"{row.name}-{case.id}"
     xs = _inputs(row, case, key)
     f = lambda *ts: row.fn(*ts, **case.kwargs)  # noqa: E731
-    check_grads(f, xs, order=2, seed=key, first=Tolerance(*row.first),
-                second=Tolerance(*row.second), none_is_zero=row.none_is_zero)
+    check_grads(
+        f,
+        xs,
+        order=2,
+        seed=key,
+        first=Tolerance(*row.first),
+        second=Tolerance(*row.second),
+        none_is_zero=row.none_is_zero,
+    )
 
 
 def _op_names() -> set:
@@ -143,8 +152,14 @@ def test_coverage_rows_are_well_formed():
     for row in OP_ROWS:
         if row.op in elementwise:  # STYLE.md pitfall 4: broadcast samples in every binary row
             shapes = {c.shapes for c in row.cases}
-            for need in [((3, 1), (1, 4)), ((2, 3), (3,)), ((), (2, 2)), ((), ()), ((0,), (0,)),
-                         ((1,), (1,))]:
+            for need in [
+                ((3, 1), (1, 4)),
+                ((2, 3), (3,)),
+                ((), (2, 2)),
+                ((), ()),
+                ((0,), (0,)),
+                ((1,), (1,)),
+            ]:
                 assert need in shapes, f"{row.name} lacks the case {need}"
 
 
@@ -202,19 +217,22 @@ def test_sqrt_grad_at_zero_is_plus_inf(dtype):
 
 
 POW_FORMS = {
-    "x**p": lambda x, p: x ** p,                                   # pow_scalar via __pow__
-    "tg.pow(x,p)": lambda x, p: tg.pow(x, p),                      # pow_scalar via the binding
+    "x**p": lambda x, p: x**p,  # pow_scalar via __pow__
+    "tg.pow(x,p)": lambda x, p: tg.pow(x, p),  # pow_scalar via the binding
     "tg.pow(x,tensor)": lambda x, p: tg.pow(x, tg.constant(np.full(x.shape, p, np.float64))),
-    "x**tensor0d": lambda x, p: x ** tg.constant(np.array(p)),     # tensor exponent, broadcast
+    "x**tensor0d": lambda x, p: x ** tg.constant(np.array(p)),  # tensor exponent, broadcast
 }
 
 
 @pytest.mark.parametrize("form", list(POW_FORMS))
-@pytest.mark.parametrize(("p", "expected"), [
-    pytest.param(2.0, [0.0, 3.0, -4.0], id="x^2"),
-    pytest.param(1.0, [1.0, 1.0, 1.0], id="x^1"),
-    pytest.param(0.0, [0.0, 0.0, 0.0], id="x^0"),
-])
+@pytest.mark.parametrize(
+    ("p", "expected"),
+    [
+        pytest.param(2.0, [0.0, 3.0, -4.0], id="x^2"),
+        pytest.param(1.0, [1.0, 1.0, 1.0], id="x^1"),
+        pytest.param(0.0, [0.0, 0.0, 0.0], id="x^0"),
+    ],
+)
 def test_pow_grad_special_points(form, p, expected):
     """d(x^2)/dx = 0, d(x^1)/dx = 1, d(x^0)/dx = 0 at x = 0 (not NaN; SEMANTICS 10.9, 16)."""
     f = POW_FORMS[form]
@@ -223,11 +241,14 @@ def test_pow_grad_special_points(form, p, expected):
 
 
 @pytest.mark.parametrize("form", list(POW_FORMS))
-@pytest.mark.parametrize(("p", "expected"), [
-    pytest.param(2.0, [2.0, 2.0, 2.0], id="x^2"),
-    pytest.param(1.0, [0.0, 0.0, 0.0], id="x^1"),
-    pytest.param(0.0, [0.0, 0.0, 0.0], id="x^0"),
-])
+@pytest.mark.parametrize(
+    ("p", "expected"),
+    [
+        pytest.param(2.0, [2.0, 2.0, 2.0], id="x^2"),
+        pytest.param(1.0, [0.0, 0.0, 0.0], id="x^1"),
+        pytest.param(0.0, [0.0, 0.0, 0.0], id="x^0"),
+    ],
+)
 def test_pow_second_derivative_special_points(form, p, expected):
     """d2(x^p)/dx2 at 0 (and 1.5, -2): x^0 and x^1 have zero curvature, never NaN."""
     f = POW_FORMS[form]
@@ -239,10 +260,10 @@ def test_pow_second_derivative_special_points(form, p, expected):
 @pytest.mark.parametrize("y", [2.0, 0.5, 1.0, 3.0])
 def test_pow_grad_wrt_exponent_at_zero_base_is_zero(y):
     """d(x^y)/dy at x = 0 is 0, not NaN (TF's "false singularity" guard)."""
-    gx, gy = grads(tg.pow, [0.0, 0.0], [y, y])
+    _, gy = grads(tg.pow, [0.0, 0.0], [y, y])
     np.testing.assert_array_equal(gy, [0.0, 0.0])
-    gx, gy = grads(lambda a, b: a ** b, [0.0, 2.0], y)  # broadcast exponent
-    np.testing.assert_allclose(gy, np.log(2.0) * 2.0 ** y)
+    _, gy = grads(lambda a, b: a**b, [0.0, 2.0], y)  # broadcast exponent
+    np.testing.assert_allclose(gy, np.log(2.0) * 2.0**y)
 
 
 @pytest.mark.parametrize("op", ["maximum", "minimum"])
@@ -262,16 +283,31 @@ def test_maximum_minimum_ties_pass_gradient_once(op):
     assert gb.shape == ()
 
 
-@pytest.mark.parametrize(("x", "kwargs", "expected"), [
-    pytest.param([1.0, 3.0, 3.0], {}, [0.0, 0.5, 0.5], id="[1,3,3]"),
-    pytest.param([2.0, 2.0, 2.0, 2.0], {}, [0.25] * 4, id="all-equal"),
-    pytest.param([[3.0, 3.0, 1.0], [0.0, 2.0, 1.0]], {"axis": 1},
-                 [[0.5, 0.5, 0.0], [0.0, 1.0, 0.0]], id="axis1"),
-    pytest.param([[3.0, 3.0], [3.0, 1.0]], {"axis": 0, "keepdims": True},
-                 [[0.5, 1.0], [0.5, 0.0]], id="axis0-keepdims"),
-    pytest.param([[3.0, 3.0], [3.0, 1.0]], {"axis": None}, [[1 / 3, 1 / 3], [1 / 3, 0.0]],
-                 id="axis-None-2d"),
-])
+@pytest.mark.parametrize(
+    ("x", "kwargs", "expected"),
+    [
+        pytest.param([1.0, 3.0, 3.0], {}, [0.0, 0.5, 0.5], id="[1,3,3]"),
+        pytest.param([2.0, 2.0, 2.0, 2.0], {}, [0.25] * 4, id="all-equal"),
+        pytest.param(
+            [[3.0, 3.0, 1.0], [0.0, 2.0, 1.0]],
+            {"axis": 1},
+            [[0.5, 0.5, 0.0], [0.0, 1.0, 0.0]],
+            id="axis1",
+        ),
+        pytest.param(
+            [[3.0, 3.0], [3.0, 1.0]],
+            {"axis": 0, "keepdims": True},
+            [[0.5, 1.0], [0.5, 0.0]],
+            id="axis0-keepdims",
+        ),
+        pytest.param(
+            [[3.0, 3.0], [3.0, 1.0]],
+            {"axis": None},
+            [[1 / 3, 1 / 3], [1 / 3, 0.0]],
+            id="axis-None-2d",
+        ),
+    ],
+)
 def test_reduce_max_ties_split_evenly(x, kwargs, expected):
     (g,) = grads(lambda t: tg.reduce_max(t, **kwargs), x)
     np.testing.assert_allclose(g, expected, rtol=1e-15)
@@ -322,14 +358,30 @@ def test_where_routes_gradients():
     np.testing.assert_array_equal(gb, [0.0, -2.0, 0.0])
 
 
-BROADCAST_SHAPES = [((3, 1), (1, 4)), ((2, 3), (3,)), ((3,), (2, 3)), ((), (2, 2)), ((2, 2), ()),
-                    ((2, 1, 3), (4, 1)), ((1,), (2, 2))]
+BROADCAST_SHAPES = [
+    ((3, 1), (1, 4)),
+    ((2, 3), (3,)),
+    ((3,), (2, 3)),
+    ((), (2, 2)),
+    ((2, 2), ()),
+    ((2, 1, 3), (4, 1)),
+    ((1,), (2, 2)),
+]
 BROADCAST_OPS = {
-    "add": tg.add, "subtract": tg.subtract, "multiply": tg.multiply, "divide": tg.divide,
-    "maximum": tg.maximum, "minimum": tg.minimum, "pow": tg.pow,
-    "relu_grad": tg._core.ops.relu_grad, "where": lambda a, b: tg.where(a.numpy() > 1.2, a, b),
-    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
-    "/": lambda a, b: a / b, "**": lambda a, b: a ** b,
+    "add": tg.add,
+    "subtract": tg.subtract,
+    "multiply": tg.multiply,
+    "divide": tg.divide,
+    "maximum": tg.maximum,
+    "minimum": tg.minimum,
+    "pow": tg.pow,
+    "relu_grad": tg._core.ops.relu_grad,
+    "where": lambda a, b: tg.where(a.numpy() > 1.2, a, b),
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "**": lambda a, b: a**b,
 }
 
 
@@ -349,12 +401,19 @@ def _unbroadcast(g, shape):
     return g.sum(tuple(i for i, d in enumerate(shape) if d == 1 and g.shape[i] != 1), keepdims=True)
 
 
-@pytest.mark.parametrize(("a_shape", "b_shape", "ta", "tb"), [
-    ((3, 4), (4, 5), False, False), ((4, 3), (4, 5), True, False), ((3, 4), (5, 4), False, True),
-    ((4, 3), (5, 4), True, True), ((2, 3, 4), (4, 5), False, False),
-    ((4, 5), (2, 5, 3), False, False),
-    ((2, 1, 3, 4), (5, 4, 6), False, False), ((2, 1, 4, 3), (5, 6, 4), True, True),
-])
+@pytest.mark.parametrize(
+    ("a_shape", "b_shape", "ta", "tb"),
+    [
+        ((3, 4), (4, 5), False, False),
+        ((4, 3), (4, 5), True, False),
+        ((3, 4), (5, 4), False, True),
+        ((4, 3), (5, 4), True, True),
+        ((2, 3, 4), (4, 5), False, False),
+        ((4, 5), (2, 5, 3), False, False),
+        ((2, 1, 3, 4), (5, 4, 6), False, False),
+        ((2, 1, 4, 3), (5, 6, 4), True, True),
+    ],
+)
 def test_matmul_gradients_formula(a_shape, b_shape, ta, tb):
     """d sum(W * op(A) op(B)) = (W op(B)^T, op(A)^T W), un-transposed and un-broadcast."""
     rng = rng_for(f"matmul-{a_shape}-{b_shape}-{ta}-{tb}")

@@ -16,12 +16,11 @@ import pytest
 
 import tapegrad as tg
 
-
 # ---- helpers -----------------------------------------------------------------------------------
 
 
 def val(t):
-    """A gradient (or tensor) as a float64 NumPy array; refuses None so a missing path fails loudly."""
+    """A gradient (or tensor) as a float64 array; refuses None so a missing path fails loudly."""
     assert t is not None, "expected a gradient, got None"
     return np.asarray(t, dtype=np.float64)
 
@@ -447,7 +446,9 @@ def test_5_1_non_persistent_tape_second_call_exact_runtime_error():
     close(tape.gradient(z, x1), 4.0)
     with pytest.raises(RuntimeError) as info:
         tape.gradient(z, x2)
-    assert str(info.value) == "GradientTape.gradient can only be called once on non-persistent tapes."
+    assert (
+        str(info.value) == "GradientTape.gradient can only be called once on non-persistent tapes."
+    )
     # still refused a third time
     with pytest.raises(RuntimeError):
         tape.gradient(z, x1)
@@ -603,18 +604,37 @@ def _second_derivative(f, x0):
     "name, f, d1, d2",
     [
         ("cube", lambda x: x**3, lambda x: 3 * x**2, lambda x: 6 * x),
-        ("tanh", tg.tanh, lambda x: 1 - math.tanh(x) ** 2,
-         lambda x: -2 * math.tanh(x) * (1 - math.tanh(x) ** 2)),
-        ("sigmoid", tg.sigmoid,
-         lambda x: (s := 1 / (1 + math.exp(-x))) * (1 - s),
-         lambda x: (s := 1 / (1 + math.exp(-x))) * (1 - s) * (1 - 2 * s)),
-        ("exp_tanh", lambda x: tg.exp(x) * tg.tanh(x),
-         lambda x: math.exp(x) * (math.tanh(x) + 1 - math.tanh(x) ** 2),
-         lambda x: math.exp(x) * (math.tanh(x) + 2 * (1 - math.tanh(x) ** 2)
-                                  - 2 * math.tanh(x) * (1 - math.tanh(x) ** 2))),
-        ("x_exp_minus_x2", lambda x: x * tg.exp(-(x * x)),
-         lambda x: (1 - 2 * x * x) * math.exp(-x * x),
-         lambda x: (4 * x**3 - 6 * x) * math.exp(-x * x)),
+        (
+            "tanh",
+            tg.tanh,
+            lambda x: 1 - math.tanh(x) ** 2,
+            lambda x: -2 * math.tanh(x) * (1 - math.tanh(x) ** 2),
+        ),
+        (
+            "sigmoid",
+            tg.sigmoid,
+            lambda x: (s := 1 / (1 + math.exp(-x))) * (1 - s),
+            lambda x: (s := 1 / (1 + math.exp(-x))) * (1 - s) * (1 - 2 * s),
+        ),
+        (
+            "exp_tanh",
+            lambda x: tg.exp(x) * tg.tanh(x),
+            lambda x: math.exp(x) * (math.tanh(x) + 1 - math.tanh(x) ** 2),
+            lambda x: (
+                math.exp(x)
+                * (
+                    math.tanh(x)
+                    + 2 * (1 - math.tanh(x) ** 2)
+                    - 2 * math.tanh(x) * (1 - math.tanh(x) ** 2)
+                )
+            ),
+        ),
+        (
+            "x_exp_minus_x2",
+            lambda x: x * tg.exp(-(x * x)),
+            lambda x: (1 - 2 * x * x) * math.exp(-x * x),
+            lambda x: (4 * x**3 - 6 * x) * math.exp(-x * x),
+        ),
     ],
 )
 def test_7_2_second_derivatives_exact_float64(name, f, d1, d2, x0):
@@ -641,7 +661,9 @@ def test_7_3_smooth_op_vjps_are_differentiable(name, f, d2):
     assert got == pytest.approx(d2(1.3), rel=1e-10)
 
 
-@pytest.mark.parametrize("name, f", [("relu", tg.nn.relu), ("abs", tg.abs), ("negative", tg.negative)])
+@pytest.mark.parametrize(
+    "name, f", [("relu", tg.nn.relu), ("abs", tg.abs), ("negative", tg.negative)]
+)
 def test_7_3_piecewise_linear_second_derivative_none_or_zero(name, f):
     x = tg.constant(np.array([-1.5, 0.7, 2.0]))
     with tg.GradientTape() as outer:
@@ -710,7 +732,7 @@ def test_7_5_hessian_vector_product_by_nested_tapes():
 
 
 def test_design_4_thread_local_tapes_do_not_see_other_threads():
-    """DESIGN.md section 4: tapes live on a thread-local stack; another thread's ops are not recorded."""
+    """DESIGN.md section 4: tapes are thread-local; another thread's ops are not recorded."""
     x = tg.constant(2.0)
     box = {}
 
@@ -840,8 +862,15 @@ def test_9_1_gradient_dtype_equals_source_dtype():
     assert gb.dtype == tg.float64
 
 
-@pytest.mark.parametrize("arr", [np.array([1, 2, 3]), np.array([1, 2, 3], dtype=np.uint8),
-                                 np.array([True, False, True]), np.array(7, dtype=np.int64)])
+@pytest.mark.parametrize(
+    "arr",
+    [
+        np.array([1, 2, 3]),
+        np.array([1, 2, 3], dtype=np.uint8),
+        np.array([True, False, True]),
+        np.array(7, dtype=np.int64),
+    ],
+)
 def test_9_3_integer_arrays_become_float32_never_integer_gradient(arr):
     x = tg.constant(arr)
     assert x.dtype == tg.float32

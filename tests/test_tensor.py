@@ -38,7 +38,9 @@ def test_repr_of_variable():
     expected = "<tg.Variable 'Variable:0' shape=() dtype=float32, numpy=0.9999999>"
     assert repr(v) == expected
     assert str(v) == expected
-    assert repr(tg.Variable(1.0, name="w")) == "<tg.Variable 'w:0' shape=() dtype=float32, numpy=1.0>"
+    assert (
+        repr(tg.Variable(1.0, name="w")) == "<tg.Variable 'w:0' shape=() dtype=float32, numpy=1.0>"
+    )
     assert repr(tg.Variable([1.0, 2.0])) == (
         "<tg.Variable 'Variable:0' shape=(2,) dtype=float32, numpy=array([1., 2.], dtype=float32)>"
     )
@@ -217,8 +219,16 @@ OPS = [
 @pytest.mark.parametrize("name, op", OPS, ids=[n for n, _ in OPS])
 @pytest.mark.parametrize(
     "other",
-    [2.0, 2, [2.0, 3.0], (2.0, 3.0), np.array([2.0, 3.0], dtype=np.float32), np.array([2.0, 3.0]),
-     np.float32(2.0), np.array(2.0, dtype=np.float32)],
+    [
+        2.0,
+        2,
+        [2.0, 3.0],
+        (2.0, 3.0),
+        np.array([2.0, 3.0], dtype=np.float32),
+        np.array([2.0, 3.0]),
+        np.float32(2.0),
+        np.array(2.0, dtype=np.float32),
+    ],
     ids=["float", "int", "list", "tuple", "ndarray32", "ndarray64", "np.float32", "0d-ndarray"],
 )
 def test_operators_mix_with_python_and_numpy_on_both_sides(name, op, other):
@@ -232,11 +242,17 @@ def test_operators_mix_with_python_and_numpy_on_both_sides(name, op, other):
         expected = op(xv.astype(np.float64), ov) if left else op(ov, xv.astype(np.float64))
         np.testing.assert_allclose(val(y), expected, rtol=1e-6)
         g = tape.gradient(y, x)
-        assert g is not None, f"{name} with {type(other).__name__} on the {'right' if left else 'left'} not recorded"
+        assert g is not None, (
+            f"{name} with {type(other).__name__} on the {'right' if left else 'left'} not recorded"
+        )
         assert g.dtype == tg.float32
         eps = 1e-6
-        num = (op(xv.astype(np.float64) + eps, ov) - op(xv.astype(np.float64) - eps, ov)) / (2 * eps) if left \
-            else (op(ov, xv.astype(np.float64) + eps) - op(ov, xv.astype(np.float64) - eps)) / (2 * eps)
+        num = (
+            (op(xv.astype(np.float64) + eps, ov) - op(xv.astype(np.float64) - eps, ov)) / (2 * eps)
+            if left
+            else (op(ov, xv.astype(np.float64) + eps) - op(ov, xv.astype(np.float64) - eps))
+            / (2 * eps)
+        )
         np.testing.assert_allclose(val(g), np.broadcast_to(num, xv.shape), rtol=1e-4)
 
 

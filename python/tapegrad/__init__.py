@@ -4,9 +4,9 @@ Written to be used the way TensorFlow's GradientTape is taught: ``import tapegra
 This module only re-exports; the engine is the C++ extension ``tapegrad._core``.
 """
 
-from ._core import DType, GradientTape, Tensor, Variable
+from . import math, nn
+from ._core import DType, GradientTape, Tensor, Variable, num_threads, set_num_threads
 from ._core import isa as _isa
-from ._core import num_threads, set_num_threads
 from .ops import (
     abs,
     add,
@@ -45,7 +45,6 @@ from .ops import (
     zeros_like,
 )
 from .tape import UnconnectedGradients, approximate_derivative, gradient_check
-from . import math, nn  # noqa: E402  (namespaces made of the ops above)
 
 float32 = DType.float32
 float64 = DType.float64
@@ -58,11 +57,53 @@ def config() -> dict:
 
 
 __all__ = [
-    "DType", "GradientTape", "Tensor", "UnconnectedGradients", "Variable", "abs", "add",
-    "approximate_derivative", "broadcast_to", "cast", "concat", "config", "constant",
-    "convert_to_tensor", "divide", "exp", "float32", "float64", "gather", "gradient_check", "log",
-    "math", "matmul", "maximum", "minimum", "multiply", "negative", "nn", "num_threads", "ones",
-    "ones_like", "pow", "reduce_max", "reduce_mean", "reduce_sum", "relu", "reshape",
-    "set_num_threads", "sigmoid", "sqrt", "square", "stack", "stop_gradient", "subtract", "tanh",
-    "transpose", "where", "zeros", "zeros_like",
+    "DType",
+    "GradientTape",
+    "Tensor",
+    "UnconnectedGradients",
+    "Variable",
+    "abs",
+    "add",
+    "approximate_derivative",
+    "broadcast_to",
+    "cast",
+    "concat",
+    "config",
+    "constant",
+    "convert_to_tensor",
+    "divide",
+    "exp",
+    "float32",
+    "float64",
+    "gather",
+    "gradient_check",
+    "log",
+    "math",
+    "matmul",
+    "maximum",
+    "minimum",
+    "multiply",
+    "negative",
+    "nn",
+    "num_threads",
+    "ones",
+    "ones_like",
+    "pow",
+    "reduce_max",
+    "reduce_mean",
+    "reduce_sum",
+    "relu",
+    "reshape",
+    "set_num_threads",
+    "sigmoid",
+    "sqrt",
+    "square",
+    "stack",
+    "stop_gradient",
+    "subtract",
+    "tanh",
+    "transpose",
+    "where",
+    "zeros",
+    "zeros_like",
 ]

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _core
 from ._core import DType, Tensor
-from ._core.ops import (
+from ._core.ops import (  # noqa: F401  (re-exported as the public ops)
     abs,
     add,
     broadcast_to,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Iterable
+from collections.abc import Iterable
 
 from ._core import Variable
 
@@ -27,9 +27,8 @@ class Optimizer:
         pairs = list(grads_and_vars)
         for _, var in pairs:
             if not isinstance(var, Variable):
-                raise TypeError(
-                    f"apply_gradients: expected (gradient, Variable) pairs, got {type(var).__name__}"
-                )
+                got = type(var).__name__
+                raise TypeError(f"apply_gradients: expected (gradient, Variable) pairs, got {got}")
         missing = [var.name for grad, var in pairs if grad is None]
         present = [(grad, var) for grad, var in pairs if grad is not None]
         if not present:
@@ -56,9 +55,14 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """``w -= lr * g``; with momentum m: ``v = m*v - lr*g; w += v`` (nesterov: ``w += m*v - lr*g``)."""
+    """``w -= lr * g``; with momentum m: ``v = m*v - lr*g; w += v``.
 
-    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False, **kw):
+    With nesterov: ``w += m*v - lr*g``.
+    """
+
+    def __init__(
+        self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False, **kw
+    ):
         super().__init__(learning_rate, **kw)
         if momentum < 0:
             raise ValueError(f"momentum must be >= 0, got {momentum}")

@@ -5,8 +5,9 @@ difference, a gradient checker, and the NumPy-facing parts of Tensor and Variabl
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
@@ -107,11 +108,14 @@ def _value_str(arr: np.ndarray, as_repr: bool) -> str:
 
 
 def _tensor_str(self) -> str:
-    return f"tg.Tensor({_value_str(self.numpy(), False)}, shape={self.shape}, dtype={self.dtype.name})"
+    return (
+        f"tg.Tensor({_value_str(self.numpy(), False)}, shape={self.shape}, dtype={self.dtype.name})"
+    )
 
 
 def _tensor_repr(self) -> str:
-    return f"<tg.Tensor: shape={self.shape}, dtype={self.dtype.name}, numpy={_value_str(self.numpy(), True)}>"
+    value = _value_str(self.numpy(), True)
+    return f"<tg.Tensor: shape={self.shape}, dtype={self.dtype.name}, numpy={value}>"
 
 
 def _variable_repr(self) -> str:
