@@ -461,3 +461,17 @@ def test_set_num_threads_rejects_negative_and_zero_restores_default():
     assert tg.num_threads() == 1
     tg.set_num_threads(0)
     assert tg.num_threads() == default
+
+
+def test_slice_grad_and_scatter_add_reject_gradients_that_do_not_fit():
+    """Backward ops are public (`_core.ops`): a misfitting g must raise, not write out of bounds."""
+    from tapegrad._core import ops
+
+    g = tg.constant([1.0, 2.0, 3.0])
+    with pytest.raises(IndexError, match="slice_grad"):
+        ops.slice_grad(g, [2], [0], [1])  # 3 values do not fit in 2 slots
+    with pytest.raises(IndexError, match="slice_grad"):
+        ops.slice_grad(g, [8], [7], [1])  # starts in range, runs past the end
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2,\)"):
+        ops.scatter_add(g, [0, 1], 0, 3)
+    np.testing.assert_array_equal(ops.slice_grad(g, [5], [0], [2]).numpy(), [1, 0, 2, 0, 3])

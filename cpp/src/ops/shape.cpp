@@ -1,4 +1,5 @@
 // Shape ops: reshape, transpose, concat, stack, strided slices, gather, and their adjoints.
+#include <algorithm>
 #include <cstring>
 
 #include "common.h"
@@ -147,20 +148,28 @@ Tensor stack(const std::vector<Tensor>& values, std::int64_t axis_) {
 static const OpDef kStridedSlice{"strided_slice", [](const Node& n, const Tensor& g, Needs) -> Grads {
   return {slice_grad(g, n.input_shape(0), n.attrs.ints, n.attrs.ints2)};
 }};
-Tensor strided_slice(const Tensor& x, const std::vector<std::int64_t>& begin,
-                     const std::vector<std::int64_t>& step, const Shape& count) {
-  const int r = x.rank();
-  if (static_cast<int>(begin.size()) != r || static_cast<int>(step.size()) != r ||
-      static_cast<int>(count.size()) != r)
-    throw ValueError("strided_slice: begin/step/count need one entry per axis of shape " +
-                     shape_str(x.shape()));
-  for (int i = 0; i < r; ++i) {
+namespace {
+// The slice (begin, step, count) must lie inside `shape`: shared by the slice and its scatter,
+// which index the same positions.
+void check_slice(const Shape& shape, const std::vector<std::int64_t>& begin,
+                 const std::vector<std::int64_t>& step, const Shape& count, const char* op) {
+  const std::size_t r = shape.size();
+  if (begin.size() != r || step.size() != r || count.size() != r)
+    throw ValueError(std::string(op) + ": begin/step/count need one entry per axis of shape " +
+                     shape_str(shape) + ", got slice of shape " + shape_str(count));
+  for (std::size_t i = 0; i < r; ++i) {
     const std::int64_t last = begin[i] + (count[i] - 1) * step[i];
     if (step[i] == 0 || count[i] < 0 ||
-        (count[i] > 0 && (begin[i] < 0 || begin[i] >= x.shape()[i] || last < 0 || last >= x.shape()[i])))
-      throw IndexError("strided_slice: slice out of range on axis " + std::to_string(i) +
-                       " of shape " + shape_str(x.shape()));
+        (count[i] > 0 && (begin[i] < 0 || begin[i] >= shape[i] || last < 0 || last >= shape[i])))
+      throw IndexError(std::string(op) + ": slice out of range on axis " + std::to_string(i) +
+                       " of shape " + shape_str(shape));
   }
+}
+}  // namespace
+
+Tensor strided_slice(const Tensor& x, const std::vector<std::int64_t>& begin,
+                     const std::vector<std::int64_t>& step, const Shape& count) {
+  check_slice(x.shape(), begin, step, count, "strided_slice");
   Tensor z = Tensor::empty(x.dtype(), count);
   dispatch_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -179,9 +188,7 @@ static const OpDef kSliceGrad{"slice_grad", [](const Node& n, const Tensor& g, N
 }};
 Tensor slice_grad(const Tensor& g, const Shape& shape, const std::vector<std::int64_t>& begin,
                   const std::vector<std::int64_t>& step) {
-  if (static_cast<std::size_t>(g.rank()) != shape.size())
-    throw ValueError("slice_grad: g of shape " + shape_str(g.shape()) + " has not the rank of " +
-                     shape_str(shape));
+  check_slice(shape, begin, step, g.shape(), "slice_grad");
   Tensor z = Tensor::empty(g.dtype(), shape);
   dispatch_dtype(g.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -265,6 +272,10 @@ Tensor scatter_add(const Tensor& g, const std::vector<std::int64_t>& indices,
   const int out_rank = g.rank() - idx_rank + 1;
   if (out_rank < 1) throw ValueError("scatter_add: g of shape " + shape_str(g.shape()) + " is too small");
   const int axis = normalize_axis(axis_, out_rank, "scatter_add");
+  if (numel(index_shape) != static_cast<std::int64_t>(indices.size()) ||
+      !std::equal(index_shape.begin(), index_shape.end(), g.shape().begin() + axis))
+    throw ValueError("scatter_add: g of shape " + shape_str(g.shape()) + " does not hold indices of shape " +
+                     shape_str(index_shape) + " at axis " + std::to_string(axis));
   const auto idx = checked_indices(indices, axis_len, axis, "scatter_add");
   Shape out_shape(g.shape().begin(), g.shape().begin() + axis);
   out_shape.push_back(axis_len);
