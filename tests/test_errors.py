@@ -475,3 +475,14 @@ def test_slice_grad_and_scatter_add_reject_gradients_that_do_not_fit():
     with pytest.raises(ValueError, match=r"\(3,\).*\(2,\)"):
         ops.scatter_add(g, [0, 1], 0, 3)
     np.testing.assert_array_equal(ops.slice_grad(g, [5], [0], [2]).numpy(), [1, 0, 2, 0, 3])
+
+
+@pytest.mark.parametrize("bad", ["x", None, 1.5, [1.5], [True], np.array([1.5])])
+def test_shape_axis_and_perm_arguments_of_the_wrong_type_are_type_errors(bad):
+    x = tg.constant(np.ones((2, 3)))
+    calls = [lambda: tg.reshape(x, bad), lambda: tg.broadcast_to(x, bad)]
+    if bad is not None:  # None is a valid axis / perm
+        calls += [lambda: tg.reduce_sum(x, axis=bad), lambda: tg.transpose(x, bad)]
+    for call in calls:
+        with pytest.raises(TypeError, match="must be an int or a sequence of ints"):
+            call()

@@ -21,32 +21,48 @@ template <Tensor (*F)(const Tensor&, const Tensor&)> py::object binary(py::handl
   return wrap(run_op(std::max(a.size(), b.size()), [&] { return F(a, b); }));
 }
 
-// axis=None | int | sequence of ints, as TensorFlow and NumPy accept it.
-Axes to_axes(py::handle axis) {
-  if (axis.is_none()) return std::nullopt;
-  if (PyLong_Check(axis.ptr()) || PyIndex_Check(axis.ptr()))
-    return std::vector<std::int64_t>{py::cast<std::int64_t>(axis)};
-  if (py::isinstance<py::list>(axis) || py::isinstance<py::tuple>(axis))
-    return py::cast<std::vector<std::int64_t>>(axis);
-  // NumPy arrays and integer scalars, as NumPy accepts them.
-  py::array arr = py::module_::import("numpy").attr("asarray")(axis);
-  if (arr.dtype().kind() != 'i' && arr.dtype().kind() != 'u')
-    throw TypeError("axis must be None, an int or a sequence of ints, got " +
-                    std::string(py::str(py::type::of(axis).attr("__name__"))));
-  return py::cast<std::vector<std::int64_t>>(arr.attr("ravel")().attr("tolist")());
-}
-
-Shape to_shape(py::handle s) {
-  if (is_tensor(s)) {
-    const Tensor t = to_tensor(s);
-    Shape out(t.size());
-    for (std::int64_t i = 0; i < t.size(); ++i)
-      out[i] = static_cast<std::int64_t>(t.dtype() == DType::Float32 ? t.data<float>()[i] : t.data<double>()[i]);
+// An int or a sequence of ints (Python ints, NumPy integers, an integer ndarray or a tensor
+// holding whole numbers), as TensorFlow and NumPy accept shapes, axes and permutations.
+std::vector<std::int64_t> to_int_list(py::handle obj, const char* what) {
+  auto bad = [&] {
+    return TypeError(std::string(what) + " must be an int or a sequence of ints, got " +
+                     std::string(py::str(py::type::of(obj).attr("__name__"))));
+  };
+  if (PyBool_Check(obj.ptr())) throw bad();
+  if (PyLong_Check(obj.ptr())) return {py::cast<std::int64_t>(obj)};
+  if (is_tensor(obj)) {
+    const Tensor t = to_tensor(obj);
+    if (t.rank() > 1) throw bad();
+    std::vector<std::int64_t> out(t.size());
+    for (std::int64_t i = 0; i < t.size(); ++i) {
+      const double v = t.dtype() == DType::Float32 ? t.data<float>()[i] : t.data<double>()[i];
+      if (v != static_cast<double>(static_cast<std::int64_t>(v))) throw bad();
+      out[i] = static_cast<std::int64_t>(v);
+    }
     return out;
   }
-  if (PyLong_Check(s.ptr())) return {py::cast<std::int64_t>(s)};
-  return py::cast<Shape>(s);
+  if (PyIndex_Check(obj.ptr()) && !py::isinstance<py::array>(obj))
+    return {py::cast<std::int64_t>(py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr())))};
+  if (py::isinstance<py::array>(obj)) {
+    py::array arr = py::reinterpret_borrow<py::array>(obj);
+    if ((arr.dtype().kind() != 'i' && arr.dtype().kind() != 'u') || arr.ndim() > 1) throw bad();
+    return py::cast<std::vector<std::int64_t>>(arr.attr("ravel")().attr("tolist")());
+  }
+  if (!PySequence_Check(obj.ptr()) || PyUnicode_Check(obj.ptr()) || PyBytes_Check(obj.ptr())) throw bad();
+  std::vector<std::int64_t> out;
+  for (py::handle item : py::reinterpret_borrow<py::sequence>(obj)) {
+    if (PyBool_Check(item.ptr()) || !PyIndex_Check(item.ptr())) throw bad();
+    out.push_back(py::cast<std::int64_t>(py::reinterpret_steal<py::object>(PyNumber_Index(item.ptr()))));
+  }
+  return out;
 }
+
+Axes to_axes(py::handle axis) {
+  if (axis.is_none()) return std::nullopt;
+  return to_int_list(axis, "axis");
+}
+
+Shape to_shape(py::handle s) { return to_int_list(s, "shape"); }
 
 std::vector<Tensor> to_tensor_list(py::handle values) {
   std::vector<Tensor> out;
@@ -124,7 +140,7 @@ void bind_ops(py::module_& m) {
   ops.def("transpose", [](py::handle x, py::handle perm) {
     const Tensor t = to_tensor(x);
     std::optional<std::vector<std::int64_t>> p;
-    if (!perm.is_none()) p = py::cast<std::vector<std::int64_t>>(perm);
+    if (!perm.is_none()) p = to_int_list(perm, "perm");
     return wrap(run_op(t.size(), [&] { return tg::transpose(t, p); }));
   }, py::arg("x"), py::arg("perm") = py::none());
   ops.def("concat", [](py::handle values, std::int64_t axis) {
