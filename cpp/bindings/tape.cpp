@@ -64,6 +64,21 @@ bool parse_unconnected(py::handle u) {
   throw ValueError("Unknown value for unconnected_gradients: '" + s + "'");
 }
 
+Endpoint to_jacobian_endpoint(py::handle obj, const char* fn, const char* role) {
+  if (is_variable(obj)) return {Tensor(), obj.cast<Variable>()};
+  if (is_tensor(obj)) return {tensor_of(obj), nullptr};
+  throw TypeError(std::string(fn) + ": the " + role + " must be a Tensor or Variable, got an object of type " +
+                  std::string(py::str(py::type::of(obj).attr("__name__"))));
+}
+
+// experimental_use_pfor=False is TF's per-row Python loop, which needs a persistent tape; the
+// sweep here always runs in C++, but the same call must fail the same way.
+void check_pfor(const Tape& t, bool use_pfor, const char* fn) {
+  if (!use_pfor && !t.persistent())
+    throw std::runtime_error(std::string("GradientTape must be created with persistent=True to compute the ") +
+                             fn + " with eager execution enabled and with experimental_use_pfor set to False.");
+}
+
 // StopRecording: `with tape.stop_recording():` pauses the tape for the block.
 struct StopRecording {
   std::shared_ptr<Tape> tape;
@@ -118,6 +133,37 @@ void bind_tape(py::module_& m) {
         return pack(sources, leaves, pos);
       }, py::arg("target"), py::arg("sources"), py::arg("output_gradients") = py::none(),
          py::arg("unconnected_gradients") = "none")
+      .def("jacobian", [](Tape& t, py::handle target, py::handle sources, py::handle unconnected_gradients,
+                          py::handle /*parallel_iterations*/, bool experimental_use_pfor) {
+        const Endpoint y = to_jacobian_endpoint(target, "jacobian", "target");
+        std::vector<py::handle> source_leaves;
+        flatten(sources, source_leaves);
+        std::vector<Endpoint> srcs;
+        srcs.reserve(source_leaves.size());
+        for (py::handle h : source_leaves) srcs.push_back(to_jacobian_endpoint(h, "jacobian", "source"));
+        const bool zero = parse_unconnected(unconnected_gradients);
+        check_pfor(t, experimental_use_pfor, "jacobian");
+        std::vector<Tensor> jacs = t.jacobian(y, srcs, zero);
+        std::vector<py::object> leaves;
+        leaves.reserve(jacs.size());
+        for (const Tensor& j : jacs) leaves.push_back(wrap(j));
+        std::size_t pos = 0;
+        return pack(sources, leaves, pos);
+      }, py::arg("target"), py::arg("sources"), py::arg("unconnected_gradients") = "none",
+         py::arg("parallel_iterations") = py::none(), py::arg("experimental_use_pfor") = true,
+         "d target / d source of shape target.shape + source.shape for each source (any nesting, "
+         "returned in the same structure); the per-element sweeps run in C++.")
+      .def("batch_jacobian", [](Tape& t, py::handle target, py::handle source, py::handle unconnected_gradients,
+                                py::handle /*parallel_iterations*/, bool experimental_use_pfor) {
+        const Endpoint y = to_jacobian_endpoint(target, "batch_jacobian", "target");
+        const Endpoint x = to_jacobian_endpoint(source, "batch_jacobian", "source");
+        const bool zero = parse_unconnected(unconnected_gradients);
+        check_pfor(t, experimental_use_pfor, "batch_jacobian");
+        return wrap(t.batch_jacobian(y, x, zero));
+      }, py::arg("target"), py::arg("source"), py::arg("unconnected_gradients") = "none",
+         py::arg("parallel_iterations") = py::none(), py::arg("experimental_use_pfor") = true,
+         "For target [b, y...] and source [b, x...] whose batch rows do not interact: each row's "
+         "Jacobian, [b, y..., x...].")
       .def("stop_recording", [](const std::shared_ptr<Tape>& t) { return StopRecording{t}; })
       .def("reset", &Tape::reset)
       .def("watched_variables", [](const Tape& t) {

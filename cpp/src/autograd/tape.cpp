@@ -145,12 +145,128 @@ std::vector<TensorId> Tape::ids_of(const Endpoint& e) {
   return ids;
 }
 
+namespace detail {
+
+// What every sweep of one gradient/jacobian call shares, worked out once.
+struct SweepPlan {
+  std::size_t n_nodes = 0;                             // sweeps walk only the nodes recorded before
+  std::vector<std::vector<TensorId>> ids_per_source;   // a variable source has one id per read
+  IdMap<char> reachable;                               // 2: a source id, 1: reachable from a source
+  std::vector<char> on_path;                           // per node: does it consume a reachable id?
+};
+
+// Gradients by id during one sweep (the map holds an index into values); reused across sweeps.
+struct SweepGrads {
+  IdMap<std::uint32_t> index;
+  std::vector<Tensor> values;
+  std::vector<char> needs;  // scratch for each node's Needs mask
+
+  explicit SweepGrads(std::size_t expected) : index(expected) { values.reserve(expected / 2); }
+  void accumulate(TensorId id, const Tensor& g) {
+    auto [slot, fresh] = index.insert(id, static_cast<std::uint32_t>(values.size()));
+    if (fresh) {
+      values.push_back(g);
+    } else {
+      Tensor& acc = values[*slot];
+      acc = acc.defined() ? add(acc, g) : g;
+    }
+  }
+  void clear() {
+    index.clear();
+    values.clear();
+  }
+};
+
+}  // namespace detail
+
+void Tape::check_usable() const {
+  if (used_ && !persistent_)
+    throw std::runtime_error("GradientTape.gradient can only be called once on non-persistent tapes.");
+}
+
+void Tape::begin_sweeps() {
+  check_usable();
+  // A non-persistent tape stops recording here (TF pops it); a persistent one still inside its
+  // `with` block records the sweep's ops on itself, which is how one tape gives higher derivatives.
+  if (!persistent_) exit();
+  used_ = true;
+}
+
+Tensor Tape::read_target(const Endpoint& target) {
+  if (!target.variable) return target.tensor;
+  on_variable_read(target.variable, target.variable->value);  // a variable target is a read
+  return target.variable->value;
+}
+
+void Tape::end_sweeps() {
+  if (persistent_) return;
+  nodes_.clear();
+  nodes_.shrink_to_fit();
+  tracked_.clear();
+  var_reads_.clear();
+}
+
+void Tape::plan_sweep(const std::vector<Endpoint>& sources, detail::SweepPlan& plan) {
+  plan.n_nodes = nodes_.size();
+  plan.reachable = detail::IdMap<char>(2 * plan.n_nodes + 2 * sources.size());
+  plan.ids_per_source.reserve(sources.size());
+  for (const Endpoint& s : sources) {
+    plan.ids_per_source.push_back(ids_of(s));
+    for (TensorId id : plan.ids_per_source.back()) plan.reachable.insert(id, 2);
+  }
+  // Forward over the nodes (a topological order): which lie on a path from a source?
+  plan.on_path.assign(plan.n_nodes, 0);
+  for (std::size_t i = 0; i < plan.n_nodes; ++i) {
+    const Node* node = nodes_[i].get();
+    if (!node) continue;
+    for (const InputMeta& in : node->inputs)
+      if (plan.reachable.contains(in.id)) {
+        plan.on_path[i] = 1;
+        plan.reachable.insert(node->output, 1);
+        break;
+      }
+  }
+}
+
+void Tape::sweep(const detail::SweepPlan& plan, detail::SweepGrads& grads, bool free_nodes) {
+  // Ops the VJPs run may append nodes to this very tape (persistent, still recording): we only
+  // walk the first n_nodes, and copy each node handle before using it.
+  for (std::size_t i = plan.n_nodes; i-- > 0;) {
+    if (!plan.on_path[i]) continue;
+    const std::uint32_t* gi = grads.index.find(nodes_[i]->output);
+    if (!gi || !grads.values[*gi].defined()) continue;
+    std::shared_ptr<Node> node = nodes_[i];
+    const Tensor g = grads.values[*gi];
+    if (free_nodes) nodes_[i].reset();  // frees what it saved, unless another tape holds it
+    // Each output is consumed exactly once per sweep; drop its gradient now (unless it is itself
+    // a source), so the sweep's peak memory is the live frontier, not the whole graph.
+    if (*plan.reachable.find(node->output) != 2) grads.values[*gi] = Tensor();
+    std::vector<char>& needs = grads.needs;
+    needs.assign(node->inputs.size(), 0);
+    for (std::size_t j = 0; j < node->inputs.size(); ++j)
+      needs[j] = plan.reachable.contains(node->inputs[j].id) ? 1 : 0;
+    Grads in_grads = node->op->vjp(*node, g, Needs{needs});
+    for (std::size_t j = 0; j < node->inputs.size() && j < in_grads.size(); ++j)
+      if (needs[j] && in_grads[j].defined()) grads.accumulate(node->inputs[j].id, in_grads[j]);
+  }
+}
+
+Tensor Tape::source_gradient(const detail::SweepPlan& plan, const detail::SweepGrads& grads,
+                             std::size_t s) const {
+  Tensor total;
+  for (TensorId id : plan.ids_per_source[s]) {
+    const std::uint32_t* gi = grads.index.find(id);
+    if (!gi || !grads.values[*gi].defined()) continue;
+    total = total.defined() ? add(total, grads.values[*gi]) : grads.values[*gi];
+  }
+  return total;
+}
+
 std::vector<Tensor> Tape::gradient(const std::vector<Endpoint>& targets,
                                    const std::vector<Endpoint>& sources,
                                    const std::vector<Tensor>& output_gradients,
                                    bool unconnected_zero) {
-  if (used_ && !persistent_)
-    throw std::runtime_error("GradientTape.gradient can only be called once on non-persistent tapes.");
+  check_usable();
   if (!output_gradients.empty() && output_gradients.size() != targets.size())
     throw ValueError("gradient: got " + std::to_string(output_gradients.size()) +
                      " output_gradients for " + std::to_string(targets.size()) + " targets");
@@ -162,108 +278,139 @@ std::vector<Tensor> Tape::gradient(const std::vector<Endpoint>& targets,
       throw ValueError("gradient: output_gradients[" + std::to_string(i) + "] has shape " +
                        shape_str(og.shape()) + " but its target has shape " + shape_str(t.shape()));
   }
-  // A non-persistent tape stops recording here (TF pops it); a persistent one still inside its
-  // `with` block records the sweep's ops on itself, which is how one tape gives higher derivatives.
-  if (!persistent_) exit();
-  used_ = true;
-
-  // Target values: a variable target is a read of the variable on this tape.
+  begin_sweeps();
   std::vector<Tensor> target_values;
   target_values.reserve(targets.size());
-  for (const Endpoint& t : targets) {
-    if (t.variable) on_variable_read(t.variable, t.variable->value);
-    target_values.push_back(t.variable ? t.variable->value : t.tensor);
-  }
+  for (const Endpoint& t : targets) target_values.push_back(read_target(t));
 
-  // Sources, and the ids reachable from them (filled further in the forward pass below).
-  const std::size_t n_nodes = nodes_.size();
-  detail::IdMap<char> reachable(2 * n_nodes + 2 * sources.size());
-  std::vector<std::vector<TensorId>> ids_per_source;
-  ids_per_source.reserve(sources.size());
-  for (const Endpoint& s : sources) {
-    ids_per_source.push_back(ids_of(s));
-    for (TensorId id : ids_per_source.back()) reachable.insert(id, 2);  // 2: a source id
-  }
-
-  // Gradients by id: the map holds an index into grad_values.
-  detail::IdMap<std::uint32_t> grad_index(2 * n_nodes + 2 * targets.size());
-  std::vector<Tensor> grad_values;
-  grad_values.reserve(n_nodes + targets.size());
-  auto accumulate = [&](TensorId id, const Tensor& g) {
-    auto [slot, fresh] = grad_index.insert(id, static_cast<std::uint32_t>(grad_values.size()));
-    if (fresh) {
-      grad_values.push_back(g);
-    } else {
-      Tensor& acc = grad_values[*slot];
-      acc = acc.defined() ? add(acc, g) : g;
-    }
-  };
+  detail::SweepPlan plan;
+  plan_sweep(sources, plan);
+  detail::SweepGrads grads(2 * plan.n_nodes + 2 * targets.size());
   for (std::size_t i = 0; i < target_values.size(); ++i) {
     const Tensor& t = target_values[i];
-    Tensor seed;
     if (!output_gradients.empty() && output_gradients[i].defined())
-      seed = cast(output_gradients[i], t.dtype());
+      grads.accumulate(t.id(), cast(output_gradients[i], t.dtype()));
     else
-      seed = Tensor::full(t.dtype(), t.shape(), 1.0);
-    accumulate(t.id(), seed);
+      grads.accumulate(t.id(), Tensor::full(t.dtype(), t.shape(), 1.0));
   }
-
-  // (1) Which nodes lie on a path from a source?
-  std::vector<char> on_path(n_nodes, 0);
-  for (std::size_t i = 0; i < n_nodes; ++i) {
-    const Node* node = nodes_[i].get();
-    if (!node) continue;
-    for (const InputMeta& in : node->inputs)
-      if (reachable.contains(in.id)) {
-        on_path[i] = 1;
-        reachable.insert(node->output, 1);
-        break;
-      }
-  }
-
-  // (2) Reverse sweep. Ops the VJPs run may append nodes to this very tape (persistent, still
-  // recording): we only walk the first n_nodes, and copy each node handle before using it.
-  std::vector<char> needs;
-  for (std::size_t i = n_nodes; i-- > 0;) {
-    if (!on_path[i]) continue;
-    const std::uint32_t* gi = grad_index.find(nodes_[i]->output);
-    if (!gi || !grad_values[*gi].defined()) continue;
-    std::shared_ptr<Node> node = nodes_[i];
-    const Tensor g = grad_values[*gi];
-    if (!persistent_) nodes_[i].reset();  // frees what it saved, unless another tape holds it
-    // Each output is consumed exactly once per sweep; drop its gradient now (unless it is itself
-    // a source), so the sweep's peak memory is the live frontier, not the whole graph.
-    if (*reachable.find(node->output) != 2) grad_values[*gi] = Tensor();
-    needs.assign(node->inputs.size(), 0);
-    for (std::size_t j = 0; j < node->inputs.size(); ++j)
-      needs[j] = reachable.contains(node->inputs[j].id) ? 1 : 0;
-    Grads in_grads = node->op->vjp(*node, g, Needs{needs});
-    for (std::size_t j = 0; j < node->inputs.size() && j < in_grads.size(); ++j)
-      if (needs[j] && in_grads[j].defined()) accumulate(node->inputs[j].id, in_grads[j]);
-  }
+  sweep(plan, grads, !persistent_);
 
   std::vector<Tensor> result;
   result.reserve(sources.size());
   for (std::size_t s = 0; s < sources.size(); ++s) {
-    Tensor total;
-    for (TensorId id : ids_per_source[s]) {
-      const std::uint32_t* gi = grad_index.find(id);
-      if (!gi || !grad_values[*gi].defined()) continue;
-      total = total.defined() ? add(total, grad_values[*gi]) : grad_values[*gi];
-    }
+    Tensor total = source_gradient(plan, grads, s);
     if (!total.defined() && unconnected_zero) {
       const Tensor& like = sources[s].variable ? sources[s].variable->value : sources[s].tensor;
       total = Tensor::zeros(like.dtype(), like.shape());
     }
     result.push_back(std::move(total));
   }
-  if (!persistent_) {
-    nodes_.clear();
-    nodes_.shrink_to_fit();
-    tracked_.clear();
-    var_reads_.clear();
-  }
+  end_sweeps();
   return result;
+}
+
+// ---- Jacobians ----------------------------------------------------------------------------------
+
+namespace {
+const Tensor& value_of(const Endpoint& e) { return e.variable ? e.variable->value : e.tensor; }
+
+// A tensor of `shape` that is 0 except for 1 at the flat positions first, first + stride, ...
+Tensor one_hot_seed(DType dtype, const Shape& shape, std::int64_t first, std::int64_t stride) {
+  Tensor seed = Tensor::zeros(dtype, shape);
+  const std::int64_t n = seed.size();
+  if (dtype == DType::Float64) {
+    for (std::int64_t k = first; k < n; k += stride) seed.mutable_data<double>()[k] = 1.0;
+  } else {
+    for (std::int64_t k = first; k < n; k += stride) seed.mutable_data<float>()[k] = 1.0f;
+  }
+  return seed;
+}
+
+// rows (each of the source's shape, undefined = a zero row) stacked along `axis`, then reshaped
+// to `shape`: ops, so an outer tape records the assembly too.
+Tensor assemble(std::vector<Tensor>& rows, const Tensor& like, std::int64_t axis,
+                const Shape& shape) {
+  bool any = false;
+  for (const Tensor& r : rows) any = any || r.defined();
+  if (!any) return Tensor();
+  for (Tensor& r : rows)
+    if (!r.defined()) r = Tensor::zeros(like.dtype(), like.shape());
+  if (rows.size() == 1) return reshape(rows[0], shape);
+  return reshape(stack(rows, axis), shape);
+}
+}  // namespace
+
+template <class MakeSeed>
+std::vector<std::vector<Tensor>> Tape::sweep_rows(const Tensor& target,
+                                                  const std::vector<Endpoint>& sources,
+                                                  std::int64_t n_rows, MakeSeed&& make_seed) {
+  detail::SweepPlan plan;
+  plan_sweep(sources, plan);
+  detail::SweepGrads grads(2 * plan.n_nodes + 2);
+  std::vector<std::vector<Tensor>> rows(static_cast<std::size_t>(n_rows));
+  for (std::int64_t r = 0; r < n_rows; ++r) {
+    grads.clear();
+    grads.accumulate(target.id(), make_seed(r));
+    sweep(plan, grads, !persistent_ && r + 1 == n_rows);
+    auto& row = rows[static_cast<std::size_t>(r)];
+    row.reserve(sources.size());
+    for (std::size_t s = 0; s < sources.size(); ++s) row.push_back(source_gradient(plan, grads, s));
+  }
+  return rows;
+}
+
+std::vector<Tensor> Tape::jacobian(const Endpoint& target, const std::vector<Endpoint>& sources,
+                                   bool unconnected_zero) {
+  begin_sweeps();
+  const Tensor y = read_target(target);
+  const std::int64_t n = y.size();
+  // An empty target still gets one (empty-seeded) sweep: it tells which sources are connected.
+  auto rows = sweep_rows(y, sources, std::max<std::int64_t>(n, 1), [&](std::int64_t r) {
+    return n == 0 ? Tensor::zeros(y.dtype(), y.shape()) : one_hot_seed(y.dtype(), y.shape(), r, n);
+  });
+  std::vector<Tensor> result;
+  result.reserve(sources.size());
+  for (std::size_t s = 0; s < sources.size(); ++s) {
+    const Tensor& x = value_of(sources[s]);
+    Shape shape = y.shape();
+    shape.insert(shape.end(), x.shape().begin(), x.shape().end());
+    std::vector<Tensor> column;
+    column.reserve(rows.size());
+    for (auto& row : rows) column.push_back(std::move(row[s]));
+    Tensor j = assemble(column, x, 0, shape);
+    if (j.defined() && n == 0) j = Tensor::zeros(x.dtype(), shape);
+    if (!j.defined() && unconnected_zero) j = Tensor::zeros(x.dtype(), shape);
+    result.push_back(std::move(j));
+  }
+  end_sweeps();
+  return result;
+}
+
+Tensor Tape::batch_jacobian(const Endpoint& target, const Endpoint& source, bool unconnected_zero) {
+  const Tensor& y0 = value_of(target);
+  const Tensor& x = value_of(source);
+  if (y0.rank() < 2 || x.rank() < 2 || y0.shape()[0] != x.shape()[0])
+    throw ValueError("batch_jacobian: Need first dimension of target shape " + shape_str(y0.shape()) +
+                     " and source shape " + shape_str(x.shape()) +
+                     " to match (both of rank >= 2: [batch, ...])");
+  begin_sweeps();
+  const Tensor y = read_target(target);
+  const std::int64_t per_row = numel(Shape(y.shape().begin() + 1, y.shape().end()));
+  // Sweep r seeds y[:, r] (flattened) for the whole batch at once: batch rows do not interact.
+  auto rows = sweep_rows(y, {source}, std::max<std::int64_t>(per_row, 1), [&](std::int64_t r) {
+    return per_row == 0 ? Tensor::zeros(y.dtype(), y.shape())
+                        : one_hot_seed(y.dtype(), y.shape(), r, per_row);
+  });
+  Shape shape = y.shape();
+  shape.insert(shape.end(), x.shape().begin() + 1, x.shape().end());
+  std::vector<Tensor> column;
+  column.reserve(rows.size());
+  for (auto& row : rows) column.push_back(std::move(row[0]));
+  Tensor j = assemble(column, x, 1, shape);
+  if (j.defined() && per_row == 0) j = Tensor::zeros(x.dtype(), shape);
+  if (!j.defined() && unconnected_zero) j = Tensor::zeros(x.dtype(), shape);
+  end_sweeps();
+  return j;
 }
 
 }  // namespace tg

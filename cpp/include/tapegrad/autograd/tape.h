@@ -15,6 +15,8 @@ namespace tg {
 class Tape;
 
 namespace detail {
+struct SweepPlan;
+struct SweepGrads;
 // This thread's active tapes, innermost last. A tape in one thread never sees another's ops.
 std::vector<Tape*>& active_tapes();
 void record_slow(const OpDef& op, std::initializer_list<std::reference_wrapper<const Tensor>> inputs,
@@ -71,6 +73,16 @@ class Tape {
                                const std::vector<Endpoint>& sources,
                                const std::vector<Tensor>& output_gradients, bool unconnected_zero);
 
+  // d target / d source for each source, of shape target.shape + source.shape (undefined where a
+  // source is unconnected, zeros if unconnected_zero). One reverse sweep per element of target,
+  // seeded one-hot, over a graph walk prepared once; the sweeps run ops, so an outer tape records
+  // them and the Jacobian is itself differentiable.
+  std::vector<Tensor> jacobian(const Endpoint& target, const std::vector<Endpoint>& sources,
+                               bool unconnected_zero);
+  // For target [b, y...] and source [b, x...] whose batch rows do not interact: the Jacobian of
+  // each batch row, [b, y..., x...]. One sweep per element of y (seeded across the whole batch).
+  Tensor batch_jacobian(const Endpoint& target, const Endpoint& source, bool unconnected_zero);
+
   void reset();
   std::vector<Variable> watched_variables() const { return watched_vars_; }
   bool recording() const { return recording_ && !paused_; }
@@ -85,6 +97,24 @@ class Tape {
  private:
   void untrack_all();
   std::vector<TensorId> ids_of(const Endpoint& e);
+  void check_usable() const;  // RuntimeError on a non-persistent tape's second call
+  // The one gradient/jacobian call of a non-persistent tape (RuntimeError after it) stops its
+  // recording here.
+  void begin_sweeps();
+  Tensor read_target(const Endpoint& target);  // a variable target is a read on this tape
+  void end_sweeps();  // a non-persistent tape drops everything it held
+  void plan_sweep(const std::vector<Endpoint>& sources, detail::SweepPlan& plan);
+  // One reverse sweep from the gradients already seeded in `grads`; free_nodes drops each node as
+  // it is consumed (the last sweep of a non-persistent tape).
+  void sweep(const detail::SweepPlan& plan, detail::SweepGrads& grads, bool free_nodes);
+  // sum of the gradients of a source's ids after a sweep (undefined if none).
+  Tensor source_gradient(const detail::SweepPlan& plan, const detail::SweepGrads& grads,
+                         std::size_t s) const;
+  // One sweep per seed made by make_seed(row) for row < n_rows: per row, per source gradients.
+  template <class MakeSeed>
+  std::vector<std::vector<Tensor>> sweep_rows(const Tensor& target,
+                                              const std::vector<Endpoint>& sources,
+                                              std::int64_t n_rows, MakeSeed&& make_seed);
 
   bool persistent_;
   bool watch_accessed_variables_;
