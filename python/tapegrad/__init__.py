@@ -7,6 +7,7 @@ This module only re-exports; the engine is the C++ extension ``tapegrad._core``.
 from . import math, nn
 from ._core import DType, GradientTape, Tensor, Variable, num_threads, set_num_threads
 from ._core import isa as _isa
+from .functional import grad, hessian, hvp, value_and_grad
 from .ops import (
     abs,
     add,
@@ -76,7 +77,10 @@ __all__ = [
     "float32",
     "float64",
     "gather",
+    "grad",
     "gradient_check",
+    "hessian",
+    "hvp",
     "log",
     "math",
     "matmul",
@@ -103,6 +107,7 @@ __all__ = [
     "subtract",
     "tanh",
     "transpose",
+    "value_and_grad",
     "where",
     "zeros",
     "zeros_like",
