@@ -377,8 +377,9 @@ std::vector<Tensor> Tape::jacobian(const Endpoint& target, const std::vector<End
     std::vector<Tensor> column;
     column.reserve(rows.size());
     for (auto& row : rows) column.push_back(std::move(row[s]));
-    Tensor j = assemble(column, x, 0, shape);
-    if (j.defined() && n == 0) j = Tensor::zeros(x.dtype(), shape);
+    // An empty target: its one sweep only said whether x is connected.
+    Tensor j = n > 0 ? assemble(column, x, 0, shape)
+               : column[0].defined() ? Tensor::zeros(x.dtype(), shape) : Tensor();
     if (!j.defined() && unconnected_zero) j = Tensor::zeros(x.dtype(), shape);
     result.push_back(std::move(j));
   }
@@ -406,8 +407,8 @@ Tensor Tape::batch_jacobian(const Endpoint& target, const Endpoint& source, bool
   std::vector<Tensor> column;
   column.reserve(rows.size());
   for (auto& row : rows) column.push_back(std::move(row[0]));
-  Tensor j = assemble(column, x, 1, shape);
-  if (j.defined() && per_row == 0) j = Tensor::zeros(x.dtype(), shape);
+  Tensor j = per_row > 0 ? assemble(column, x, 1, shape)
+             : column[0].defined() ? Tensor::zeros(x.dtype(), shape) : Tensor();
   if (!j.defined() && unconnected_zero) j = Tensor::zeros(x.dtype(), shape);
   end_sweeps();
   return j;
