@@ -260,3 +260,88 @@ def test_non_persistent_sweep_frees_as_it_goes():
 def test_persistent_sweep_does_not_hold_every_intermediate_gradient():
     r = run_fresh(SWEEP_PEAK.format(persistent=True), {"MALLOC_MMAP_THRESHOLD_": "131072"})
     assert r["extra"] < 16 * MB, f"the sweep's peak grew by {r['extra'] / MB:.1f} MB"
+
+
+# ---- higher order (issue 3): nested tapes free what they saved --------------------------------
+
+NESTED_LOOP = """
+    x = tg.Variable(np.linspace(-1.0, 1.0, 32 * 32).reshape(32, 32))
+    small = tg.constant(np.array([0.3, -0.7, 1.1]))
+
+    def nested():
+        with tg.GradientTape() as outer:
+            with tg.GradientTape() as inner:
+                y = tg.reduce_sum(tg.tanh(x) * x)
+            g = inner.gradient(y, x)
+            s = tg.reduce_sum(g * g)
+        return outer.gradient(s, x), inner.num_nodes + outer.num_nodes
+
+    def f(v):
+        return tg.reduce_sum(tg.exp(v) * v)
+
+    steps = {{
+        "nested": nested,
+        "hvp": lambda: (tg.hvp(lambda v: tg.reduce_sum(tg.tanh(v) * v), x, x), 0),
+        "hessian": lambda: (tg.hessian(f, small), 0),
+    }}
+    out = {{}}
+    for name, step in steps.items():
+        for _ in range(300):  # warm-up: allocator pools, caches
+            step()
+        gc.collect()
+        sizes = [rss()]
+        left = 0
+        for i in range({n}):
+            h, nodes = step()
+            left = max(left, nodes)
+            if (i + 1) % 2000 == 0:
+                sizes.append(rss())
+        out[name] = {{"sizes": sizes, "left": left, "shape": list(h.shape)}}
+    print(json.dumps(out))
+"""
+
+
+def test_10k_nested_second_derivatives_rss_stays_flat():
+    # 10k nested non-persistent second derivatives (tapes, tg.hvp, tg.hessian's jacobian) in a
+    # fresh interpreter: any node or saved 8 KB tensor kept per step would add > 80 MB.
+    r = run_fresh(NESTED_LOOP.format(n=10_000))
+    for name, res in r.items():
+        sizes = res["sizes"]
+        growth = sizes[-1] - sizes[0]
+        assert growth < 4 * MB, f"{name}: RSS grew by {growth / MB:.1f} MB over 10k steps: {sizes}"
+        assert res["left"] == 0, f"{name}: a tape still held nodes after both gradients"
+    assert r["nested"]["shape"] == [32, 32] and r["hessian"]["shape"] == [3, 3]
+
+
+NESTED_FREE = """
+    x = tg.Variable(np.ones((256, 256), dtype=np.float32))
+    gc.collect(); trim()
+    base = rss()
+    with tg.GradientTape() as outer:
+        with tg.GradientTape() as inner:
+            y = chain(x, 50)
+        recorded = rss() - base
+        g = inner.gradient(y, x)  # recorded by outer: outer still holds the forward's nodes
+        inner_nodes = inner.num_nodes
+        s = tg.reduce_sum(g * g)
+    outer_nodes = outer.num_nodes
+    del y
+    gc.collect()
+    after_inner = rss() - base
+    h = outer.gradient(s, x)
+    del g, s, h
+    gc.collect()
+    after_both = rss() - base
+    print(json.dumps({"recorded": recorded, "after_inner": after_inner, "after_both": after_both,
+                      "inner_nodes": inner_nodes, "outer_nodes": outer_nodes,
+                      "outer_left": outer.num_nodes}))
+"""
+
+
+def test_nested_tapes_free_what_they_saved_once_both_gradients_are_taken():
+    r = run_fresh(NESTED_FREE, {"MALLOC_MMAP_THRESHOLD_": "131072"})
+    assert r["recorded"] > 10 * MB, r  # 50 tanh nodes saving 256 KB outputs (and the products)
+    assert r["inner_nodes"] == 0 and r["outer_nodes"] > 100, r
+    assert r["after_inner"] > 10 * MB, r  # the outer tape still needs the forward's saved values
+    assert r["outer_left"] == 0, r
+    assert r["after_both"] < 4 * MB, f"nested tapes kept their saved tensors: {r}"
