@@ -738,3 +738,48 @@ def test_value_and_grad_with_aux_and_errors():
         tg.grad(lambda x: "no")(1.0)
     with pytest.raises(TypeError, match=r"output had shape \(2,\)"):
         tg.grad(lambda x: x * 2.0)(np.ones(2))
+
+
+# ---- the GradientTape type (a CPython type, as Tensor) ------------------------------------------
+
+
+def test_gradient_tape_constructor_arguments_subclassing_and_errors():
+    import weakref
+
+    assert tg.GradientTape(persistent=True).persistent
+    assert tg.GradientTape(True, False).persistent
+    assert not tg.GradientTape().persistent
+    x = tg.Variable(3.0)
+    with tg.GradientTape(watch_accessed_variables=False) as tape:
+        y = x * x
+    assert tape.gradient(y, x) is None and tape.watched_variables() == ()
+
+    class Recorder(tg.GradientTape):
+        def __init__(self, flag):
+            super().__init__(persistent=flag)
+            self.flag = flag
+
+    rec = Recorder(True)
+    with rec as entered:
+        y = x * x
+    assert entered is rec and rec.flag and rec.persistent
+    assert float(rec.gradient(y, x)) == float(rec.gradient(y, x)) == 6.0
+    assert weakref.ref(rec)() is rec
+
+    class Forgetful(tg.GradientTape):
+        def __init__(self):
+            pass
+
+    with pytest.raises(RuntimeError, match=r"__init__ was not called"):
+        Forgetful().gradient(y, x)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'persistant'"):
+        tg.GradientTape(persistant=True)
+    with pytest.raises(TypeError, match="at most 2 arguments"):
+        tg.GradientTape(True, True, True)
+    with pytest.raises(TypeError, match="multiple values for argument 'persistent'"):
+        tg.GradientTape(True, persistent=True)
+    with pytest.raises(TypeError, match="missing required argument 'sources'"):
+        rec.gradient(y)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'source'"):
+        rec.gradient(y, source=x)
+    assert float(rec.gradient(target=y, sources=x, unconnected_gradients="zero")) == 6.0

@@ -8,12 +8,12 @@ namespace tg::py_bind {
 
 namespace {
 PyTypeObject* g_variable_type = nullptr;
-// The Variable held by a pybind11 instance (its holder), without the generic caster.
+}  // namespace
+
 const Variable& variable_of(py::handle obj) {
   auto* inst = reinterpret_cast<py::detail::instance*>(obj.ptr());
   return inst->get_value_and_holder().holder<Variable>();
 }
-}  // namespace
 
 void set_variable_type(py::handle type) { g_variable_type = reinterpret_cast<PyTypeObject*>(type.ptr()); }
 bool is_variable(py::handle obj) { return Py_TYPE(obj.ptr()) == g_variable_type; }

@@ -45,6 +45,9 @@ template <class F> PyObject* guarded(F&& f) noexcept {
 // The number and mapping slots of Tensor, also installed on Variable (tensor_type.cpp).
 void install_operator_slots(PyTypeObject* type);
 bool is_variable(py::handle obj);
+// The Variable held by a Python Variable (its holder), without the generic caster (is_variable
+// must hold).
+const Variable& variable_of(py::handle obj);
 
 // A zero-copy read-only NumPy view of t (the array keeps the buffer alive).
 py::array to_numpy(const Tensor& t);

@@ -2,7 +2,14 @@
 // of targets; sources as a tensor, list, tuple, dict or any nesting, returned in that structure).
 // The structure handling lives here, in C++, because the seed's whole cell must cost a few
 // microseconds and a Python-level flatten/pack alone would cost about one.
+//
+// Like Tensor (tensor_type.cpp), the type is written against the CPython API: a pybind11 class
+// cost about 7,000 instructions to construct (instance registry, holder, keyword lookup that
+// interns each argument name per call) and 3,000 more per `with`, a third of the seed's whole
+// nested-tape cell. Here construction, __enter__ and __exit__ are a few hundred.
 #include <pybind11/stl.h>
+
+#include <structmember.h>
 
 #include "convert.h"
 #include "tapegrad/errors.h"
@@ -13,8 +20,10 @@ namespace {
 
 // Leaves of a nested list/tuple/dict (dict values in sorted-key order, as tf.nest).
 void flatten(py::handle obj, std::vector<py::handle>& out) {
-  if (py::isinstance<py::list>(obj) || py::isinstance<py::tuple>(obj)) {
-    for (py::handle item : obj) flatten(item, out);
+  if (PyList_Check(obj.ptr())) {
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(obj.ptr()); ++i) flatten(PyList_GET_ITEM(obj.ptr(), i), out);
+  } else if (PyTuple_Check(obj.ptr())) {
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(obj.ptr()); ++i) flatten(PyTuple_GET_ITEM(obj.ptr(), i), out);
   } else if (py::isinstance<py::dict>(obj)) {
     py::list keys = py::module_::import("builtins").attr("sorted")(obj.attr("keys")());
     for (py::handle k : keys) flatten(obj[k], out);
@@ -25,9 +34,11 @@ void flatten(py::handle obj, std::vector<py::handle>& out) {
 
 // The same structure as `like`, filled from `leaves` in order.
 py::object pack(py::handle like, const std::vector<py::object>& leaves, std::size_t& pos) {
-  if (py::isinstance<py::list>(like)) {
-    py::list out;
-    for (py::handle item : like) out.append(pack(item, leaves, pos));
+  if (PyList_Check(like.ptr())) {
+    const Py_ssize_t n = PyList_GET_SIZE(like.ptr());
+    py::list out(n);
+    for (Py_ssize_t i = 0; i < n; ++i)
+      PyList_SET_ITEM(out.ptr(), i, pack(PyList_GET_ITEM(like.ptr(), i), leaves, pos).release().ptr());
     return std::move(out);
   }
   if (py::isinstance<py::tuple>(like)) {
@@ -48,7 +59,7 @@ py::object pack(py::handle like, const std::vector<py::object>& leaves, std::siz
 }
 
 Endpoint to_endpoint(py::handle obj, const char* role) {
-  if (is_variable(obj)) return {Tensor(), obj.cast<Variable>()};
+  if (is_variable(obj)) return {Tensor(), variable_of(obj)};
   if (is_tensor(obj)) return {tensor_of(obj), nullptr};
   throw TypeError(std::string("gradient: every ") + role +
                   " must be a Tensor or Variable, got an object of type " +
@@ -57,6 +68,10 @@ Endpoint to_endpoint(py::handle obj, const char* role) {
 
 bool parse_unconnected(py::handle u) {
   // A str ("none"/"zero") or an enum member whose .value is one (tg.UnconnectedGradients).
+  if (PyUnicode_Check(u.ptr())) {  // the common case, without building a std::string
+    if (PyUnicode_CompareWithASCIIString(u.ptr(), "none") == 0) return false;
+    if (PyUnicode_CompareWithASCIIString(u.ptr(), "zero") == 0) return true;
+  }
   const std::string s = py::str(py::isinstance<py::str>(u) ? py::reinterpret_borrow<py::object>(u)
                                                             : py::getattr(u, "value", u));
   if (s == "none") return false;
@@ -65,7 +80,7 @@ bool parse_unconnected(py::handle u) {
 }
 
 Endpoint to_jacobian_endpoint(py::handle obj, const char* fn, const char* role) {
-  if (is_variable(obj)) return {Tensor(), obj.cast<Variable>()};
+  if (is_variable(obj)) return {Tensor(), variable_of(obj)};
   if (is_tensor(obj)) return {tensor_of(obj), nullptr};
   throw TypeError(std::string(fn) + ": the " + role + " must be a Tensor or Variable, got an object of type " +
                   std::string(py::str(py::type::of(obj).attr("__name__"))));
@@ -84,97 +99,331 @@ struct StopRecording {
   std::shared_ptr<Tape> tape;
 };
 
+// ---- argument parsing for METH_FASTCALL | METH_KEYWORDS methods -------------------------------
+
+// Fills out[i] with the argument for names[i] (positional first, then keywords), nullptr when
+// not given; TypeError for a missing required one, an unknown keyword or too many positionals.
+template <std::size_t N>
+void parse_args(const char* fn, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                const char* const (&names)[N], std::size_t n_required, PyObject* (&out)[N]) {
+  for (auto& o : out) o = nullptr;
+  if (static_cast<std::size_t>(nargs) > N)
+    throw TypeError(std::string(fn) + "() takes at most " + std::to_string(N) + " arguments (" +
+                    std::to_string(nargs) + " given)");
+  for (Py_ssize_t i = 0; i < nargs; ++i) out[i] = args[i];
+  const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t k = 0; k < nkw; ++k) {
+    PyObject* key = PyTuple_GET_ITEM(kwnames, k);
+    std::size_t i = 0;
+    while (i < N && PyUnicode_CompareWithASCIIString(key, names[i]) != 0) ++i;
+    if (i == N)
+      throw TypeError(std::string(fn) + "() got an unexpected keyword argument '" +
+                      std::string(py::str(key)) + "'");
+    if (out[i])
+      throw TypeError(std::string(fn) + "() got multiple values for argument '" + names[i] + "'");
+    out[i] = args[nargs + k];
+  }
+  for (std::size_t i = 0; i < n_required; ++i)
+    if (!out[i])
+      throw TypeError(std::string(fn) + "() missing required argument '" + names[i] + "'");
+}
+
+PyObject* or_default(PyObject* given, PyObject* fallback) { return given ? given : fallback; }
+
+bool truthy(PyObject* o) {
+  const int r = PyObject_IsTrue(o);
+  if (r < 0) throw py::error_already_set();
+  return r != 0;
+}
+
+// ---- the GradientTape type ----------------------------------------------------------------------
+
+struct PyTape {
+  PyObject_HEAD
+  std::shared_ptr<Tape> tape;  // set by __init__
+  PyObject* weakrefs;
+};
+
+PyTape* as_tape(PyObject* o) { return reinterpret_cast<PyTape*>(o); }
+
+Tape& tape_of(PyObject* self) {
+  Tape* t = as_tape(self)->tape.get();
+  if (!t) throw std::runtime_error("GradientTape.__init__ was not called");
+  return *t;
+}
+
+PyObject* tape_new(PyTypeObject* type, PyObject*, PyObject*) {
+  PyObject* self = type->tp_alloc(type, 0);
+  if (!self) return nullptr;
+  new (&as_tape(self)->tape) std::shared_ptr<Tape>();
+  as_tape(self)->weakrefs = nullptr;
+  return self;
+}
+
+const char* const kTapeArgs[] = {"persistent", "watch_accessed_variables"};
+
+void init_tape(PyObject* self, PyObject* (&a)[2]) {
+  const bool persistent = a[0] ? truthy(a[0]) : false;
+  const bool watch_accessed = a[1] ? truthy(a[1]) : true;
+  as_tape(self)->tape = std::make_shared<Tape>(persistent, watch_accessed);  // a re-init starts afresh
+}
+
+// __init__, for subclasses (and GradientTape.__init__(t, ...)); GradientTape(...) itself takes
+// tape_vectorcall below.
+int tape_init(PyObject* self, PyObject* args, PyObject* kwargs) {
+  try {
+    std::vector<PyObject*> flat;
+    const Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    for (Py_ssize_t i = 0; i < nargs; ++i) flat.push_back(PyTuple_GET_ITEM(args, i));
+    py::tuple kwnames(kwargs ? PyDict_GET_SIZE(kwargs) : 0);
+    Py_ssize_t pos = 0, k = 0;
+    PyObject *key, *value;
+    while (kwargs && PyDict_Next(kwargs, &pos, &key, &value)) {
+      kwnames[k++] = py::reinterpret_borrow<py::object>(key);
+      flat.push_back(value);
+    }
+    PyObject* a[2];
+    parse_args("GradientTape", flat.data(), nargs, kwargs ? kwnames.ptr() : nullptr, kTapeArgs, 0, a);
+    init_tape(self, a);
+    return 0;
+  } catch (...) {
+    set_python_error(std::current_exception());
+    return -1;
+  }
+}
+
+// GradientTape(...) without the generic type call (which builds an args tuple and a kwargs dict,
+// then looks every keyword up by a freshly made string).
+PyObject* tape_vectorcall(PyObject* type, PyObject* const* args, std::size_t nargsf, PyObject* kwnames) {
+  PyObject* self = tape_new(reinterpret_cast<PyTypeObject*>(type), nullptr, nullptr);
+  if (!self) return nullptr;
+  try {
+    PyObject* a[2];
+    parse_args("GradientTape", args, PyVectorcall_NARGS(nargsf), kwnames, kTapeArgs, 0, a);
+    init_tape(self, a);
+    return self;
+  } catch (...) {
+    Py_DECREF(self);
+    set_python_error(std::current_exception());
+    return nullptr;
+  }
+}
+
+void tape_dealloc(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  if (as_tape(self)->weakrefs) PyObject_ClearWeakRefs(self);
+  as_tape(self)->tape.~shared_ptr<Tape>();
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+PyObject* m_enter(PyObject* self, PyObject*) {
+  return guarded([&] {
+    tape_of(self).enter();
+    return py::reinterpret_borrow<py::object>(self);
+  });
+}
+
+PyObject* m_exit(PyObject* self, PyObject* const*, Py_ssize_t) {
+  return guarded([&] {
+    tape_of(self).exit();
+    return py::reinterpret_borrow<py::object>(Py_False);
+  });
+}
+
+PyObject* m_watch(PyObject* self, PyObject* obj) {
+  return guarded([&] {
+    Tape& t = tape_of(self);
+    std::vector<py::handle> leaves;
+    flatten(obj, leaves);
+    for (py::handle leaf : leaves) {
+      if (is_variable(leaf)) t.watch(variable_of(leaf));
+      else if (is_tensor(leaf)) t.watch(tensor_of(leaf));
+      else
+        throw ValueError("Passed in object of type " +
+                         std::string(py::str(py::type::of(leaf).attr("__name__"))) +
+                         ", not tg.Tensor or tg.Variable");
+    }
+    return py::none();
+  });
+}
+
+PyObject* m_gradient(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  return guarded([&]() -> py::object {
+    static const char* const names[] = {"target", "sources", "output_gradients",
+                                        "unconnected_gradients"};
+    PyObject* a[4];
+    parse_args("gradient", args, nargs, kwnames, names, 2, a);
+    Tape& t = tape_of(self);
+    py::handle target = a[0], sources = a[1], output_gradients = or_default(a[2], Py_None);
+    std::vector<py::handle> target_leaves, source_leaves;
+    flatten(target, target_leaves);
+    flatten(sources, source_leaves);
+    if (target_leaves.empty()) throw ValueError("gradient: no target given");
+    std::vector<Endpoint> targets, srcs;
+    targets.reserve(target_leaves.size());
+    srcs.reserve(source_leaves.size());
+    for (py::handle h : target_leaves) targets.push_back(to_endpoint(h, "target"));
+    for (py::handle h : source_leaves) srcs.push_back(to_endpoint(h, "source"));
+    std::vector<Tensor> out_grads;
+    if (!output_gradients.is_none()) {
+      std::vector<py::handle> og;
+      flatten(output_gradients, og);
+      for (std::size_t i = 0; i < og.size(); ++i) {
+        if (og[i].is_none()) { out_grads.emplace_back(); continue; }
+        const Endpoint& e = i < targets.size() ? targets[i] : targets[0];
+        const DType like = e.variable ? e.variable->value.dtype() : e.tensor.dtype();
+        out_grads.push_back(to_tensor(og[i], like));
+      }
+    }
+    const bool zero = a[3] ? parse_unconnected(a[3]) : false;
+    std::vector<Tensor> grads = t.gradient(targets, srcs, out_grads, zero);
+    if (PyList_Check(sources.ptr()) && source_leaves.size() == grads.size() &&
+        static_cast<std::size_t>(PyList_GET_SIZE(sources.ptr())) == grads.size()) {
+      py::list out(grads.size());  // a flat list of sources, the common case
+      for (std::size_t i = 0; i < grads.size(); ++i)
+        PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(i), wrap(grads[i]).release().ptr());
+      return std::move(out);
+    }
+    std::vector<py::object> leaves;
+    leaves.reserve(grads.size());
+    for (const Tensor& g : grads) leaves.push_back(wrap(g));
+    std::size_t pos = 0;
+    return pack(sources, leaves, pos);
+  });
+}
+
+PyObject* m_jacobian(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  return guarded([&] {
+    static const char* const names[] = {"target", "sources", "unconnected_gradients",
+                                        "parallel_iterations", "experimental_use_pfor"};
+    PyObject* a[5];
+    parse_args("jacobian", args, nargs, kwnames, names, 2, a);
+    Tape& t = tape_of(self);
+    const Endpoint y = to_jacobian_endpoint(a[0], "jacobian", "target");
+    std::vector<py::handle> source_leaves;
+    flatten(a[1], source_leaves);
+    std::vector<Endpoint> srcs;
+    srcs.reserve(source_leaves.size());
+    for (py::handle h : source_leaves) srcs.push_back(to_jacobian_endpoint(h, "jacobian", "source"));
+    const bool zero = a[2] ? parse_unconnected(a[2]) : false;
+    check_pfor(t, a[4] ? truthy(a[4]) : true, "jacobian");
+    std::vector<Tensor> jacs = t.jacobian(y, srcs, zero);
+    std::vector<py::object> leaves;
+    leaves.reserve(jacs.size());
+    for (const Tensor& j : jacs) leaves.push_back(wrap(j));
+    std::size_t pos = 0;
+    return pack(a[1], leaves, pos);
+  });
+}
+
+PyObject* m_batch_jacobian(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                           PyObject* kwnames) {
+  return guarded([&] {
+    static const char* const names[] = {"target", "source", "unconnected_gradients",
+                                        "parallel_iterations", "experimental_use_pfor"};
+    PyObject* a[5];
+    parse_args("batch_jacobian", args, nargs, kwnames, names, 2, a);
+    Tape& t = tape_of(self);
+    const Endpoint y = to_jacobian_endpoint(a[0], "batch_jacobian", "target");
+    const Endpoint x = to_jacobian_endpoint(a[1], "batch_jacobian", "source");
+    const bool zero = a[2] ? parse_unconnected(a[2]) : false;
+    check_pfor(t, a[4] ? truthy(a[4]) : true, "batch_jacobian");
+    return wrap(t.batch_jacobian(y, x, zero));
+  });
+}
+
+PyObject* m_stop_recording(PyObject* self, PyObject*) {
+  return guarded([&] {
+    tape_of(self);
+    return py::cast(StopRecording{as_tape(self)->tape});
+  });
+}
+
+PyObject* m_reset(PyObject* self, PyObject*) {
+  return guarded([&] {
+    tape_of(self).reset();
+    return py::none();
+  });
+}
+
+PyObject* m_watched_variables(PyObject* self, PyObject*) {
+  return guarded([&] {
+    const auto vars = tape_of(self).watched_variables();
+    py::tuple out(vars.size());
+    for (std::size_t i = 0; i < vars.size(); ++i) out[i] = py::cast(vars[i]);
+    return std::move(out);
+  });
+}
+
+PyObject* get_persistent(PyObject* self, void*) {
+  return guarded([&] { return py::bool_(tape_of(self).persistent()); });
+}
+PyObject* get_recording(PyObject* self, void*) {
+  return guarded([&] { return py::bool_(tape_of(self).recording()); });
+}
+PyObject* get_num_nodes(PyObject* self, void*) {
+  return guarded([&] { return py::int_(tape_of(self).num_nodes()); });
+}
+
+template <class F> PyCFunction cfn(F f) { return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f)); }
+
+PyMethodDef tape_methods[] = {
+    {"__enter__", cfn(m_enter), METH_NOARGS, "Starts recording on this thread."},
+    {"__exit__", cfn(m_exit), METH_FASTCALL, "Stops recording."},
+    {"watch", cfn(m_watch), METH_O,
+     "watch(tensor): track a Tensor or Variable (or a nested list/tuple/dict of them)."},
+    {"gradient", cfn(m_gradient), METH_FASTCALL | METH_KEYWORDS,
+     "gradient(target, sources, output_gradients=None, unconnected_gradients='none'): gradients "
+     "of sum(target) with respect to sources, in the sources' structure."},
+    {"jacobian", cfn(m_jacobian), METH_FASTCALL | METH_KEYWORDS,
+     "jacobian(target, sources, unconnected_gradients='none', parallel_iterations=None, "
+     "experimental_use_pfor=True): d target / d source of shape target.shape + source.shape for "
+     "each source (any nesting, returned in the same structure); the per-element sweeps run in "
+     "C++."},
+    {"batch_jacobian", cfn(m_batch_jacobian), METH_FASTCALL | METH_KEYWORDS,
+     "batch_jacobian(target, source, unconnected_gradients='none', parallel_iterations=None, "
+     "experimental_use_pfor=True): for target [b, y...] and source [b, x...] whose batch rows do "
+     "not interact, each row's Jacobian, [b, y..., x...]."},
+    {"stop_recording", cfn(m_stop_recording), METH_NOARGS,
+     "A context manager that pauses recording for its block."},
+    {"reset", cfn(m_reset), METH_NOARGS, "Discards everything recorded so far."},
+    {"watched_variables", cfn(m_watched_variables), METH_NOARGS,
+     "The variables this tape watches, in the order they were first watched."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyGetSetDef tape_getset[] = {
+    {"persistent", get_persistent, nullptr, nullptr, nullptr},
+    {"recording", get_recording, nullptr, nullptr, nullptr},
+    {"num_nodes", get_num_nodes, nullptr, "How many ops this tape holds (for inspection).", nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr}};
+
 }  // namespace
 
 void bind_tape(py::module_& m) {
-  py::class_<Tape, std::shared_ptr<Tape>>(m, "GradientTape")
-      .def(py::init<bool, bool>(), py::arg("persistent") = false,
-           py::arg("watch_accessed_variables") = true)
-      .def("__enter__", [](const std::shared_ptr<Tape>& t) { t->enter(); return t; })
-      .def("__exit__", [](Tape& t, py::args) { t.exit(); return false; })
-      .def("watch", [](Tape& t, py::handle obj) {
-        std::vector<py::handle> leaves;
-        flatten(obj, leaves);
-        for (py::handle leaf : leaves) {
-          if (is_variable(leaf)) t.watch(leaf.cast<Variable>());
-          else if (is_tensor(leaf)) t.watch(tensor_of(leaf));
-          else
-            throw ValueError("Passed in object of type " +
-                             std::string(py::str(py::type::of(leaf).attr("__name__"))) +
-                             ", not tg.Tensor or tg.Variable");
-        }
-      }, py::arg("tensor"))
-      .def("gradient", [](Tape& t, py::handle target, py::handle sources, py::handle output_gradients,
-                          py::handle unconnected_gradients) {
-        std::vector<py::handle> target_leaves, source_leaves;
-        flatten(target, target_leaves);
-        flatten(sources, source_leaves);
-        if (target_leaves.empty()) throw ValueError("gradient: no target given");
-        std::vector<Endpoint> targets, srcs;
-        for (py::handle h : target_leaves) targets.push_back(to_endpoint(h, "target"));
-        for (py::handle h : source_leaves) srcs.push_back(to_endpoint(h, "source"));
-        std::vector<Tensor> out_grads;
-        if (!output_gradients.is_none()) {
-          std::vector<py::handle> og;
-          flatten(output_gradients, og);
-          for (std::size_t i = 0; i < og.size(); ++i) {
-            if (og[i].is_none()) { out_grads.emplace_back(); continue; }
-            const Endpoint& e = i < targets.size() ? targets[i] : targets[0];
-            const DType like = e.variable ? e.variable->value.dtype() : e.tensor.dtype();
-            out_grads.push_back(to_tensor(og[i], like));
-          }
-        }
-        const bool zero = parse_unconnected(unconnected_gradients);
-        std::vector<Tensor> grads = t.gradient(targets, srcs, out_grads, zero);
-        std::vector<py::object> leaves;
-        leaves.reserve(grads.size());
-        for (const Tensor& g : grads) leaves.push_back(wrap(g));
-        std::size_t pos = 0;
-        return pack(sources, leaves, pos);
-      }, py::arg("target"), py::arg("sources"), py::arg("output_gradients") = py::none(),
-         py::arg("unconnected_gradients") = "none")
-      .def("jacobian", [](Tape& t, py::handle target, py::handle sources, py::handle unconnected_gradients,
-                          py::handle /*parallel_iterations*/, bool experimental_use_pfor) {
-        const Endpoint y = to_jacobian_endpoint(target, "jacobian", "target");
-        std::vector<py::handle> source_leaves;
-        flatten(sources, source_leaves);
-        std::vector<Endpoint> srcs;
-        srcs.reserve(source_leaves.size());
-        for (py::handle h : source_leaves) srcs.push_back(to_jacobian_endpoint(h, "jacobian", "source"));
-        const bool zero = parse_unconnected(unconnected_gradients);
-        check_pfor(t, experimental_use_pfor, "jacobian");
-        std::vector<Tensor> jacs = t.jacobian(y, srcs, zero);
-        std::vector<py::object> leaves;
-        leaves.reserve(jacs.size());
-        for (const Tensor& j : jacs) leaves.push_back(wrap(j));
-        std::size_t pos = 0;
-        return pack(sources, leaves, pos);
-      }, py::arg("target"), py::arg("sources"), py::arg("unconnected_gradients") = "none",
-         py::arg("parallel_iterations") = py::none(), py::arg("experimental_use_pfor") = true,
-         "d target / d source of shape target.shape + source.shape for each source (any nesting, "
-         "returned in the same structure); the per-element sweeps run in C++.")
-      .def("batch_jacobian", [](Tape& t, py::handle target, py::handle source, py::handle unconnected_gradients,
-                                py::handle /*parallel_iterations*/, bool experimental_use_pfor) {
-        const Endpoint y = to_jacobian_endpoint(target, "batch_jacobian", "target");
-        const Endpoint x = to_jacobian_endpoint(source, "batch_jacobian", "source");
-        const bool zero = parse_unconnected(unconnected_gradients);
-        check_pfor(t, experimental_use_pfor, "batch_jacobian");
-        return wrap(t.batch_jacobian(y, x, zero));
-      }, py::arg("target"), py::arg("source"), py::arg("unconnected_gradients") = "none",
-         py::arg("parallel_iterations") = py::none(), py::arg("experimental_use_pfor") = true,
-         "For target [b, y...] and source [b, x...] whose batch rows do not interact: each row's "
-         "Jacobian, [b, y..., x...].")
-      .def("stop_recording", [](const std::shared_ptr<Tape>& t) { return StopRecording{t}; })
-      .def("reset", &Tape::reset)
-      .def("watched_variables", [](const Tape& t) {
-        const auto vars = t.watched_variables();
-        py::tuple out(vars.size());
-        for (std::size_t i = 0; i < vars.size(); ++i) out[i] = py::cast(vars[i]);
-        return out;
-      })
-      .def_property_readonly("persistent", &Tape::persistent)
-      .def_property_readonly("recording", &Tape::recording)
-      .def_property_readonly("num_nodes", &Tape::num_nodes, "How many ops this tape holds (for inspection).");
+  static PyMemberDef members[] = {
+      {"__weaklistoffset__", T_PYSSIZET, offsetof(PyTape, weakrefs), READONLY, nullptr},
+      {nullptr, 0, 0, 0, nullptr}};
+  auto fn = [](auto f) { return reinterpret_cast<void*>(f); };
+  static PyType_Slot slots[] = {
+      {Py_tp_new, fn(tape_new)},
+      {Py_tp_init, fn(tape_init)},
+      {Py_tp_dealloc, fn(tape_dealloc)},
+      {Py_tp_methods, tape_methods},
+      {Py_tp_getset, tape_getset},
+      {Py_tp_members, members},
+      {Py_tp_doc, const_cast<char*>(
+                      "GradientTape(persistent=False, watch_accessed_variables=True): records ops "
+                      "on watched tensors for reverse-mode differentiation (TensorFlow's rules).")},
+      {0, nullptr}};
+  static PyType_Spec spec = {"tapegrad._core.GradientTape", sizeof(PyTape), 0,
+                             Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, slots};
+  PyObject* type = PyType_FromSpec(&spec);
+  if (!type) throw py::error_already_set();
+  // Calls of the type itself go straight to tape_vectorcall (subclasses, which do not inherit
+  // it, take tp_new + __init__).
+  reinterpret_cast<PyTypeObject*>(type)->tp_vectorcall = tape_vectorcall;
+  m.add_object("GradientTape", type);
 
   py::class_<StopRecording>(m, "_StopRecording")
       .def("__enter__", [](StopRecording& s) { s.tape->pause(); })

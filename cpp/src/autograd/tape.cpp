@@ -102,6 +102,7 @@ void Tape::pause() { paused_ = true; }
 void Tape::resume() { paused_ = false; }
 
 void Tape::add_node(const std::shared_ptr<Node>& node) {
+  if (nodes_.empty()) nodes_.reserve(16);  // skips the 1, 2, 4, 8 growth of a small tape
   nodes_.push_back(node);
   tracked_.insert(node->output, 1);
 }
@@ -135,17 +136,25 @@ void Tape::reset() {
   used_ = false;
 }
 
-std::vector<TensorId> Tape::ids_of(const Endpoint& e) {
-  if (!e.variable) return {e.tensor.id()};
-  std::vector<TensorId> ids;
+void Tape::ids_of(const Endpoint& e, std::vector<TensorId>& ids) {
+  ids.clear();
+  if (!e.variable) {
+    ids.push_back(e.tensor.id());
+    return;
+  }
   var_reads_.for_each([&](std::uint64_t value_id, std::uint64_t var_id) {
     if (var_id == e.variable->id) ids.push_back(value_id);
   });
   std::sort(ids.begin(), ids.end());  // a fixed order: the sum below is then deterministic
-  return ids;
 }
 
 namespace detail {
+
+// A vector emptied for reuse; its buffer is dropped only when far larger than needed.
+template <class T> void reuse(std::vector<T>& v, std::size_t needed) {
+  if (v.capacity() > 4096 && v.capacity() > 4 * needed) std::vector<T>().swap(v);
+  v.clear();
+}
 
 // What every sweep of one gradient/jacobian call shares, worked out once.
 struct SweepPlan {
@@ -161,7 +170,10 @@ struct SweepGrads {
   std::vector<Tensor> values;
   std::vector<char> needs;  // scratch for each node's Needs mask
 
-  explicit SweepGrads(std::size_t expected) : index(expected) { values.reserve(expected / 2); }
+  void reset(std::size_t expected) {
+    index.reset(expected);
+    reuse(values, expected);
+  }
   void accumulate(TensorId id, const Tensor& g) {
     auto [slot, fresh] = index.insert(id, static_cast<std::uint32_t>(values.size()));
     if (fresh) {
@@ -171,10 +183,42 @@ struct SweepGrads {
       acc = acc.defined() ? add(acc, g) : g;
     }
   }
-  void clear() {
-    index.clear();
-    values.clear();
+};
+
+// The buffers of a gradient call, kept per thread and reused, so the sweep of a small graph
+// allocates only its tensors. A pool, not one set: a VJP may itself run a gradient.
+struct SweepScratch {
+  SweepPlan plan;
+  SweepGrads grads;
+};
+
+class ScratchLease {
+ public:
+  ScratchLease() {
+    auto& pool = free_list();
+    if (pool.empty()) {
+      scratch_ = std::make_unique<SweepScratch>();
+    } else {
+      scratch_ = std::move(pool.back());
+      pool.pop_back();
+    }
   }
+  ~ScratchLease() {
+    scratch_->grads.values.clear();  // the gradients go now, not at the next call
+    auto& pool = free_list();
+    if (pool.size() < 8) pool.push_back(std::move(scratch_));
+  }
+  ScratchLease(const ScratchLease&) = delete;
+  ScratchLease& operator=(const ScratchLease&) = delete;
+  SweepPlan& plan() { return scratch_->plan; }
+  SweepGrads& grads() { return scratch_->grads; }
+
+ private:
+  static std::vector<std::unique_ptr<SweepScratch>>& free_list() {
+    thread_local std::vector<std::unique_ptr<SweepScratch>> pool;
+    return pool;
+  }
+  std::unique_ptr<SweepScratch> scratch_;
 };
 
 }  // namespace detail
@@ -208,12 +252,15 @@ void Tape::end_sweeps() {
 
 void Tape::plan_sweep(const std::vector<Endpoint>& sources, detail::SweepPlan& plan) {
   plan.n_nodes = nodes_.size();
-  plan.reachable = detail::IdMap<char>(2 * plan.n_nodes + 2 * sources.size());
-  plan.ids_per_source.reserve(sources.size());
-  for (const Endpoint& s : sources) {
-    plan.ids_per_source.push_back(ids_of(s));
-    for (TensorId id : plan.ids_per_source.back()) plan.reachable.insert(id, 2);
+  plan.reachable.reset(2 * plan.n_nodes + 2 * sources.size());
+  if (plan.ids_per_source.size() > 64 && plan.ids_per_source.size() > 4 * sources.size())
+    plan.ids_per_source.clear();
+  plan.ids_per_source.resize(sources.size());  // keeps the inner vectors' buffers
+  for (std::size_t s = 0; s < sources.size(); ++s) {
+    ids_of(sources[s], plan.ids_per_source[s]);
+    for (TensorId id : plan.ids_per_source[s]) plan.reachable.insert(id, 2);
   }
+  detail::reuse(plan.on_path, plan.n_nodes);
   // Forward over the nodes (a topological order): which lie on a path from a source?
   plan.on_path.assign(plan.n_nodes, 0);
   for (std::size_t i = 0; i < plan.n_nodes; ++i) {
@@ -283,9 +330,11 @@ std::vector<Tensor> Tape::gradient(const std::vector<Endpoint>& targets,
   target_values.reserve(targets.size());
   for (const Endpoint& t : targets) target_values.push_back(read_target(t));
 
-  detail::SweepPlan plan;
+  detail::ScratchLease scratch;
+  detail::SweepPlan& plan = scratch.plan();
   plan_sweep(sources, plan);
-  detail::SweepGrads grads(2 * plan.n_nodes + 2 * targets.size());
+  detail::SweepGrads& grads = scratch.grads();
+  grads.reset(2 * plan.n_nodes + 2 * targets.size());
   for (std::size_t i = 0; i < target_values.size(); ++i) {
     const Tensor& t = target_values[i];
     if (!output_gradients.empty() && output_gradients[i].defined())
@@ -344,12 +393,13 @@ template <class MakeSeed>
 std::vector<std::vector<Tensor>> Tape::sweep_rows(const Tensor& target,
                                                   const std::vector<Endpoint>& sources,
                                                   std::int64_t n_rows, MakeSeed&& make_seed) {
-  detail::SweepPlan plan;
+  detail::ScratchLease scratch;
+  detail::SweepPlan& plan = scratch.plan();
   plan_sweep(sources, plan);
-  detail::SweepGrads grads(2 * plan.n_nodes + 2);
+  detail::SweepGrads& grads = scratch.grads();
   std::vector<std::vector<Tensor>> rows(static_cast<std::size_t>(n_rows));
   for (std::int64_t r = 0; r < n_rows; ++r) {
-    grads.clear();
+    grads.reset(2 * plan.n_nodes + 2);
     grads.accumulate(target.id(), make_seed(r));
     sweep(plan, grads, !persistent_ && r + 1 == n_rows);
     auto& row = rows[static_cast<std::size_t>(r)];

@@ -43,6 +43,19 @@ template <class V> class IdMap {
     size_ = 0;
   }
 
+  // Empty, sized for `expected` keys: reuses the slots unless they are far too many (a map once
+  // grown for a huge graph must not make every later small sweep clear megabytes).
+  void reset(std::size_t expected) {
+    const std::size_t want = capacity_for(expected);
+    if (slots_.size() < want || slots_.size() > 4 * want) {
+      slots_.assign(want, Slot{});
+      mask_ = want - 1;
+      size_ = 0;
+    } else {
+      clear();
+    }
+  }
+
   template <class F> void for_each(F&& f) const {
     for (const Slot& s : slots_)
       if (s.key) f(s.key, s.value);

@@ -96,7 +96,7 @@ class Tape {
 
  private:
   void untrack_all();
-  std::vector<TensorId> ids_of(const Endpoint& e);
+  void ids_of(const Endpoint& e, std::vector<TensorId>& ids);
   void check_usable() const;  // RuntimeError on a non-persistent tape's second call
   // The one gradient/jacobian call of a non-persistent tape (RuntimeError after it) stops its
   // recording here.
