@@ -38,6 +38,18 @@ def median_us(fn, number: int, repeat: int) -> float:
     return statistics.median(times) / number * 1e6
 
 
+def side_by_side(fns: list, number: int, repeat: int) -> list:
+    """Median microseconds per call of each fn, their repeats interleaved (on a shared, busy
+    machine a burst of load then hits every contender alike, and the ratios stay honest)."""
+    for fn in fns:
+        fn()  # warm-up
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, t in zip(fns, times):
+            t.append(timeit.timeit(fn, number=number) / number * 1e6)
+    return [statistics.median(t) for t in times]
+
+
 def report(title: str, rows: list) -> None:
     base = rows[0][1]
     print(f"\n{title}")
@@ -61,7 +73,7 @@ def bench_cell(repeat: int) -> None:
     out = tapegrad_cell()
     got = [[None if g is None else float(g) for g in row] for row in out]
     assert got == [[2.0, None], [None, None]], got
-    rows = [("tapegrad nested persistent tapes", median_us(tapegrad_cell, 5000, repeat))]
+    names, fns = ["tapegrad nested persistent tapes"], [tapegrad_cell]
     if torch is not None:
         t1 = torch.tensor(2.0, requires_grad=True)
         t2 = torch.tensor(3.0, requires_grad=True)
@@ -80,9 +92,9 @@ def bench_cell(repeat: int) -> None:
         tout = torch_cell()
         tgot = [[None if g is None else float(g) for g in row] for row in tout]
         assert tgot == got, tgot
-        rows.append(
-            (f"torch {torch.__version__} create_graph=True", median_us(torch_cell, 5000, repeat))
-        )
+        names.append(f"torch {torch.__version__} create_graph=True")
+        fns.append(torch_cell)
+    rows = list(zip(names, side_by_side(fns, 2000, repeat)))
     report(
         "seed cell 5.2.3 (two persistent nested tapes, four second derivatives), one thread", rows
     )
@@ -128,10 +140,8 @@ def bench_hvp(repeat: int) -> None:
     hv = [h.numpy() for h in tapegrad_hvp()]
     for a, b in zip(hv, tapegrad_nested()):
         np.testing.assert_allclose(a, b.numpy(), rtol=1e-6, atol=1e-6)
-    rows = [
-        ("tapegrad tg.hvp", median_us(tapegrad_hvp, 500, repeat)),
-        ("tapegrad nested tapes by hand", median_us(tapegrad_nested, 500, repeat)),
-    ]
+    names = ["tapegrad tg.hvp", "tapegrad nested tapes by hand"]
+    fns = [tapegrad_hvp, tapegrad_nested]
     if torch is not None:
         xt, yt = torch.from_numpy(x_np), torch.from_numpy(y_np)
         pt = [torch.tensor(w, requires_grad=True) for w in w_np]
@@ -146,9 +156,9 @@ def bench_hvp(repeat: int) -> None:
 
         for a, b in zip(hv, torch_hvp()):
             np.testing.assert_allclose(a, b.numpy(), rtol=1e-4, atol=1e-5)
-        rows.append(
-            (f"torch {torch.__version__} double backward", median_us(torch_hvp, 500, repeat))
-        )
+        names.append(f"torch {torch.__version__} double backward")
+        fns.append(torch_hvp)
+    rows = list(zip(names, side_by_side(fns, 200, repeat)))
     report(
         "HVP of the seed MLP's MSE loss (Dense 8->128 relu -> Dense 1, batch 32) w.r.t. its "
         "4 weights, float32, one thread",
