@@ -1,0 +1,53 @@
+// The elementwise kernels' ISA table: the innermost loops of every elementwise op, reduction and
+// fused loss, compiled once per ISA from ew_body.inc (ew_scalar.cpp: the portable build flags;
+// ew_avx2.cpp: -mavx2 -mfma; ew_avx512.cpp: -mavx512f ...). Each ISA file exports only its table
+// (tg::kernels::ew_<isa>::kTable) and keeps every loop in an anonymous namespace, so no function
+// compiled for a newer ISA can be picked by the linker for the portable code (the nm guard test in
+// cpp/tests checks it). Loops see one contiguous-or-strided run; broadcasting, threads and blocking
+// live in the portable callers (elementwise.cpp, reduce.cpp, loss.cpp).
+//
+// This header must stay free of inline functions and templates with out-of-line bodies for the
+// same reason.
+#pragma once
+#include <cstdint>
+
+#include "tapegrad/kernels.h"
+
+namespace tg::kernels {
+
+template <class T> struct EwKernels {
+  // y[i] = op(x[i]), i < n, contiguous.
+  void (*unary)(UnaryOp op, const T* x, T* y, std::int64_t n);
+  // out[i] = op(a[i*sa], b[i*sb]), i < n (sa, sb: 0 broadcasts, 1 contiguous, or any stride).
+  void (*binary)(BinaryOp op, const T* a, std::int64_t sa, const T* b, std::int64_t sb, T* out,
+                 std::int64_t n);
+  // The sum of x[i*s], i < n, in one fixed order (16 lanes, a fixed tree): the same bits on
+  // every ISA and every call.
+  T (*sum)(const T* x, std::int64_t s, std::int64_t n);
+  // The NaN-propagating max of init and x[i*s], i < n.
+  T (*max)(const T* x, std::int64_t s, std::int64_t n, T init);
+  // The sum of (p[i*sp] - t[i*st])^2, i < n, in the same fixed order as sum.
+  T (*sq_diff_sum)(const T* t, std::int64_t st, const T* p, std::int64_t sp, std::int64_t n);
+  // out[i] = scale * g[i*sg] * (p[i*sp] - t[i*st]), i < n, out contiguous.
+  void (*scaled_diff)(const T* g, std::int64_t sg, const T* t, std::int64_t st, const T* p,
+                      std::int64_t sp, T scale, T* out, std::int64_t n);
+};
+
+struct EwTable {
+  const char* isa;
+  EwKernels<float> f32;
+  EwKernels<double> f64;
+};
+
+namespace ew_scalar { extern const EwTable kTable; }
+#if defined(__x86_64__) || defined(_M_X64)
+namespace ew_avx2 { extern const EwTable kTable; }
+namespace ew_avx512 { extern const EwTable kTable; }
+#endif
+
+// The table for the ISA the GEMM dispatch chose (isa_name(): CPUID, TAPEGRAD_ISA, set_isa), so
+// one switch moves every kernel family. Defined in elementwise.cpp.
+const EwTable& ew_table();
+template <class T> const EwKernels<T>& ew();
+
+}  // namespace tg::kernels
