@@ -66,9 +66,10 @@ void reduce(ReduceOp op, const T* x, const Shape& x_shape, const std::vector<cha
 template <class T>
 void mean_squared_error(const T* t, const Shape& t_shape, const T* p, const Shape& p_shape,
                         const Shape& out_shape, T* loss);
-// Its backward for y_pred in one pass: out (out_shape) = g[..., None] * (2 / D) * (p - t).
+// Its backward for y_pred in one pass: out (out_shape) = g[..., None] * (2 / D) * (p - t), where
+// g_shape broadcasts to the loss's shape.
 template <class T>
-void mean_squared_error_grad(const T* g, const T* t, const Shape& t_shape, const T* p,
-                             const Shape& p_shape, const Shape& out_shape, T* out);
+void mean_squared_error_grad(const T* g, const Shape& g_shape, const T* t, const Shape& t_shape,
+                             const T* p, const Shape& p_shape, const Shape& out_shape, T* out);
 
 }  // namespace tg::kernels

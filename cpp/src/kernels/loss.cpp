@@ -111,12 +111,12 @@ void mean_squared_error(const T* t, const Shape& ts, const T* p, const Shape& ps
 }
 
 template <class T>
-void mean_squared_error_grad(const T* g, const T* t, const Shape& ts, const T* p, const Shape& ps,
-                             const Shape& os, T* out) {
+void mean_squared_error_grad(const T* g, const Shape& gs, const T* t, const Shape& ts, const T* p,
+                             const Shape& ps, const Shape& os, T* out) {
   const auto& k = ew<T>();
   const RowView v = row_view(os);
   const T scale = T(2) / T(v.D);
-  Shape g_as_os = v.rows;  // g has the rows' shape: stride 0 along the last axis
+  Shape g_as_os = gs;  // g broadcasts to the rows' shape: stride 0 along the last axis
   if (!os.empty()) g_as_os.push_back(1);
   const auto plan = make_plan<4>(os, {broadcast_strides(g_as_os, os), broadcast_strides(ts, os),
                                       broadcast_strides(ps, os), broadcast_strides(os, os)});
@@ -131,8 +131,8 @@ void mean_squared_error_grad(const T* g, const T* t, const Shape& ts, const T* p
 #define TG_INSTANTIATE(T)                                                                     \
   template void mean_squared_error<T>(const T*, const Shape&, const T*, const Shape&,        \
                                       const Shape&, T*);                                     \
-  template void mean_squared_error_grad<T>(const T*, const T*, const Shape&, const T*,       \
-                                           const Shape&, const Shape&, T*);
+  template void mean_squared_error_grad<T>(const T*, const Shape&, const T*, const Shape&,    \
+                                           const T*, const Shape&, const Shape&, T*);
 TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)
 #undef TG_INSTANTIATE
