@@ -261,6 +261,21 @@ def test_threaded_results_match_numpy(threads):
     _close(ops.add(x.reshape(-1, 1), y[:7]).numpy(), x.reshape(-1, 1) + y[:7], np.float64)
 
 
+def test_outputs_above_the_streaming_threshold_match_numpy(dtype, threads):
+    # outputs of 16 MB and more are written with non-temporal stores (simd/ew_table.h)
+    n = (16 << 20) // np.dtype(dtype).itemsize + 77
+    x = _values((n,), "x").astype(dtype)
+    y = _values((n,), "y").astype(dtype)
+    for t in (1, 2):
+        threads(t)
+        np.testing.assert_array_equal(ops.relu(x).numpy(), np.maximum(x, 0))
+        np.testing.assert_array_equal(ops.relu_grad(y, x).numpy(), np.where(x > 0, y, 0))
+        np.testing.assert_array_equal(ops.add(x, y).numpy(), x + y)
+        d = ops.mean_squared_error_grad(1.0, x, y).numpy()
+        ref = 2.0 * (y.astype(np.float64) - x) / n
+        _close(d, ref, dtype)
+
+
 # ---- fused ops against their unfused compositions -----------------------------------------------
 
 

@@ -34,7 +34,7 @@ bool near(double got, double want, double tol) {
   return std::fabs(got - want) <= tol * (1.0 + std::fabs(want));
 }
 
-const i64 kSizes[] = {0, 1, 7, 17, 64, 129, 1000};
+const i64 kSizes[] = {0, 1, 7, 17, 64, 129, 1000, 5001};  // 5001: streamed chunks and a tail
 
 template <class T> std::vector<T> values(i64 n, unsigned seed, double lo = -2.0, double hi = 2.0) {
   std::mt19937 rng(seed);
@@ -44,31 +44,34 @@ template <class T> std::vector<T> values(i64 n, unsigned seed, double lo = -2.0,
   return v;
 }
 
-template <class T> void check_table(const char* isa, const tk::EwKernels<T>& k, double tol) {
+template <class T>
+void check_table(const char* isa, const tk::EwKernels<T>& k, double tol, bool stream) {
   for (i64 n : kSizes) {
     const auto x = values<T>(n, 1), y = values<T>(n, 2), pos = values<T>(n, 3, 0.25, 2.0);
-    std::vector<T> out(static_cast<std::size_t>(n));
+    // One element of slack: with stream, out starts off a 64-byte line (the unaligned head).
+    std::vector<T> out_storage(static_cast<std::size_t>(n) + 1);
+    T* const out = out_storage.data() + (stream ? 1 : 0);
     // unary
-    k.unary(tk::UnaryOp::Relu, x.data(), out.data(), n);
+    k.unary(tk::UnaryOp::Relu, x.data(), out, n, stream);
     bool ok = true;
     for (i64 i = 0; i < n; ++i) ok &= out[i] == (x[i] < 0 ? T(0) : x[i]);
     expect(ok, "relu", isa, n);
-    k.unary(tk::UnaryOp::Log, pos.data(), out.data(), n);
+    k.unary(tk::UnaryOp::Log, pos.data(), out, n, stream);
     ok = true;
     for (i64 i = 0; i < n; ++i) ok &= near(out[i], std::log(double(pos[i])), tol);
     expect(ok, "log", isa, n);
-    k.unary(tk::UnaryOp::Sigmoid, x.data(), out.data(), n);
+    k.unary(tk::UnaryOp::Sigmoid, x.data(), out, n, stream);
     ok = true;
     for (i64 i = 0; i < n; ++i) ok &= near(out[i], 1.0 / (1.0 + std::exp(-double(x[i]))), tol);
     expect(ok, "sigmoid", isa, n);
     // binary, every stride pattern
     const i64 strides[][2] = {{1, 1}, {0, 1}, {1, 0}, {0, 0}};
     for (const auto& s : strides) {
-      k.binary(tk::BinaryOp::Subtract, x.data(), s[0], y.data(), s[1], out.data(), n);
+      k.binary(tk::BinaryOp::Subtract, x.data(), s[0], y.data(), s[1], out, n, stream);
       ok = true;
       for (i64 i = 0; i < n; ++i) ok &= out[i] == x[i * s[0]] - y[i * s[1]];
       expect(ok, "subtract strided", isa, n);
-      k.binary(tk::BinaryOp::ReluGrad, y.data(), s[0], x.data(), s[1], out.data(), n);
+      k.binary(tk::BinaryOp::ReluGrad, y.data(), s[0], x.data(), s[1], out, n, stream);
       ok = true;
       for (i64 i = 0; i < n; ++i) ok &= out[i] == (x[i * s[1]] > 0 ? y[i * s[0]] : T(0));
       expect(ok, "relu_grad strided", isa, n);
@@ -85,7 +88,7 @@ template <class T> void check_table(const char* isa, const tk::EwKernels<T>& k, 
     expect(k.max(x.data(), 1, n, T(-INFINITY)) == T(mx), "max", isa, n);
     // scaled_diff: one sample's row (g broadcast) and elementwise g
     const T g = T(0.75);
-    k.scaled_diff(&g, 0, x.data(), 1, y.data(), 1, T(0.5), out.data(), n);
+    k.scaled_diff(&g, 0, x.data(), 1, y.data(), 1, T(0.5), out, n, stream);
     ok = true;
     for (i64 i = 0; i < n; ++i) ok &= near(out[i], 0.375 * (double(y[i]) - x[i]), tol);
     expect(ok, "scaled_diff", isa, n);
@@ -125,8 +128,10 @@ int main() {
 #endif
   for (const tk::EwTable* t : tables) {
     std::printf("table %s\n", t->isa);
-    check_table<float>(t->isa, t->f32, 2e-6);
-    check_table<double>(t->isa, t->f64, 1e-13);
+    for (bool stream : {false, true}) {
+      check_table<float>(t->isa, t->f32, 2e-6, stream);
+      check_table<double>(t->isa, t->f64, 1e-13, stream);
+    }
   }
   // The lane sums promise the same bits on every ISA.
   for (i64 n : {i64(1), i64(17), i64(129), i64(1000), i64(100003)}) {

@@ -24,7 +24,10 @@ template <> const EwKernels<double>& ew<double>() { return ew_table().f64; }
 
 template <class T> void unary(UnaryOp op, const T* x, T* y, std::int64_t n) {
   const auto& k = ew<T>();
-  parallel_ranges(n, [&](std::int64_t b, std::int64_t e) { k.unary(op, x + b, y + b, e - b); });
+  const bool stream = n * std::int64_t(sizeof(T)) >= kStreamMinBytes;
+  parallel_ranges(n, [&](std::int64_t b, std::int64_t e) {
+    k.unary(op, x + b, y + b, e - b, stream);
+  });
 }
 
 namespace {
@@ -60,9 +63,10 @@ template <class T>
 void binary(BinaryOp op, const T* a, const Shape& as, const T* b, const Shape& bs, T* out,
             const Shape& os) {
   const auto& k = ew<T>();
+  const bool stream = numel(os) * std::int64_t(sizeof(T)) >= kStreamMinBytes;
   if (as == os && bs == os) {  // the common case: no broadcasting
     parallel_ranges(numel(os), [&](std::int64_t i, std::int64_t e) {
-      k.binary(op, a + i, 1, b + i, 1, out + i, e - i);
+      k.binary(op, a + i, 1, b + i, 1, out + i, e - i, stream);
     });
     return;
   }
@@ -71,7 +75,7 @@ void binary(BinaryOp op, const T* a, const Shape& as, const T* b, const Shape& b
   parallel_ranges(numel(os), [&](std::int64_t begin, std::int64_t end) {
     for_each_run_range(plan, begin, end, [&](const std::array<std::int64_t, 3>& off, std::int64_t n,
                                              const std::array<std::int64_t, 3>& st) {
-      k.binary(op, a + off[0], st[0], b + off[1], st[1], out + off[2], n);
+      k.binary(op, a + off[0], st[0], b + off[1], st[1], out + off[2], n, stream);
     });
   });
 }

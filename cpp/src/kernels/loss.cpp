@@ -70,8 +70,8 @@ void mean_squared_error(const T* t, const Shape& ts, const T* p, const Shape& ps
       for_each_run_range(plan, b, e, [&](const std::array<std::int64_t, 3>& off, std::int64_t n,
                                          const std::array<std::int64_t, 3>& s) {
         T* out = loss + off[2];
-        k.binary(BinaryOp::Subtract, p + off[1], s[1], t + off[0], s[0], out, n);
-        k.binary(BinaryOp::Multiply, out, 1, out, 1, out, n);
+        k.binary(BinaryOp::Subtract, p + off[1], s[1], t + off[0], s[0], out, n, false);
+        k.binary(BinaryOp::Multiply, out, 1, out, 1, out, n, false);
       });
     });
     return;
@@ -120,10 +120,12 @@ void mean_squared_error_grad(const T* g, const Shape& gs, const T* t, const Shap
   if (!os.empty()) g_as_os.push_back(1);
   const auto plan = make_plan<4>(os, {broadcast_strides(g_as_os, os), broadcast_strides(ts, os),
                                       broadcast_strides(ps, os), broadcast_strides(os, os)});
+  const bool stream = numel(os) * std::int64_t(sizeof(T)) >= kStreamMinBytes;
   parallel_ranges(numel(os), [&](std::int64_t b, std::int64_t e) {
     for_each_run_range(plan, b, e, [&](const std::array<std::int64_t, 4>& off, std::int64_t n,
                                        const std::array<std::int64_t, 4>& s) {
-      k.scaled_diff(g + off[0], s[0], t + off[1], s[1], p + off[2], s[2], scale, out + off[3], n);
+      k.scaled_diff(g + off[0], s[0], t + off[1], s[1], p + off[2], s[2], scale, out + off[3], n,
+                    stream);
     });
   });
 }

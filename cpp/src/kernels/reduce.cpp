@@ -78,7 +78,7 @@ void reduce_cols(ReduceOp op, const T* x, std::int64_t K, std::int64_t M, T* out
   parallel_ranges(M, [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t j = b; j < e; ++j) out[j] = init_of<T>(op);
     // out = x[k] (op) out: maximum's NaN rule keeps its first operand, as the serial walk did.
-    for (std::int64_t kk = 0; kk < K; ++kk) k.binary(step, x + kk * M + b, 1, out + b, 1, out + b, e - b);
+    for (std::int64_t kk = 0; kk < K; ++kk) k.binary(step, x + kk * M + b, 1, out + b, 1, out + b, e - b, false);
   }, min_cols);
 }
 
