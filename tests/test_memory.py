@@ -291,10 +291,10 @@ def test_storage_cache_stays_within_its_bound():
         """
         gc.collect()
         base = rss()
-        # 200 live buffers of 40 distinct sizes (1 to 5 MB), then all freed at once: far more
+        # 80 live buffers of 40 distinct sizes (1 to 5 MB), then all freed at once: far more
         # than the 16 MB bound, so most must go back to the system
         live = [tg.constant(np.zeros((256 + (i % 40) * 32) * 1024, np.float32)) + 1.0
-                for i in range(200)]
+                for i in range(80)]
         peak_live = rss() - base
         del live
         gc.collect()
@@ -309,7 +309,7 @@ def test_storage_cache_stays_within_its_bound():
     )
     assert r["stats"]["cache_limit"] == 16 * MB
     assert r["stats"]["cached_bytes"] <= 16 * MB, r
-    assert r["peak_live"] > 300 * MB, r
+    assert r["peak_live"] > 150 * MB, r
     assert r["after_free"] < 16 * MB + 16 * MB, f"RSS held beyond the cache bound: {r}"
     assert r["emptied"] == 0
 
