@@ -93,6 +93,26 @@ void check_table(const char* isa, const tk::EwKernels<T>& k, double tol, bool st
     for (i64 i = 0; i < n; ++i) ok &= near(out[i], 0.375 * (double(y[i]) - x[i]), tol);
     expect(ok, "scaled_diff", isa, n);
   }
+  // The row kernels equal the per-row calls bit for bit (rows of 1, 7 and 129; M*D crosses a
+  // streamed chunk).
+  for (i64 D : {i64(1), i64(7), i64(129)}) {
+    const i64 M = 5001 / D + 1;
+    const auto t = values<T>(M * D, 4), p = values<T>(M * D, 5), g = values<T>(M, 6);
+    std::vector<T> loss(M), out(M * D + 1), ref(M * D);
+    k.sq_diff_rows(t.data(), p.data(), M, D, T(1) / T(D), loss.data());
+    bool ok = true;
+    for (i64 r = 0; r < M; ++r)
+      ok &= loss[r] == k.sq_diff_sum(t.data() + r * D, 1, p.data() + r * D, 1, D) * (T(1) / T(D));
+    expect(ok, "sq_diff_rows == sq_diff_sum per row", isa, M * D);
+    for (i64 r = 0; r < M; ++r)
+      k.scaled_diff(g.data() + r, 0, t.data() + r * D, 1, p.data() + r * D, 1, T(0.5),
+                    ref.data() + r * D, D, false);
+    k.scaled_diff_rows(g.data(), t.data(), p.data(), M, D, T(0.5), out.data() + (stream ? 1 : 0),
+                       stream);
+    ok = true;
+    for (i64 i = 0; i < M * D; ++i) ok &= out[i + (stream ? 1 : 0)] == ref[i];
+    expect(ok, "scaled_diff_rows == scaled_diff per row", isa, M * D);
+  }
 }
 
 // The ranged walk over [b, e) for every cut equals the whole walk (here: the offsets it visits).

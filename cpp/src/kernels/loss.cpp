@@ -77,7 +77,15 @@ void mean_squared_error(const T* t, const Shape& ts, const T* p, const Shape& ps
     return;
   }
   const int threads = num_threads();
-  if (M < 2 * threads && M * D >= kParallelMinElements && threads > 1) {
+  const bool few_long_rows = M < 2 * threads && M * D >= kParallelMinElements && threads > 1;
+  if (ts == os && ps == os && D <= kBlock && !few_long_rows) {
+    // Contiguous rows of one block each (no broadcasting): one kernel call per thread.
+    parallel_ranges(M, [&](std::int64_t b, std::int64_t e) {
+      k.sq_diff_rows(t + b * D, p + b * D, e - b, D, inv_d, loss + b);
+    }, std::max<std::int64_t>(1, kParallelMinElements / D));
+    return;
+  }
+  if (few_long_rows) {
     // Few long rows (a fully reduced loss): a row's blocks in parallel, added in block order.
     const std::int64_t blocks = (D + kBlock - 1) / kBlock;
     std::vector<T> part(static_cast<std::size_t>(blocks));
@@ -121,6 +129,14 @@ void mean_squared_error_grad(const T* g, const Shape& gs, const T* t, const Shap
   const auto plan = make_plan<4>(os, {broadcast_strides(g_as_os, os), broadcast_strides(ts, os),
                                       broadcast_strides(ps, os), broadcast_strides(os, os)});
   const bool stream = numel(os) * std::int64_t(sizeof(T)) >= kStreamMinBytes;
+  if (!os.empty() && gs == v.rows && ts == os && ps == os && v.D > 1) {
+    // No broadcasting: rows of D with one g each, one kernel call per thread.
+    const std::int64_t D = v.D;
+    parallel_ranges(numel(v.rows), [&](std::int64_t b, std::int64_t e) {
+      k.scaled_diff_rows(g + b, t + b * D, p + b * D, e - b, D, scale, out + b * D, stream);
+    }, std::max<std::int64_t>(1, kParallelMinElements / D));
+    return;
+  }
   parallel_ranges(numel(os), [&](std::int64_t b, std::int64_t e) {
     for_each_run_range(plan, b, e, [&](const std::array<std::int64_t, 4>& off, std::int64_t n,
                                        const std::array<std::int64_t, 4>& s) {

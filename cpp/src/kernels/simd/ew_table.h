@@ -33,6 +33,13 @@ template <class T> struct EwKernels {
   T (*max)(const T* x, std::int64_t s, std::int64_t n, T init);
   // The sum of (p[i*sp] - t[i*st])^2, i < n, in the same fixed order as sum.
   T (*sq_diff_sum)(const T* t, std::int64_t st, const T* p, std::int64_t sp, std::int64_t n);
+  // loss[r] = inv_d * sq_diff_sum(row r of t, row r of p, D), r < M, for contiguous (M, D)
+  // operands: the same bits as sq_diff_sum per row, without a call per row.
+  void (*sq_diff_rows)(const T* t, const T* p, std::int64_t M, std::int64_t D, T inv_d, T* loss);
+  // out[r*D + j] = (scale * g[r]) * (p[r*D + j] - t[r*D + j]), all contiguous: scaled_diff with
+  // a broadcast g per row, without a call per row.
+  void (*scaled_diff_rows)(const T* g, const T* t, const T* p, std::int64_t M, std::int64_t D,
+                           T scale, T* out, bool stream);
   // out[i] = scale * g[i*sg] * (p[i*sp] - t[i*st]), i < n, out contiguous.
   void (*scaled_diff)(const T* g, std::int64_t sg, const T* t, std::int64_t st, const T* p,
                       std::int64_t sp, T scale, T* out, std::int64_t n, bool stream);
