@@ -54,6 +54,8 @@ BROADCASTS = (
     ((), (17,)),
     ((129,), ()),
     ((4, 1, 33), (4, 9, 33)),
+    ((20000, 10), (10,)),  # a bias add: short rows, split over threads by rows
+    ((3, 2000), (3, 1)),  # long rows with a per-row scalar
 )
 
 
@@ -223,6 +225,8 @@ INVARIANT = {
     "add": lambda x, y: ops.add(x, y),
     "relu_grad": lambda x, y: ops.relu_grad(y, x),
     "add_broadcast": lambda x, y: ops.add(x.reshape(-1, 1), y[:7]),
+    "bias_add": lambda x, y: ops.add(x[:300000].reshape(-1, 10), y[:10]),
+    "maximum_broadcast": lambda x, y: ops.maximum(x[:300000].reshape(-1, 10), y[:10]),
     "reduce_sum": lambda x, y: ops.reduce_sum(x),
     "reduce_sum_rows": lambda x, y: ops.reduce_sum(x[: 1000 * 300].reshape(3, -1), axis=1),
     "reduce_sum_many_rows": lambda x, y: ops.reduce_sum(x[: 1000 * 300].reshape(1000, -1), axis=1),

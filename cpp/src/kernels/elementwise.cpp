@@ -72,10 +72,34 @@ void binary(BinaryOp op, const T* a, const Shape& as, const T* b, const Shape& b
   }
   const auto plan = make_plan<3>(
       os, {broadcast_strides(as, os), broadcast_strides(bs, os), broadcast_strides(os, os)});
+  const std::size_t rank = plan.dims.size();
+  const std::int64_t inner = plan.dims.back();
+  if (rank >= 2 && inner < kStreamMinRun) {
+    // Short inner runs: walk the rows (the plan without its last axis) and hand the kernel a
+    // block of rows per call.
+    StridedPlan<3> rows_plan;
+    rows_plan.dims.assign(plan.dims.begin(), plan.dims.end() - 1);
+    rows_plan.strides.assign(plan.strides.begin(), plan.strides.end() - 1);
+    rows_plan.base = plan.base;
+    const auto& st = plan.strides.back();
+    std::int64_t n_rows = 1;
+    for (auto d : rows_plan.dims) n_rows *= d;
+    parallel_ranges(n_rows, [&](std::int64_t begin, std::int64_t end) {
+      for_each_run_range(rows_plan, begin, end, [&](const std::array<std::int64_t, 3>& off,
+                                                    std::int64_t rows,
+                                                    const std::array<std::int64_t, 3>& rs) {
+        k.binary_rows(op, a + off[0], rs[0], st[0], b + off[1], rs[1], st[1], out + off[2], rs[2],
+                      rows, inner);
+      });
+    }, std::max<std::int64_t>(1, kParallelMinElements / std::max<std::int64_t>(inner, 1)));
+    return;
+  }
+  // Streaming pays per run (an L1 chunk and a fence): only for long inner runs.
+  const bool stream_runs = stream && inner >= kStreamMinRun;
   parallel_ranges(numel(os), [&](std::int64_t begin, std::int64_t end) {
     for_each_run_range(plan, begin, end, [&](const std::array<std::int64_t, 3>& off, std::int64_t n,
                                              const std::array<std::int64_t, 3>& st) {
-      k.binary(op, a + off[0], st[0], b + off[1], st[1], out + off[2], n, stream);
+      k.binary(op, a + off[0], st[0], b + off[1], st[1], out + off[2], n, stream_runs);
     });
   });
 }

@@ -141,7 +141,7 @@ void mean_squared_error_grad(const T* g, const Shape& gs, const T* t, const Shap
     for_each_run_range(plan, b, e, [&](const std::array<std::int64_t, 4>& off, std::int64_t n,
                                        const std::array<std::int64_t, 4>& s) {
       k.scaled_diff(g + off[0], s[0], t + off[1], s[1], p + off[2], s[2], scale, out + off[3], n,
-                    stream);
+                    stream && plan.dims.back() >= kStreamMinRun);
     });
   });
 }
