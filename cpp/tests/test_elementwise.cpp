@@ -99,8 +99,12 @@ void check_table(const char* isa, const tk::EwKernels<T>& k, double tol, bool st
     const i64 M = 5001 / D + 1;
     const auto t = values<T>(M * D, 4), p = values<T>(M * D, 5), g = values<T>(M, 6);
     std::vector<T> loss(M), out(M * D + 1), ref(M * D);
-    k.sq_diff_rows(t.data(), p.data(), M, D, T(1) / T(D), loss.data());
+    k.sum_rows(t.data(), M, D, loss.data());
     bool ok = true;
+    for (i64 r = 0; r < M; ++r) ok &= loss[r] == T(0) + k.sum(t.data() + r * D, 1, D);
+    expect(ok, "sum_rows == sum per row", isa, M * D);
+    k.sq_diff_rows(t.data(), p.data(), M, D, T(1) / T(D), loss.data());
+    ok = true;
     for (i64 r = 0; r < M; ++r)
       ok &= loss[r] == k.sq_diff_sum(t.data() + r * D, 1, p.data() + r * D, 1, D) * (T(1) / T(D));
     expect(ok, "sq_diff_rows == sq_diff_sum per row", isa, M * D);

@@ -47,6 +47,12 @@ void reduce_rows(ReduceOp op, const T* x, std::int64_t M, std::int64_t K, T* out
     out[r] = acc;
   };
   const int threads = num_threads();
+  if (op == ReduceOp::Sum && blocks == 1 && M > 1) {  // short rows: one call per block of rows
+    parallel_ranges(M, [&](std::int64_t b, std::int64_t e) {
+      k.sum_rows(x + b * K, e - b, K, out + b);
+    }, std::max<std::int64_t>(1, kParallelMinElements / std::max<std::int64_t>(K, 1)));
+    return;
+  }
   if (M * K < kParallelMinElements || threads <= 1) {
     for (std::int64_t r = 0; r < M; ++r) row(r);
   } else if (M >= 2 * threads) {
@@ -77,8 +83,9 @@ void reduce_cols(ReduceOp op, const T* x, std::int64_t K, std::int64_t M, T* out
   const std::int64_t min_cols = std::max<std::int64_t>(64, kParallelMinElements / std::max<std::int64_t>(K, 1));
   parallel_ranges(M, [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t j = b; j < e; ++j) out[j] = init_of<T>(op);
-    // out = x[k] (op) out: maximum's NaN rule keeps its first operand, as the serial walk did.
-    for (std::int64_t kk = 0; kk < K; ++kk) k.binary(step, x + kk * M + b, 1, out + b, 1, out + b, e - b, false);
+    // out = x[k] (op) out for k = 0, 1, ... in order, as rows of one call (every row writes the
+    // same out: row stride 0). maximum's NaN rule keeps its first operand, as the serial walk did.
+    k.binary_rows(step, x + b, M, 1, out + b, 0, 1, out + b, 0, K, e - b);
   }, min_cols);
 }
 

@@ -37,6 +37,9 @@ template <class T> struct EwKernels {
   // The sum of x[i*s], i < n, in one fixed order (16 lanes, a fixed tree): the same bits on
   // every ISA and every call.
   T (*sum)(const T* x, std::int64_t s, std::int64_t n);
+  // out[r] = 0 + sum(row r), r < M, for contiguous (M, K): the same bits as sum per row (the
+  // 0 + keeps reduce.cpp's accumulator start), without a call per row.
+  void (*sum_rows)(const T* x, std::int64_t M, std::int64_t K, T* out);
   // The NaN-propagating max of init and x[i*s], i < n.
   T (*max)(const T* x, std::int64_t s, std::int64_t n, T init);
   // The sum of (p[i*sp] - t[i*st])^2, i < n, in the same fixed order as sum.
