@@ -1,6 +1,7 @@
 """Side-by-side timings of tapegrad, NumPy and PyTorch (when installed), measured in one run.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/compare.py [--only tape,matmul]
+    python bench/compare.py --only relu,relu_bwd,mse      (1e7 float32, 1 and 2 threads)
 
 Each figure is the median over repeats of the mean time per call; ratios are against tapegrad.
 PyTorch is optional (`pip install torch==2.13.0`); it is a benchmark tool, not a dependency.
@@ -36,7 +37,7 @@ def report(title: str, rows: list[tuple[str, float]]) -> None:
     base = rows[0][1]
     print(f"\n{title}")
     for name, us in rows:
-        print(f"  {name:<34} {us:10.2f} us   {us / base:6.2f}x tapegrad")
+        print(f"  {name:<40} {us:10.2f} us   {us / base:6.2f}x tapegrad")
 
 
 def bench_tape() -> None:
@@ -107,9 +108,113 @@ def bench_matmul() -> None:
     report("matmul (32, 8) @ (8, 128) float32, one thread", rows)
 
 
+N_LARGE = 10_000_000
+
+
+def _large(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-2, 2, N_LARGE).astype(np.float32)
+
+
+def _threads_rows(name: str, fn, number: int) -> list[tuple[str, float]]:
+    """fn timed with tapegrad on 1 and on 2 threads (restored to 1 after)."""
+    rows = []
+    for n in (1, 2):
+        tg.set_num_threads(n)
+        rows.append((f"{name}, {n} thread{'s' if n > 1 else ''}", median_us(fn, number, 7)))
+    tg.set_num_threads(1)
+    return rows
+
+
+def _torch_rows(name: str, fn, number: int) -> list[tuple[str, float]]:
+    rows = []
+    for n in (1, 2):
+        torch.set_num_threads(n)
+        rows.append((f"{name}, {n} thread{'s' if n > 1 else ''}", median_us(fn, number, 7)))
+    torch.set_num_threads(1)
+    return rows
+
+
+def bench_relu() -> None:
+    """relu of 1e7 float32 into a fresh output (the issue's goal: <= 2.2 ms on its Zen 5)."""
+    x_np = _large(1)
+    x = tg.constant(x_np)
+    np.testing.assert_array_equal(tg.nn.relu(x).numpy(), np.maximum(x_np, 0))
+    rows = _threads_rows("tapegrad tg.nn.relu", lambda: tg.nn.relu(x), 5)
+    rows.append(("numpy np.maximum(x, 0)", median_us(lambda: np.maximum(x_np, 0), 5, 7)))
+    if torch is not None:
+        xt = torch.from_numpy(x_np)
+        rows += _torch_rows("torch.relu", lambda: torch.relu(xt), 5)
+    report("relu forward, 1e7 float32, fresh output", rows)
+
+
+def bench_relu_bwd() -> None:
+    """relu forward and backward through the tape (output_gradients g), 1e7 float32."""
+    x_np, g_np = _large(1), _large(2)
+    x, g = tg.constant(x_np), tg.constant(g_np)
+
+    def tapegrad_step():
+        with tg.GradientTape() as tape:
+            tape.watch(x)
+            y = tg.nn.relu(x)
+        return tape.gradient(y, x, output_gradients=g)
+
+    def numpy_step():
+        y = np.maximum(x_np, 0)
+        return y, g_np * (x_np > 0)
+
+    np.testing.assert_array_equal(tapegrad_step().numpy(), numpy_step()[1])
+    rows = _threads_rows("tapegrad tape relu + gradient", tapegrad_step, 3)
+    rows.append(("numpy maximum + g * (x > 0)", median_us(numpy_step, 3, 7)))
+    if torch is not None:
+        xt = torch.from_numpy(x_np).requires_grad_(True)
+        gt = torch.from_numpy(g_np)
+
+        def torch_step():
+            return torch.autograd.grad(torch.relu(xt), xt, gt)[0]
+
+        np.testing.assert_array_equal(torch_step().numpy(), numpy_step()[1])
+        rows += _torch_rows("torch relu + autograd.grad", torch_step, 3)
+    report("relu forward + backward, 1e7 float32", rows)
+
+
+def bench_mse() -> None:
+    """mean_squared_error(y_true, y_pred) of 1e7 float32 (one sample: a scalar loss) and its
+    gradient w.r.t. y_pred through the tape."""
+    t_np, p_np = _large(3), _large(4)
+    t, p = tg.constant(t_np), tg.constant(p_np)
+
+    def tapegrad_step():
+        with tg.GradientTape() as tape:
+            tape.watch(p)
+            loss = tg.nn.mean_squared_error(t, p)
+        return loss, tape.gradient(loss, p)
+
+    def numpy_step():
+        d = p_np - t_np
+        return np.mean(d * d), d * np.float32(2.0 / N_LARGE)
+
+    loss, grad = tapegrad_step()
+    ref_loss, ref_grad = numpy_step()
+    np.testing.assert_allclose(float(loss), float(ref_loss), rtol=1e-5)
+    np.testing.assert_allclose(grad.numpy(), ref_grad, rtol=1e-5, atol=1e-12)
+    rows = _threads_rows("tapegrad tape mse + gradient", tapegrad_step, 3)
+    rows.append(("numpy mean((p-t)**2) + 2(p-t)/n", median_us(numpy_step, 3, 7)))
+    if torch is not None:
+        tt = torch.from_numpy(t_np)
+        pt = torch.from_numpy(p_np).requires_grad_(True)
+
+        def torch_step():
+            loss = torch.nn.functional.mse_loss(pt, tt)
+            return loss, torch.autograd.grad(loss, pt)[0]
+
+        np.testing.assert_allclose(torch_step()[1].numpy(), ref_grad, rtol=1e-5, atol=1e-12)
+        rows += _torch_rows("torch mse_loss + autograd.grad", torch_step, 3)
+    report("mean_squared_error forward + backward, 1e7 float32", rows)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="tape,matmul")
+    parser.add_argument("--only", default="tape,matmul,relu,relu_bwd,mse")
     args = parser.parse_args()
     tg.set_num_threads(1)
     blas_env = [k for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ]
@@ -120,7 +225,13 @@ def main() -> int:
     if blas_env:
         print(f"note: {blas_env} set: NumPy's BLAS runs a slower kernel (unset them for baselines)")
     for name in args.only.split(","):
-        {"tape": bench_tape, "matmul": bench_matmul}[name]()
+        {
+            "tape": bench_tape,
+            "matmul": bench_matmul,
+            "relu": bench_relu,
+            "relu_bwd": bench_relu_bwd,
+            "mse": bench_mse,
+        }[name]()
     return 0
 
 

@@ -161,6 +161,50 @@ BINARY_CASES = (
 )
 
 
+# mean_squared_error: (y_true, y_pred) shapes, broadcasting like Keras (the loss drops the last
+# axis of the broadcast shape).
+MSE_CASES = (
+    C((4, 3), (4, 3)),
+    C((3,), (4, 3)),
+    C((4, 1), (4, 3)),
+    C((4, 3), (3,)),
+    C((2, 3, 4), (2, 3, 4)),
+    C((32, 1), (32, 1)),
+    C((5,), (5,)),
+    C((5,), ()),
+    C((), ()),
+    C((1,), (1,)),
+    C((0, 3), (0, 3)),
+    C((2, 0), (2, 0)),
+    C((30, 40), (30, 40), name="large(30,40)"),
+)
+# mean_squared_error_grad: (g, y_true, y_pred), g broadcasting to the loss's shape.
+MSE_GRAD_CASES = (
+    C((4,), (4, 3), (4, 3)),
+    C((), (4, 3), (3,)),
+    C((4,), (4, 1), (4, 3)),
+    C((2, 3), (2, 3, 4), (2, 3, 4)),
+    C((), (), ()),
+    C((), (5,), ()),
+    C((0,), (0, 3), (0, 3)),
+    C((30,), (30, 40), (30, 40), name="large(30,)x(30,40)x(30,40)"),
+)
+
+
+def _mse_ref(t, p):
+    d = np.square(p - t)
+    if d.ndim == 0:
+        return d
+    return np.mean(d, axis=-1) if d.shape[-1] else np.full(d.shape[:-1], np.nan)
+
+
+def _mse_grad_ref(g, t, p):
+    d = p - t
+    if d.ndim == 0:
+        return g * 2.0 * d
+    return np.expand_dims(g, -1) * 2.0 * d / d.shape[-1]
+
+
 def _unary(name, np_fn, domain=per_input(normal), **kw) -> OpRow:
     return OpRow(name, name, getattr(tg, name), np_fn, UNARY_CASES, domain, **kw)
 
@@ -321,6 +365,21 @@ OP_ROWS = (
         per_input(normal, nonzero),
         piecewise_linear=True,
         note="x away from 0: the mask (x > 0) jumps there",
+    ),
+    OpRow(
+        "mean_squared_error",
+        "mean_squared_error",
+        lambda t, p: ops.mean_squared_error(t, p),
+        _mse_ref,
+        MSE_CASES,
+        note="Keras: the mean over the last axis of the broadcast shape (SEMANTICS 13.3)",
+    ),
+    OpRow(
+        "mean_squared_error_grad",
+        "mean_squared_error_grad",
+        lambda g, t, p: ops.mean_squared_error_grad(g, t, p),
+        _mse_grad_ref,
+        MSE_GRAD_CASES,
     ),
     OpRow(
         "where",

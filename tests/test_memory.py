@@ -4,7 +4,10 @@ resident set size read from /proc/self/statm (and the peak from getrusage), no w
 Measurements that need a clean heap run in a fresh interpreter (subprocess) so that earlier tests
 and glibc's dynamic mmap threshold do not blur them; glibc keeps freed blocks in its heap after a
 large free, so "RSS returns" is checked either with a fixed mmap threshold (MALLOC_MMAP_THRESHOLD_)
-or after malloc_trim(0), which returns only memory that was really freed.
+or after malloc_trim(0), which returns only memory that was really freed. tapegrad's storage cache
+(tapegrad/allocator.h) keeps up to its bound of freed buffers for reuse: tests of what a tape
+frees either run with the cache off (TAPEGRAD_CACHE_MB=0) or empty it in trim(); the cache's own
+bound is tested at the end.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ PRELUDE = textwrap.dedent(
     def peak():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     def trim():
+        tg._core.release_cached_memory()
         try:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
         except OSError:
@@ -57,6 +61,10 @@ PRELUDE = textwrap.dedent(
         return y
     """
 )
+
+
+# Every buffer its own mapping and no storage cache: RSS follows each free exactly.
+FIXED_MMAP = {"MALLOC_MMAP_THRESHOLD_": "131072", "TAPEGRAD_CACHE_MB": "0"}
 
 
 def run_fresh(body: str, env_extra: dict | None = None) -> dict:
@@ -185,7 +193,7 @@ PERSISTENT_DEL = """
 
 def test_persistent_tape_del_frees_memory_fixed_mmap_threshold():
     # with a fixed mmap threshold every 256 KB buffer is its own mapping: RSS follows frees exactly
-    r = run_fresh(PERSISTENT_DEL, {"MALLOC_MMAP_THRESHOLD_": "131072"})
+    r = run_fresh(PERSISTENT_DEL, FIXED_MMAP)
     assert r["recorded"] > 40 * MB, r  # 200 nodes saving 256 KB tensors
     assert r["after_del"] < 8 * MB, f"persistent tape not freed by del: {r}"
 
@@ -212,7 +220,7 @@ def test_persistent_tape_reset_frees_memory():
         nodes = tape.num_nodes
         print(json.dumps({"recorded": recorded, "after_reset": after_reset, "nodes": nodes}))
         """,
-        {"MALLOC_MMAP_THRESHOLD_": "131072"},
+        FIXED_MMAP,
     )
     assert r["recorded"] > 40 * MB, r
     assert r["nodes"] == 0
@@ -253,12 +261,12 @@ SWEEP_PEAK = """
 
 
 def test_non_persistent_sweep_frees_as_it_goes():
-    r = run_fresh(SWEEP_PEAK.format(persistent=False), {"MALLOC_MMAP_THRESHOLD_": "131072"})
+    r = run_fresh(SWEEP_PEAK.format(persistent=False), FIXED_MMAP)
     assert r["extra"] < 16 * MB, f"the sweep's peak grew by {r['extra'] / MB:.1f} MB"
 
 
 def test_persistent_sweep_does_not_hold_every_intermediate_gradient():
-    r = run_fresh(SWEEP_PEAK.format(persistent=True), {"MALLOC_MMAP_THRESHOLD_": "131072"})
+    r = run_fresh(SWEEP_PEAK.format(persistent=True), FIXED_MMAP)
     assert r["extra"] < 16 * MB, f"the sweep's peak grew by {r['extra'] / MB:.1f} MB"
 
 
@@ -339,9 +347,76 @@ NESTED_FREE = """
 
 
 def test_nested_tapes_free_what_they_saved_once_both_gradients_are_taken():
-    r = run_fresh(NESTED_FREE, {"MALLOC_MMAP_THRESHOLD_": "131072"})
+    r = run_fresh(NESTED_FREE, FIXED_MMAP)
     assert r["recorded"] > 10 * MB, r  # 50 tanh nodes saving 256 KB outputs (and the products)
     assert r["inner_nodes"] == 0 and r["outer_nodes"] > 100, r
     assert r["after_inner"] > 10 * MB, r  # the outer tape still needs the forward's saved values
     assert r["outer_left"] == 0, r
     assert r["after_both"] < 4 * MB, f"nested tapes kept their saved tensors: {r}"
+
+
+# ---- the storage cache (tapegrad/allocator.h) ----------------------------------------------------
+
+
+def test_storage_cache_reuses_a_freed_output():
+    x = tg.constant(np.ones(1 << 20, dtype=np.float32))  # 4 MB: huge-page sized
+    tg.relu(x)  # warm the size class
+    before = tg._core.alloc_stats()
+    for _ in range(20):
+        y = tg.relu(x)
+        del y
+    after = tg._core.alloc_stats()
+    assert after["hits"] - before["hits"] >= 20
+    assert after["misses"] == before["misses"]
+    assert after["cached_bytes"] <= after["cache_limit"]
+
+
+def test_storage_cache_stays_within_its_bound():
+    r = run_fresh(
+        """
+        gc.collect()
+        base = rss()
+        # 80 live buffers of 40 distinct sizes (1 to 5 MB), then all freed at once: far more
+        # than the 16 MB bound, so most must go back to the system
+        live = [tg.constant(np.zeros((256 + (i % 40) * 32) * 1024, np.float32)) + 1.0
+                for i in range(80)]
+        peak_live = rss() - base
+        del live
+        gc.collect()
+        s = tg._core.alloc_stats()
+        after_free = rss() - base
+        tg._core.release_cached_memory()
+        emptied = tg._core.alloc_stats()["cached_bytes"]
+        print(json.dumps({"peak_live": peak_live, "after_free": after_free, "stats": s,
+                          "emptied": emptied}))
+        """,
+        {"TAPEGRAD_CACHE_MB": "16", "MALLOC_MMAP_THRESHOLD_": "131072"},
+    )
+    assert r["stats"]["cache_limit"] == 16 * MB
+    assert r["stats"]["cached_bytes"] <= 16 * MB, r
+    assert r["peak_live"] > 150 * MB, r
+    assert r["after_free"] < 16 * MB + 16 * MB, f"RSS held beyond the cache bound: {r}"
+    assert r["emptied"] == 0
+
+
+def test_100k_steps_with_varying_sizes_hold_flat_rss():
+    r = run_fresh(
+        """
+        xs = [tg.constant(np.linspace(-1, 1, n).astype(np.float32)) for n in (100, 3000, 70000)]
+        def step(i):
+            x = xs[i % 3]
+            with tg.GradientTape() as tape:
+                tape.watch(x)
+                y = tg.reduce_sum(tg.relu(x) * x)
+            return tape.gradient(y, x)
+        for i in range(3000):
+            step(i)
+        base = rss()
+        for i in range(100_000):
+            g = step(i)
+        growth = rss() - base
+        print(json.dumps({"growth": growth, "stats": tg._core.alloc_stats()}))
+        """
+    )
+    assert r["growth"] < 4 * MB, f"RSS grew by {r['growth'] / MB:.1f} MB over 100k steps: {r}"
+    assert r["stats"]["hits"] > 100_000, r

@@ -1,5 +1,6 @@
 // The _core extension: module, exception translation, configuration.
 #include "convert.h"
+#include "tapegrad/allocator.h"
 #include "tapegrad/errors.h"
 #include "tapegrad/kernels.h"
 
@@ -35,4 +36,27 @@ PYBIND11_MODULE(_core, m) {
         tg::kernels::set_num_threads(n);
       },
       py::arg("n"), "Threads the kernels may use; 0 restores the default (all cores, like TF's 0).");
+  m.def(
+      "alloc_stats",
+      [] {
+        const auto s = tg::alloc::stats();
+        py::dict d;
+        d["cached_bytes"] = s.cached_bytes;
+        d["cached_blocks"] = s.cached_blocks;
+        d["cache_limit"] = s.cache_limit;
+        d["hits"] = s.hits;
+        d["misses"] = s.misses;
+        return d;
+      },
+      "The tensor-storage cache: bytes and blocks held, its bound, hits and misses.");
+  m.def(
+      "set_cache_limit",
+      [](std::int64_t bytes) {
+        if (bytes < 0) throw tg::ValueError("set_cache_limit: bytes must be >= 0, got " + std::to_string(bytes));
+        return tg::alloc::set_cache_limit(static_cast<std::size_t>(bytes));
+      },
+      py::arg("bytes"), "Bounds the bytes the storage cache keeps; returns the previous bound.");
+  m.def("release_cached_memory", &tg::alloc::release_cached,
+        "Returns every cached (free) storage buffer to the system.");
+  tg::kernels::num_threads();  // TAPEGRAD_NUM_THREADS is read at import
 }

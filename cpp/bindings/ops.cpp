@@ -110,6 +110,12 @@ void bind_ops(py::module_& m) {
   ops.def("sigmoid", unary<tg::sigmoid>, py::arg("x"));
   ops.def("relu", unary<tg::relu>, py::arg("x"));
   ops.def("relu_grad", binary<tg::relu_grad>, py::arg("g"), py::arg("x"));
+  ops.def("mean_squared_error", binary<tg::mean_squared_error>, py::arg("y_true"), py::arg("y_pred"));
+  ops.def("mean_squared_error_grad", [](py::handle g_, py::handle t_, py::handle p_) {
+    auto [t, p] = to_tensors(t_, p_);
+    const Tensor g = to_tensor(g_, t.dtype());
+    return wrap(run_op(std::max(t.size(), p.size()), [&] { return tg::mean_squared_error_grad(g, t, p); }));
+  }, py::arg("g"), py::arg("y_true"), py::arg("y_pred"));
   ops.def("abs", unary<tg::abs>, py::arg("x"));
   ops.def("stop_gradient", unary<tg::stop_gradient>, py::arg("x"));
   ops.def("where", [](py::handle c, py::handle a_, py::handle b_) {

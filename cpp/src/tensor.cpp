@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "tapegrad/allocator.h"
 #include "tapegrad/errors.h"
 #include "tapegrad/kernels.h"
 
@@ -49,13 +50,7 @@ TensorId next_tensor_id() {
   return counter.fetch_add(1, std::memory_order_relaxed);
 }
 
-std::shared_ptr<void> allocate_buffer(std::size_t nbytes) {
-  constexpr std::size_t kAlign = 64;
-  const std::size_t rounded = (std::max<std::size_t>(nbytes, 1) + kAlign - 1) / kAlign * kAlign;
-  void* p = std::aligned_alloc(kAlign, rounded);
-  if (!p) throw std::bad_alloc();
-  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
-}
+std::shared_ptr<void> allocate_buffer(std::size_t nbytes) { return alloc::allocate(nbytes); }
 
 Tensor Tensor::empty(DType dtype, Shape shape) {
   for (auto d : shape)

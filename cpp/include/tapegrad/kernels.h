@@ -60,4 +60,16 @@ enum class ReduceOp { Sum, Max };
 template <class T>
 void reduce(ReduceOp op, const T* x, const Shape& x_shape, const std::vector<char>& reduce, T* out);
 
+// ---- fused losses (loss.cpp) ---------------------------------------------------------------
+// Keras's mean_squared_error: loss = mean((p - t)^2 over the last axis of os, the broadcast of
+// t_shape and p_shape); loss has os without its last axis (a 0-d os is one value: loss = (p-t)^2).
+template <class T>
+void mean_squared_error(const T* t, const Shape& t_shape, const T* p, const Shape& p_shape,
+                        const Shape& out_shape, T* loss);
+// Its backward for y_pred in one pass: out (out_shape) = g[..., None] * (2 / D) * (p - t), where
+// g_shape broadcasts to the loss's shape.
+template <class T>
+void mean_squared_error_grad(const T* g, const Shape& g_shape, const T* t, const Shape& t_shape,
+                             const T* p, const Shape& p_shape, const Shape& out_shape, T* out);
+
 }  // namespace tg::kernels

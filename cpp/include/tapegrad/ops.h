@@ -43,6 +43,13 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape);
 // ends with this one helper.
 Tensor sum_to_shape(const Tensor& g, const Shape& shape);
 
+// ---- fused losses (loss.cpp) ----
+// Keras's losses.mean_squared_error: mean((y_pred - y_true)^2) over the last axis of the
+// broadcast shape (one value per sample; a 0-d broadcast gives the one squared error).
+Tensor mean_squared_error(const Tensor& y_true, const Tensor& y_pred);
+// Its backward for y_pred as one pass: g[..., None] * 2 (y_pred - y_true) / D, an op itself.
+Tensor mean_squared_error_grad(const Tensor& g, const Tensor& y_true, const Tensor& y_pred);
+
 // ---- linear algebra (linalg.cpp) ----
 // op(a) @ op(b) for rank >= 2, batch dimensions broadcast; op = transpose of the last two axes.
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);

@@ -1,75 +1,42 @@
-// Elementwise kernels: plain loops gcc vectorizes at -O3, broadcasting through StridedPlan with
-// contiguous inner runs specialized (both operands contiguous, or one a broadcast scalar).
+// Elementwise kernels: the innermost loops come from the ISA table (simd/ew_table.h); this file
+// (portable flags) does the broadcasting, through StridedPlan with contiguous inner runs, and the
+// splitting of large ops over the thread pool (parallel.h).
 #include <cmath>
 
+#include "parallel.h"
+#include "simd/ew_table.h"
 #include "strided_loop.h"
 #include "tapegrad/kernels.h"
 
 namespace tg::kernels {
 
-namespace {
-
-// NaN-propagating max/min, as NumPy's maximum/minimum.
-template <class T> inline T max_nan(T a, T b) { return (a >= b || a != a) ? a : b; }
-template <class T> inline T min_nan(T a, T b) { return (a <= b || a != a) ? a : b; }
-
-// Logistic without overflow: exp of a non-positive number only, so +-100 stays finite.
-template <class T> inline T sigmoid1(T x) {
-  const T e = std::exp(-std::fabs(x));
-  const T r = T(1) / (T(1) + e);
-  return x >= 0 ? r : e * r;
+const EwTable& ew_table() {
+  // Follow the GEMM dispatch (one ISA for everything): "scalar", "avx2" or "avx512".
+  const char* isa = isa_name();
+#if defined(__x86_64__) || defined(_M_X64)
+  if (isa[0] == 'a') return isa[3] == '2' ? ew_avx2::kTable : ew_avx512::kTable;
+#endif
+  (void)isa;
+  return ew_scalar::kTable;
 }
+template <> const EwKernels<float>& ew<float>() { return ew_table().f32; }
+template <> const EwKernels<double>& ew<double>() { return ew_table().f64; }
 
-template <class T, class F> void map1(const T* x, T* y, std::int64_t n, F f) {
-  for (std::int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
-}
-
-template <class T, class F>
-void map2(const T* a, const Shape& as, const T* b, const Shape& bs, T* out, const Shape& os, F f) {
-  if (as == os && bs == os) {  // the common case: no broadcasting
-    const std::int64_t n = numel(os);
-    for (std::int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
-    return;
-  }
-  const auto plan = make_plan<3>(
-      os, {broadcast_strides(as, os), broadcast_strides(bs, os), broadcast_strides(os, os)});
-  for_each_run(plan, [&](const std::array<std::int64_t, 3>& off, std::int64_t n,
-                         const std::array<std::int64_t, 3>& st) {
-    const T* pa = a + off[0];
-    const T* pb = b + off[1];
-    T* po = out + off[2];
-    if (st[0] == 1 && st[1] == 1) {
-      for (std::int64_t i = 0; i < n; ++i) po[i] = f(pa[i], pb[i]);
-    } else if (st[0] == 0 && st[1] == 1) {
-      const T va = *pa;
-      for (std::int64_t i = 0; i < n; ++i) po[i] = f(va, pb[i]);
-    } else if (st[0] == 1 && st[1] == 0) {
-      const T vb = *pb;
-      for (std::int64_t i = 0; i < n; ++i) po[i] = f(pa[i], vb);
-    } else {
-      for (std::int64_t i = 0; i < n; ++i) po[i] = f(pa[i * st[0]], pb[i * st[1]]);
-    }
+template <class T> void unary(UnaryOp op, const T* x, T* y, std::int64_t n) {
+  const auto& k = ew<T>();
+  const bool stream = n * std::int64_t(sizeof(T)) >= kStreamMinBytes;
+  parallel_ranges(n, [&](std::int64_t b, std::int64_t e) {
+    k.unary(op, x + b, y + b, e - b, stream);
   });
 }
 
-}  // namespace
-
-template <class T> void unary(UnaryOp op, const T* x, T* y, std::int64_t n) {
-  switch (op) {
-    case UnaryOp::Negative: return map1(x, y, n, [](T v) { return -v; });
-    case UnaryOp::Square: return map1(x, y, n, [](T v) { return v * v; });
-    case UnaryOp::Sqrt: return map1(x, y, n, [](T v) { return std::sqrt(v); });
-    case UnaryOp::Exp: return map1(x, y, n, [](T v) { return std::exp(v); });
-    case UnaryOp::Log: return map1(x, y, n, [](T v) { return std::log(v); });
-    case UnaryOp::Tanh: return map1(x, y, n, [](T v) { return std::tanh(v); });
-    case UnaryOp::Sigmoid: return map1(x, y, n, [](T v) { return sigmoid1(v); });
-    case UnaryOp::Relu: return map1(x, y, n, [](T v) { return v < T(0) ? T(0) : v; });
-    case UnaryOp::Abs: return map1(x, y, n, [](T v) { return std::fabs(v); });
-    case UnaryOp::Sign:
-      return map1(x, y, n, [](T v) { return v > T(0) ? T(1) : (v < T(0) ? T(-1) : v * T(0)); });
-    case UnaryOp::Reciprocal: return map1(x, y, n, [](T v) { return T(1) / v; });
-  }
+namespace {
+template <class T, class F> void map1(const T* x, T* y, std::int64_t n, F f) {
+  parallel_ranges(n, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) y[i] = f(x[i]);
+  });
 }
+}  // namespace
 
 template <class T> void pow_scalar(const T* x, T p, T* y, std::int64_t n) {
   if (p == T(2)) return map1(x, y, n, [](T v) { return v * v; });
@@ -87,30 +54,54 @@ template <class T> void cast(const double* x, T* y, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) y[i] = static_cast<T>(x[i]);
 }
 template <class T> void fill(T* y, T value, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) y[i] = value;
+  parallel_ranges(n, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) y[i] = value;
+  });
 }
 
 template <class T>
 void binary(BinaryOp op, const T* a, const Shape& as, const T* b, const Shape& bs, T* out,
             const Shape& os) {
-  switch (op) {
-    case BinaryOp::Add: return map2(a, as, b, bs, out, os, [](T u, T v) { return u + v; });
-    case BinaryOp::Subtract: return map2(a, as, b, bs, out, os, [](T u, T v) { return u - v; });
-    case BinaryOp::Multiply: return map2(a, as, b, bs, out, os, [](T u, T v) { return u * v; });
-    case BinaryOp::Divide: return map2(a, as, b, bs, out, os, [](T u, T v) { return u / v; });
-    case BinaryOp::Maximum: return map2(a, as, b, bs, out, os, max_nan<T>);
-    case BinaryOp::Minimum: return map2(a, as, b, bs, out, os, min_nan<T>);
-    case BinaryOp::Pow:
-      return map2(a, as, b, bs, out, os, [](T u, T v) { return std::pow(u, v); });
-    case BinaryOp::ReluGrad:
-      return map2(a, as, b, bs, out, os, [](T g, T x) { return x > T(0) ? g : T(0); });
-    case BinaryOp::GreaterEqual:
-      return map2(a, as, b, bs, out, os, [](T u, T v) { return u >= v ? T(1) : T(0); });
-    case BinaryOp::Equal:
-      return map2(a, as, b, bs, out, os, [](T u, T v) { return u == v ? T(1) : T(0); });
-    case BinaryOp::Greater:
-      return map2(a, as, b, bs, out, os, [](T u, T v) { return u > v ? T(1) : T(0); });
+  const auto& k = ew<T>();
+  const bool stream = numel(os) * std::int64_t(sizeof(T)) >= kStreamMinBytes;
+  if (as == os && bs == os) {  // the common case: no broadcasting
+    parallel_ranges(numel(os), [&](std::int64_t i, std::int64_t e) {
+      k.binary(op, a + i, 1, b + i, 1, out + i, e - i, stream);
+    });
+    return;
   }
+  const auto plan = make_plan<3>(
+      os, {broadcast_strides(as, os), broadcast_strides(bs, os), broadcast_strides(os, os)});
+  const std::size_t rank = plan.dims.size();
+  const std::int64_t inner = plan.dims.back();
+  if (rank >= 2 && inner < kStreamMinRun) {
+    // Short inner runs: walk the rows (the plan without its last axis) and hand the kernel a
+    // block of rows per call.
+    StridedPlan<3> rows_plan;
+    rows_plan.dims.assign(plan.dims.begin(), plan.dims.end() - 1);
+    rows_plan.strides.assign(plan.strides.begin(), plan.strides.end() - 1);
+    rows_plan.base = plan.base;
+    const auto& st = plan.strides.back();
+    std::int64_t n_rows = 1;
+    for (auto d : rows_plan.dims) n_rows *= d;
+    parallel_ranges(n_rows, [&](std::int64_t begin, std::int64_t end) {
+      for_each_run_range(rows_plan, begin, end, [&](const std::array<std::int64_t, 3>& off,
+                                                    std::int64_t rows,
+                                                    const std::array<std::int64_t, 3>& rs) {
+        k.binary_rows(op, a + off[0], rs[0], st[0], b + off[1], rs[1], st[1], out + off[2], rs[2],
+                      rows, inner);
+      });
+    }, std::max<std::int64_t>(1, kParallelMinElements / std::max<std::int64_t>(inner, 1)));
+    return;
+  }
+  // Streaming pays per run (an L1 chunk and a fence): only for long inner runs.
+  const bool stream_runs = stream && inner >= kStreamMinRun;
+  parallel_ranges(numel(os), [&](std::int64_t begin, std::int64_t end) {
+    for_each_run_range(plan, begin, end, [&](const std::array<std::int64_t, 3>& off, std::int64_t n,
+                                             const std::array<std::int64_t, 3>& st) {
+      k.binary(op, a + off[0], st[0], b + off[1], st[1], out + off[2], n, stream_runs);
+    });
+  });
 }
 
 template <class T>

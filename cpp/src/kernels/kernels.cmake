@@ -5,6 +5,8 @@ set(TAPEGRAD_KERNEL_SOURCES
   ${_k}/elementwise.cpp
   ${_k}/movement.cpp
   ${_k}/reduce.cpp
+  ${_k}/loss.cpp
+  ${_k}/simd/ew_scalar.cpp
   ${_k}/gemm/gemm.cpp
   ${_k}/gemm/gemm_ukernel_ref.cpp
   ${_k}/dispatch.cpp
@@ -19,4 +21,15 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|x64)$")
   set_source_files_properties(${_avx512_ukernels} PROPERTIES
     COMPILE_OPTIONS "-mavx512f;-mavx512vl;-mavx512bw;-mavx512dq;-mfma")
   list(APPEND TAPEGRAD_KERNEL_SOURCES ${_avx2_ukernels} ${_avx512_ukernels})
+endif()
+
+# The elementwise loops (simd/ew_body.inc), once per ISA with that ISA's flags; the portable copy
+# (ew_scalar.cpp) is in the list above. -ffp-contract=off: no FMA contraction, so the AVX2 and
+# AVX-512 loops round exactly like the portable ones.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|x64)$")
+  set_source_files_properties(${_k}/simd/ew_avx2.cpp PROPERTIES
+    COMPILE_OPTIONS "-mavx2;-mfma;-ffp-contract=off")
+  set_source_files_properties(${_k}/simd/ew_avx512.cpp PROPERTIES
+    COMPILE_OPTIONS "-mavx512f;-mavx512vl;-mavx512bw;-mavx512dq;-mfma;-ffp-contract=off")
+  list(APPEND TAPEGRAD_KERNEL_SOURCES ${_k}/simd/ew_avx2.cpp ${_k}/simd/ew_avx512.cpp)
 endif()

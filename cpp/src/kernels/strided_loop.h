@@ -3,6 +3,7 @@
 // slices). Axes of extent 1 are dropped and adjacent axes merged wherever every operand allows, so
 // the innermost run is as long as possible; the callback handles one contiguous-or-strided run.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <vector>
@@ -72,6 +73,44 @@ template <int N, class Run> void for_each_run(const StridedPlan<N>& plan, Run&& 
   for (std::int64_t o = 0; o < outer; ++o) {
     run(off, inner, inner_st);
     // Advance the odometer over the outer axes.
+    for (std::size_t i = rank - 1; i-- > 0;) {
+      for (int k = 0; k < N; ++k) off[k] += plan.strides[i][k];
+      if (++counter[i] < plan.dims[i]) break;
+      for (int k = 0; k < N; ++k) off[k] -= plan.strides[i][k] * plan.dims[i];
+      counter[i] = 0;
+    }
+  }
+}
+
+}  // namespace tg::kernels
+
+namespace tg::kernels {
+
+// for_each_run restricted to the elements [begin, end) of the plan's row-major order (so threads
+// can split a broadcasting loop at any element): runs at the edges are cut short.
+template <int N, class Run>
+void for_each_run_range(const StridedPlan<N>& plan, std::int64_t begin, std::int64_t end, Run&& run) {
+  const std::size_t rank = plan.dims.size();
+  if (begin >= end) return;
+  const std::int64_t inner = plan.dims[rank - 1];
+  const auto& inner_st = plan.strides[rank - 1];
+  // The odometer at `begin`: counters of the outer axes and the position in the inner run.
+  std::vector<std::int64_t> counter(rank, 0);
+  std::array<std::int64_t, N> off = plan.base;
+  std::int64_t rest = begin / inner, pos = begin % inner;
+  for (std::size_t i = rank - 1; i-- > 0;) {
+    counter[i] = rest % plan.dims[i];
+    rest /= plan.dims[i];
+    for (int k = 0; k < N; ++k) off[k] += counter[i] * plan.strides[i][k];
+  }
+  std::int64_t at = begin;
+  while (at < end) {
+    const std::int64_t n = std::min(inner - pos, end - at);
+    std::array<std::int64_t, N> o = off;
+    for (int k = 0; k < N; ++k) o[k] += pos * inner_st[k];
+    run(o, n, inner_st);
+    at += n;
+    pos = 0;
     for (std::size_t i = rank - 1; i-- > 0;) {
       for (int k = 0; k < N; ++k) off[k] += plan.strides[i][k];
       if (++counter[i] < plan.dims[i]) break;
