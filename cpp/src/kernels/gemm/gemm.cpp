@@ -163,7 +163,7 @@ void pack_a_mr(bool trans_a, const T* A, std::int64_t lda, std::int64_t i0, std:
         const T* src = A + (p0 + p) * lda + i0 + ir;
         T* d = dst + p * MR;
         if (m == MR) {
-          for (int r = 0; r < MR; ++r) d[r] = src[r];
+          std::memcpy(d, src, sizeof(T) * MR);
         } else {
           for (int r = 0; r < MR; ++r) d[r] = r < m ? src[r] : T(0);
         }
@@ -186,7 +186,7 @@ void pack_b_nr(bool trans_b, const T* B, std::int64_t ldb, std::int64_t N, std::
         const T* src = src_row + j;
         T* d = dst + q * NR * kc + p * NR;
         if (j + NR <= N) {
-          for (int c = 0; c < NR; ++c) d[c] = src[c];
+          std::memcpy(d, src, sizeof(T) * NR);  // one fixed-size copy: whole vector moves
         } else {
           const std::int64_t n = N - j;
           for (int c = 0; c < NR; ++c) d[c] = c < n ? src[c] : T(0);
@@ -255,6 +255,7 @@ struct GemmProblem {
   typename std::conditional<std::is_same<T, float>::value, gemm_detail::UkernelF32,
                             gemm_detail::UkernelF64>::type ukernel = nullptr;
   int mr = 0, nr = 0;
+  gemm_detail::PackAF32 pack_a_f32 = nullptr;  // the ISA's float A packer, if it has one
   Blocking blk{};
   T* packed_b = nullptr;  // the team's shared B block, kc x nc
   TeamBarrier* barrier = nullptr;
@@ -312,7 +313,8 @@ template <class T>
 void gemm_team_member(const GemmProblem<T>& pr, int tid, int nt) {
   const Blocking& blk = pr.blk;
   const int mr = pr.mr, nr = pr.nr;
-  T* packed_a = static_cast<T*>(tls_pack_a.ensure(sizeof(T) * blk.mc * blk.kc));
+  T* packed_a =
+      static_cast<T*>(tls_pack_a.ensure(sizeof(T) * (blk.mc * blk.kc + gemm_detail::kPackSlack)));
   const std::int64_t m_tiles = (pr.M + mr - 1) / mr;
 
   for (std::int64_t jc = 0; jc < pr.N; jc += blk.nc) {
@@ -341,7 +343,14 @@ void gemm_team_member(const GemmProblem<T>& pr, int tid, int nt) {
       for (std::int64_t t = tile0; t < tile1; t += blk.mc / mr) {
         const std::int64_t ic = t * mr;
         const std::int64_t mc = std::min({blk.mc, pr.M - ic, (tile1 - t) * mr});
-        pack_a(pr.trans_a, pr.A, pr.lda, ic, mc, pc, kc, mr, packed_a);
+        if constexpr (std::is_same<T, float>::value) {
+          if (pr.pack_a_f32 && !pr.trans_a)
+            pr.pack_a_f32(pr.A + ic * pr.lda + pc, pr.lda, mc, kc, packed_a);
+          else
+            pack_a(pr.trans_a, pr.A, pr.lda, ic, mc, pc, kc, mr, packed_a);
+        } else {
+          pack_a(pr.trans_a, pr.A, pr.lda, ic, mc, pc, kc, mr, packed_a);
+        }
         for (std::int64_t q = panel0; q < panel1; ++q) {
           const T* b = pr.packed_b + q * nr * kc;
           for (std::int64_t ir = 0; ir < mc; ir += mr)
@@ -454,6 +463,7 @@ void gemm_impl(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
   pr.mr = Ukernel<T>::mr(table);
   pr.nr = Ukernel<T>::nr(table);
   pr.blk = blocking_for(pr.mr, pr.nr, sizeof(T));
+  if (std::is_same<T, float>::value && pr.mr == 6) pr.pack_a_f32 = table.pack_a_f32;
 
   const std::int64_t nc_max = std::min(pr.blk.nc, (N + pr.nr - 1) / pr.nr * pr.nr);
   const std::int64_t kc_max = std::min(pr.blk.kc, K);

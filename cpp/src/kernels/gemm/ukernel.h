@@ -49,6 +49,13 @@ using UkernelF32 = void (*)(std::int64_t k, const float* a, const float* b, floa
 using UkernelF64 = void (*)(std::int64_t k, const double* a, const double* b, double* c,
                             std::int64_t ldc, const UkernelEpilogue<double>* ep);
 
+// Packs rows [0, mc) and columns [0, kc) of a row-major A block (a points at its first element,
+// row stride lda) into micro-panels of MR rows, dst[q*MR*kc + p*MR + r], rows past mc zero. May
+// write up to kPackSlack elements past the last panel (the buffer has room for them).
+using PackAF32 = void (*)(const float* a, std::int64_t lda, std::int64_t mc, std::int64_t kc,
+                          float* dst);
+constexpr int kPackSlack = 16;
+
 // One ISA's kernels and register-block sizes (BLIS's "context").
 struct GemmKernelTable {
   const char* isa;  // "scalar", "avx2", "avx512"
@@ -56,6 +63,8 @@ struct GemmKernelTable {
   UkernelF32 ukernel_f32;
   int mr_f64, nr_f64;
   UkernelF64 ukernel_f64;
+  // Optional ISA packer for a non-transposed float A (nullptr: the portable packer in gemm.cpp).
+  PackAF32 pack_a_f32 = nullptr;
 };
 
 // ---- per-ISA kernels (each defined in its own translation unit) ------------------------------
@@ -71,6 +80,8 @@ void sgemm_avx2_6x16(std::int64_t k, const float* a, const float* b, float* c, s
                      const UkernelEpilogue<float>* ep);
 void dgemm_avx2_6x8(std::int64_t k, const double* a, const double* b, double* c, std::int64_t ldc,
                     const UkernelEpilogue<double>* ep);
+void pack_a_avx2_6_f32(const float* a, std::int64_t lda, std::int64_t mc, std::int64_t kc,
+                       float* dst);
 // AVX-512F (gemm_ukernel_avx512_12x32.cpp): float 12x32, double 12x16 (24 zmm accumulators each).
 void sgemm_avx512_12x32(std::int64_t k, const float* a, const float* b, float* c,
                         std::int64_t ldc, const UkernelEpilogue<float>* ep);
