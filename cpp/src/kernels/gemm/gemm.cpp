@@ -256,6 +256,7 @@ struct GemmProblem {
                             gemm_detail::UkernelF64>::type ukernel = nullptr;
   int mr = 0, nr = 0;
   gemm_detail::PackAF32 pack_a_f32 = nullptr;  // the ISA's float A packer, if it has one
+  gemm_detail::PackBTransF32 pack_b_trans_f32 = nullptr;  // and its transposed-B panel packer
   Blocking blk{};
   T* packed_b = nullptr;  // the team's shared B block, kc x nc
   TeamBarrier* barrier = nullptr;
@@ -336,8 +337,23 @@ void gemm_team_member(const GemmProblem<T>& pr, int tid, int nt) {
       ep.relu = last_k_block && pr.relu;
 
       // Every member packs a slice of the shared B block, then waits for the others' slices.
-      pack_b(pr.trans_b, pr.B, pr.ldb, pr.N, jc, n_panels * tid / nt, n_panels * (tid + 1) / nt,
-             pc, kc, nr, pr.packed_b);
+      const std::int64_t my_panel0 = n_panels * tid / nt, my_panel1 = n_panels * (tid + 1) / nt;
+      if constexpr (std::is_same<T, float>::value) {
+        if (pr.pack_b_trans_f32 && pr.trans_b) {
+          for (std::int64_t q = my_panel0; q < my_panel1; ++q) {
+            const std::int64_t j = jc + q * nr;
+            if (j + nr <= pr.N)
+              pr.pack_b_trans_f32(pr.B + j * pr.ldb + pc, pr.ldb, kc, pr.packed_b + q * nr * kc);
+            else
+              pack_b(true, pr.B, pr.ldb, pr.N, jc, q, q + 1, pc, kc, nr, pr.packed_b);
+          }
+        } else {
+          pack_b(pr.trans_b, pr.B, pr.ldb, pr.N, jc, my_panel0, my_panel1, pc, kc, nr,
+                 pr.packed_b);
+        }
+      } else {
+        pack_b(pr.trans_b, pr.B, pr.ldb, pr.N, jc, my_panel0, my_panel1, pc, kc, nr, pr.packed_b);
+      }
       pr.barrier->arrive_and_wait();
 
       for (std::int64_t t = tile0; t < tile1; t += blk.mc / mr) {
@@ -479,6 +495,7 @@ void gemm_impl(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
   pr.nr = Ukernel<T>::nr(table);
   pr.blk = blocking_for(pr.mr, pr.nr, sizeof(T));
   if (std::is_same<T, float>::value && pr.mr == 6) pr.pack_a_f32 = table.pack_a_f32;
+  if (std::is_same<T, float>::value && pr.nr == 16) pr.pack_b_trans_f32 = table.pack_b_trans_f32;
 
   const std::int64_t nc_max = std::min(pr.blk.nc, (N + pr.nr - 1) / pr.nr * pr.nr);
   const std::int64_t kc_max = std::min(pr.blk.kc, K);

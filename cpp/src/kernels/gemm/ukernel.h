@@ -55,6 +55,9 @@ using UkernelF64 = void (*)(std::int64_t k, const double* a, const double* b, do
 using PackAF32 = void (*)(const float* a, std::int64_t lda, std::int64_t mc, std::int64_t kc,
                           float* dst);
 constexpr int kPackSlack = 16;
+// Packs one full micro-panel of a transposed float B: NR columns of op(B), stored as NR rows of
+// length >= kc (b points at the first, row stride ldb), into dst[p*NR + c] = b[c*ldb + p].
+using PackBTransF32 = void (*)(const float* b, std::int64_t ldb, std::int64_t kc, float* dst);
 
 // One ISA's kernels and register-block sizes (BLIS's "context").
 struct GemmKernelTable {
@@ -65,6 +68,8 @@ struct GemmKernelTable {
   UkernelF64 ukernel_f64;
   // Optional ISA packer for a non-transposed float A (nullptr: the portable packer in gemm.cpp).
   PackAF32 pack_a_f32 = nullptr;
+  // Optional ISA packer for a full micro-panel of a transposed float B (nullptr: portable).
+  PackBTransF32 pack_b_trans_f32 = nullptr;
 };
 
 // ---- per-ISA kernels (each defined in its own translation unit) ------------------------------
@@ -82,6 +87,7 @@ void dgemm_avx2_6x8(std::int64_t k, const double* a, const double* b, double* c,
                     const UkernelEpilogue<double>* ep);
 void pack_a_avx2_6_f32(const float* a, std::int64_t lda, std::int64_t mc, std::int64_t kc,
                        float* dst);
+void pack_b_trans_avx2_16_f32(const float* b, std::int64_t ldb, std::int64_t kc, float* dst);
 // AVX-512F (gemm_ukernel_avx512_12x32.cpp): float 12x32, double 12x16 (24 zmm accumulators each).
 void sgemm_avx512_12x32(std::int64_t k, const float* a, const float* b, float* c,
                         std::int64_t ldc, const UkernelEpilogue<float>* ep);
