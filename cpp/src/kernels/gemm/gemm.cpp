@@ -378,13 +378,22 @@ void gemm_team_member(const GemmProblem<T>& pr, int tid, int nt) {
         for (std::int64_t q = panel0; q < panel1; ++q) {
           const T* b = pr.packed_b + q * nr * kc;
           const char* next = reinterpret_cast<const char*>(b + nr * kc);
-          const bool prefetch_next = q + 1 < panel1;
+          const char* next_end = q + 1 < panel1 ? next + panel_bytes : next;
+          const std::int64_t j = jc + q * nr;
+          // Full tiles call the kernel directly (the common case, kept free of per-tile work);
+          // edge tiles go through compute_tile's scratch tile.
+          UkernelEpilogue<T> tile_ep = ep;
+          if (ep.bias) tile_ep.bias = ep.bias + j;
+          const bool full_cols = j + nr <= pr.N;
           for (std::int64_t ir = 0, t = 0; ir < mc; ir += mr, ++t) {
-            if (prefetch_next)
-              for (std::int64_t off = t * slice; off < (t + 1) * slice && off < panel_bytes;
-                   off += 64)
-                __builtin_prefetch(next + off, 0, 2);
-            compute_tile(pr, kc, packed_a + ir * kc, b, ic + ir, jc + q * nr, ep);
+            const char* pf = next + t * slice;
+            const char* pf_end = std::min(pf + slice, next_end);
+            for (; pf < pf_end; pf += 64) __builtin_prefetch(pf, 0, 2);
+            const std::int64_t i = ic + ir;
+            if (full_cols && i + mr <= pr.M)
+              pr.ukernel(kc, packed_a + ir * kc, b, pr.C + i * pr.ldc + j, pr.ldc, &tile_ep);
+            else
+              compute_tile(pr, kc, packed_a + ir * kc, b, i, j, ep);
           }
         }
       }
