@@ -255,8 +255,10 @@ struct GemmProblem {
   typename std::conditional<std::is_same<T, float>::value, gemm_detail::UkernelF32,
                             gemm_detail::UkernelF64>::type ukernel = nullptr;
   int mr = 0, nr = 0;
-  gemm_detail::PackAF32 pack_a_f32 = nullptr;  // the ISA's float A packer, if it has one
-  gemm_detail::PackBTransF32 pack_b_trans_f32 = nullptr;  // and its transposed-B panel packer
+  // The ISA's packers for a non-transposed A and for full panels of a transposed B, if it has them.
+  void (*pack_a_isa)(const T* a, std::int64_t lda, std::int64_t mc, std::int64_t kc,
+                     T* dst) = nullptr;
+  void (*pack_b_trans_isa)(const T* b, std::int64_t ldb, std::int64_t kc, T* dst) = nullptr;
   Blocking blk{};
   T* packed_b = nullptr;  // the team's shared B block, kc x nc
   TeamBarrier* barrier = nullptr;
@@ -338,18 +340,13 @@ void gemm_team_member(const GemmProblem<T>& pr, int tid, int nt) {
 
       // Every member packs a slice of the shared B block, then waits for the others' slices.
       const std::int64_t my_panel0 = n_panels * tid / nt, my_panel1 = n_panels * (tid + 1) / nt;
-      if constexpr (std::is_same<T, float>::value) {
-        if (pr.pack_b_trans_f32 && pr.trans_b) {
-          for (std::int64_t q = my_panel0; q < my_panel1; ++q) {
-            const std::int64_t j = jc + q * nr;
-            if (j + nr <= pr.N)
-              pr.pack_b_trans_f32(pr.B + j * pr.ldb + pc, pr.ldb, kc, pr.packed_b + q * nr * kc);
-            else
-              pack_b(true, pr.B, pr.ldb, pr.N, jc, q, q + 1, pc, kc, nr, pr.packed_b);
-          }
-        } else {
-          pack_b(pr.trans_b, pr.B, pr.ldb, pr.N, jc, my_panel0, my_panel1, pc, kc, nr,
-                 pr.packed_b);
+      if (pr.pack_b_trans_isa && pr.trans_b) {
+        for (std::int64_t q = my_panel0; q < my_panel1; ++q) {
+          const std::int64_t j = jc + q * nr;
+          if (j + nr <= pr.N)
+            pr.pack_b_trans_isa(pr.B + j * pr.ldb + pc, pr.ldb, kc, pr.packed_b + q * nr * kc);
+          else
+            pack_b(true, pr.B, pr.ldb, pr.N, jc, q, q + 1, pc, kc, nr, pr.packed_b);
         }
       } else {
         pack_b(pr.trans_b, pr.B, pr.ldb, pr.N, jc, my_panel0, my_panel1, pc, kc, nr, pr.packed_b);
@@ -359,14 +356,10 @@ void gemm_team_member(const GemmProblem<T>& pr, int tid, int nt) {
       for (std::int64_t t = tile0; t < tile1; t += blk.mc / mr) {
         const std::int64_t ic = t * mr;
         const std::int64_t mc = std::min({blk.mc, pr.M - ic, (tile1 - t) * mr});
-        if constexpr (std::is_same<T, float>::value) {
-          if (pr.pack_a_f32 && !pr.trans_a)
-            pr.pack_a_f32(pr.A + ic * pr.lda + pc, pr.lda, mc, kc, packed_a);
-          else
-            pack_a(pr.trans_a, pr.A, pr.lda, ic, mc, pc, kc, mr, packed_a);
-        } else {
+        if (pr.pack_a_isa && !pr.trans_a)
+          pr.pack_a_isa(pr.A + ic * pr.lda + pc, pr.lda, mc, kc, packed_a);
+        else
           pack_a(pr.trans_a, pr.A, pr.lda, ic, mc, pc, kc, mr, packed_a);
-        }
         // The next B micro-panel is in L3 (a large B block does not fit L2); pull it toward L2 a
         // slice per tile while this panel's tiles run, so the next panel's first tile does not
         // stall on it (as BLIS's kernels prefetch their next panel). A panel is kc*nr elements,
@@ -503,8 +496,13 @@ void gemm_impl(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
   pr.mr = Ukernel<T>::mr(table);
   pr.nr = Ukernel<T>::nr(table);
   pr.blk = blocking_for(pr.mr, pr.nr, sizeof(T));
-  if (std::is_same<T, float>::value && pr.mr == 6) pr.pack_a_f32 = table.pack_a_f32;
-  if (std::is_same<T, float>::value && pr.nr == 16) pr.pack_b_trans_f32 = table.pack_b_trans_f32;
+  if constexpr (std::is_same<T, float>::value) {
+    pr.pack_a_isa = table.pack_a_f32;
+    pr.pack_b_trans_isa = table.pack_b_trans_f32;
+  } else {
+    pr.pack_a_isa = table.pack_a_f64;
+    pr.pack_b_trans_isa = table.pack_b_trans_f64;
+  }
 
   const std::int64_t nc_max = std::min(pr.blk.nc, (N + pr.nr - 1) / pr.nr * pr.nr);
   const std::int64_t kc_max = std::min(pr.blk.kc, K);

@@ -187,5 +187,59 @@ void pack_b_trans_avx2_16_f32(const float* b, std::int64_t ldb, std::int64_t kc,
   for (; p < kc; ++p)
     for (int c = 0; c < 16; ++c) dst[p * 16 + c] = b[c * ldb + p];
 }
+
+// double, 6-row A panels: per 4 values of p, a 4x4 register transpose of rows 0-3 (one 4-wide store
+// per p) and an unpack of rows 4-5 (one 2-wide store per p).
+void pack_a_avx2_6_f64(const double* a, std::int64_t lda, std::int64_t mc, std::int64_t kc,
+                       double* dst) {
+  for (std::int64_t i = 0; i < mc; i += 6, dst += 6 * kc) {
+    const int m = mc - i < 6 ? static_cast<int>(mc - i) : 6;
+    const double* rows[6];
+    for (int r = 0; r < 6; ++r) rows[r] = a + (i + (r < m ? r : 0)) * lda;
+    std::int64_t p = 0;
+    if (m == 6) {
+      for (; p + 4 <= kc; p += 4) {
+        const __m256d r0 = _mm256_loadu_pd(rows[0] + p), r1 = _mm256_loadu_pd(rows[1] + p);
+        const __m256d r2 = _mm256_loadu_pd(rows[2] + p), r3 = _mm256_loadu_pd(rows[3] + p);
+        const __m256d r4 = _mm256_loadu_pd(rows[4] + p), r5 = _mm256_loadu_pd(rows[5] + p);
+        const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+        const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+        const __m256d t4 = _mm256_unpacklo_pd(r4, r5), t5 = _mm256_unpackhi_pd(r4, r5);
+        double* d = dst + p * 6;
+        _mm256_storeu_pd(d + 0, _mm256_permute2f128_pd(t0, t2, 0x20));
+        _mm_storeu_pd(d + 4, _mm256_castpd256_pd128(t4));
+        _mm256_storeu_pd(d + 6, _mm256_permute2f128_pd(t1, t3, 0x20));
+        _mm_storeu_pd(d + 10, _mm256_castpd256_pd128(t5));
+        _mm256_storeu_pd(d + 12, _mm256_permute2f128_pd(t0, t2, 0x31));
+        _mm_storeu_pd(d + 16, _mm256_extractf128_pd(t4, 1));
+        _mm256_storeu_pd(d + 18, _mm256_permute2f128_pd(t1, t3, 0x31));
+        _mm_storeu_pd(d + 22, _mm256_extractf128_pd(t5, 1));
+      }
+    }
+    for (; p < kc; ++p)
+      for (int r = 0; r < 6; ++r) dst[p * 6 + r] = r < m ? rows[r][p] : 0.0;
+  }
+}
+
+// double, one 8-column micro-panel of a transposed B: per 4 values of p, two 4x4 transposes.
+void pack_b_trans_avx2_8_f64(const double* b, std::int64_t ldb, std::int64_t kc, double* dst) {
+  std::int64_t p = 0;
+  for (; p + 4 <= kc; p += 4) {
+    for (int half = 0; half < 2; ++half) {
+      const double* src = b + half * 4 * ldb + p;
+      const __m256d r0 = _mm256_loadu_pd(src), r1 = _mm256_loadu_pd(src + ldb);
+      const __m256d r2 = _mm256_loadu_pd(src + 2 * ldb), r3 = _mm256_loadu_pd(src + 3 * ldb);
+      const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+      const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+      double* d = dst + p * 8 + half * 4;
+      _mm256_store_pd(d + 0 * 8, _mm256_permute2f128_pd(t0, t2, 0x20));
+      _mm256_store_pd(d + 1 * 8, _mm256_permute2f128_pd(t1, t3, 0x20));
+      _mm256_store_pd(d + 2 * 8, _mm256_permute2f128_pd(t0, t2, 0x31));
+      _mm256_store_pd(d + 3 * 8, _mm256_permute2f128_pd(t1, t3, 0x31));
+    }
+  }
+  for (; p < kc; ++p)
+    for (int c = 0; c < 8; ++c) dst[p * 8 + c] = b[c * ldb + p];
+}
 }  // namespace tg::kernels::gemm_detail
 #endif  // x86-64
