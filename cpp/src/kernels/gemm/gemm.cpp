@@ -39,6 +39,14 @@ using gemm_detail::UkernelEpilogue;
 // Below this many multiply-adds (M*N*K) the unpacked direct loops win: packing and the per-tile
 // epilogue cost about as much as the arithmetic (e.g. the seed's 32x8x128 and 32x128x1).
 constexpr std::int64_t kDirectMaxWork = 16 * 1024;
+// Up to this many multiply-adds, and K up to kSupMaxK, a float GEMM with B not transposed skips
+// packing when the ISA has an unpacked ("sup") kernel: at 64^3 packing A and B took ~15% of the
+// time. The unpacked kernel re-reads a K x NR column strip of B in place for every row tile; with
+// B's rows a power-of-two apart that strip maps to a few L1 sets, so a long K (128^3: K = 128
+// lines in 8 of 64 sets) thrashes L1, and packing wins again. Measured: 64^3 +15..25%, 128^3 -5..15%.
+// It stays below kThreadMinWork, so it is one-thread only.
+constexpr std::int64_t kSupMaxWork = std::int64_t(1) << 21;
+constexpr std::int64_t kSupMaxK = 96;
 // Below this many multiply-adds GEMM stays on one thread: a pool wake-up costs ~30 us when the
 // workers sleep (~2 M multiply-adds of single-thread AVX2 work), and on a busy 2-core machine the
 // second team member may not be scheduled for a whole time slice. 128^3 (2 M) stays on one thread.
@@ -461,6 +469,61 @@ void gemm_direct(const GemmProblem<T>& pr) {
   }
 }
 
+// Small float products through the unpacked kernel: B's column panels outer (a K x NR panel stays
+// in L1 across the row tiles), A's row tiles inner. Edge tiles read zero-padded copies of the last
+// rows of A / columns of B (built once) and write through a scratch tile, so the kernel always sees
+// a full tile and the edges get the very same arithmetic.
+void gemm_sup_f32(const GemmProblem<float>& pr, gemm_detail::UkernelSupF32 sup, int mr, int nr) {
+  const std::int64_t M = pr.M, N = pr.N, K = pr.K;
+  const std::int64_t rs_a = pr.trans_a ? 1 : pr.lda, cs_a = pr.trans_a ? pr.lda : 1;
+  const std::int64_t m_edge = M % mr, n_edge = N % nr;
+  float* a_pad = nullptr;  // the last m_edge rows of op(A), then zero rows: mr x K, row-major
+  float* b_pad = nullptr;  // the last n_edge columns of B, then zero columns: K x nr
+  if (m_edge) {
+    a_pad = static_cast<float*>(tls_pack_a.ensure(sizeof(float) * mr * K));
+    const float* a_last = pr.A + (M - m_edge) * rs_a;
+    for (int r = 0; r < mr; ++r)
+      for (std::int64_t p = 0; p < K; ++p)
+        a_pad[r * K + p] = r < m_edge ? a_last[r * rs_a + p * cs_a] : 0.0f;
+  }
+  if (n_edge) {
+    b_pad = static_cast<float*>(tls_pack_b.ensure(sizeof(float) * K * nr));
+    const float* b_last = pr.B + (N - n_edge);
+    for (std::int64_t p = 0; p < K; ++p)
+      for (int c = 0; c < nr; ++c) b_pad[p * nr + c] = c < n_edge ? b_last[p * pr.ldb + c] : 0.0f;
+  }
+  alignas(kPackAlign) float scratch[kMaxMR * kMaxNR];
+  alignas(kPackAlign) float bias_pad[kMaxNR];
+  for (std::int64_t j = 0; j < N; j += nr) {
+    const int n = static_cast<int>(std::min<std::int64_t>(nr, N - j));
+    const float* b = n == nr ? pr.B + j : b_pad;
+    const std::int64_t ldb = n == nr ? pr.ldb : nr;
+    UkernelEpilogue<float> ep{pr.alpha, pr.beta, nullptr, pr.relu};
+    if (pr.bias && n == nr) {
+      ep.bias = pr.bias + j;
+    } else if (pr.bias) {
+      for (int c = 0; c < nr; ++c) bias_pad[c] = c < n ? pr.bias[j + c] : 0.0f;
+      ep.bias = bias_pad;
+    }
+    for (std::int64_t i = 0; i < M; i += mr) {
+      const int m = static_cast<int>(std::min<std::int64_t>(mr, M - i));
+      const float* a = m == mr ? pr.A + i * rs_a : a_pad;
+      const std::int64_t rs = m == mr ? rs_a : K, cs = m == mr ? cs_a : 1;
+      float* c = pr.C + i * pr.ldc + j;
+      if (m == mr && n == nr) {
+        sup(K, a, rs, cs, b, ldb, c, pr.ldc, &ep);
+        continue;
+      }
+      if (pr.beta != 0.0f)
+        for (int r = 0; r < m; ++r)
+          for (int col = 0; col < n; ++col) scratch[r * nr + col] = c[r * pr.ldc + col];
+      sup(K, a, rs, cs, b, ldb, scratch, nr, &ep);
+      for (int r = 0; r < m; ++r)
+        for (int col = 0; col < n; ++col) c[r * pr.ldc + col] = scratch[r * nr + col];
+    }
+  }
+}
+
 template <class T>
 void gemm_impl(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
                T alpha, const T* A, std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C,
@@ -491,6 +554,12 @@ void gemm_impl(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
   if (work <= kDirectMaxWork || N == 1) {  // N == 1 is a matrix-vector product: nothing to reuse
     gemm_direct(pr);
     return;
+  }
+  if constexpr (std::is_same<T, float>::value) {
+    if (table.sup_f32 && !trans_b && work <= kSupMaxWork && K <= kSupMaxK) {
+      gemm_sup_f32(pr, table.sup_f32, table.mr_f32, table.nr_f32);
+      return;
+    }
   }
   pr.ukernel = Ukernel<T>::fn(table);
   pr.mr = Ukernel<T>::mr(table);

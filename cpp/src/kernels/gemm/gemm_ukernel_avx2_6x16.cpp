@@ -241,5 +241,49 @@ void pack_b_trans_avx2_8_f64(const double* b, std::int64_t ldb, std::int64_t kc,
   for (; p < kc; ++p)
     for (int c = 0; c < 8; ++c) dst[p * 8 + c] = b[c * ldb + p];
 }
+
+// The unpacked 6x16 kernel (ukernel.h, UkernelSupF32): sgemm_avx2_6x16's register layout and
+// arithmetic (one FMA chain per C element, p increasing), with A broadcast from its six rows in
+// place and B's rows loaded in place.
+void sgemm_sup_avx2_6x16(std::int64_t k, const float* a, std::int64_t rs_a, std::int64_t cs_a,
+                         const float* b, std::int64_t ldb, float* c, std::int64_t ldc,
+                         const UkernelEpilogue<float>* ep) {
+  const float* a0 = a;
+  const float* a1 = a + rs_a;
+  const float* a2 = a + 2 * rs_a;
+  const float* a3 = a + 3 * rs_a;
+  const float* a4 = a + 4 * rs_a;
+  const float* a5 = a + 5 * rs_a;
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+#define TG_ROW(i)                                      \
+  {                                                    \
+    const __m256 ai = _mm256_broadcast_ss(a##i + off); \
+    c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0);        \
+    c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);        \
+  }
+  std::int64_t off = 0;
+#pragma GCC unroll 4
+  for (std::int64_t p = 0; p < k; ++p) {
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+    TG_ROW(0) TG_ROW(1) TG_ROW(2) TG_ROW(3) TG_ROW(4) TG_ROW(5)
+    off += cs_a;
+    b += ldb;
+  }
+#undef TG_ROW
+  const __m256 alpha = _mm256_set1_ps(ep->alpha), beta = _mm256_set1_ps(ep->beta);
+  const bool read_c = ep->beta != 0.0f, relu = ep->relu;
+  const float* bias0 = ep->bias;
+  const float* bias1 = bias0 ? bias0 + 8 : nullptr;
+#define TG_STORE(i)                                                           \
+  store_ps(c + i * ldc, c##i##0, alpha, beta, read_c, bias0, relu);            \
+  store_ps(c + i * ldc + 8, c##i##1, alpha, beta, read_c, bias1, relu);
+  TG_STORE(0) TG_STORE(1) TG_STORE(2) TG_STORE(3) TG_STORE(4) TG_STORE(5)
+#undef TG_STORE
+}
 }  // namespace tg::kernels::gemm_detail
 #endif  // x86-64
