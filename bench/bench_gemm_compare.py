@@ -4,8 +4,10 @@
 
 `x @ w` from Python for square n x n operands (call overhead included), on 1 and 2 threads. Each
 thread count runs in its own child process (OpenBLAS reads OPENBLAS_NUM_THREADS at import). Each
-figure is the median over repeats; ratios are tapegrad's speed over the other library's (> 1:
-tapegrad faster). PyTorch is optional (`pip install torch==2.13.0`), a benchmark tool only.
+figure is the median over rounds that time the libraries in turn (so load changes on a shared
+machine hit all alike); on one thread also by thread CPU time. Ratios are tapegrad's speed over the
+other library's (> 1: tapegrad faster). PyTorch is optional (`pip install torch==2.13.0`), a
+benchmark tool only.
 """
 
 from __future__ import annotations
@@ -16,17 +18,30 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 import timeit
 
 SIZES = (64, 128, 256, 512, 1024, 2048)
 
 
-def median_s(fn, target_s: float = 0.05, repeat: int = 7) -> float:
-    fn()
-    number = 1
-    while timeit.timeit(fn, number=number) < target_s and number < 1 << 20:
-        number *= 2
-    return statistics.median(timeit.repeat(fn, number=number, repeat=repeat)) / number
+def interleaved_medians(fns: dict, clock=time.perf_counter, target_s=0.02, repeat=9) -> dict:
+    """Seconds per call of each fn, median over `repeat` rounds; every round times each fn once in
+    turn, so a change in the shared machine's load hits all of them alike."""
+    number = {}
+    for name, fn in fns.items():
+        fn()
+        n = 1
+        while timeit.timeit(fn, number=n) < target_s and n < 1 << 20:
+            n *= 2
+        number[name] = n
+    times = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            t0 = clock()
+            for _ in range(number[name]):
+                fn()
+            times[name].append((clock() - t0) / number[name])
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def child(threads: int, sizes) -> dict:
@@ -50,10 +65,14 @@ def child(threads: int, sizes) -> dict:
         want = a.astype(np.float64) @ b.astype(np.float64)
         err = np.abs((ta @ tb).numpy() - want).max() / np.abs(want).max()
         assert err < 1e-5, f"tapegrad n={n}: relative error {err}"
-        row = {"n": n, "tapegrad": median_s(lambda: ta @ tb), "numpy": median_s(lambda: a @ b)}
+        fns = {"tapegrad": lambda ta=ta, tb=tb: ta @ tb, "numpy": lambda a=a, b=b: a @ b}
         if torch is not None:
             xa, xb = torch.from_numpy(a), torch.from_numpy(b)
-            row["torch"] = median_s(lambda: xa @ xb)
+            fns["torch"] = lambda xa=xa, xb=xb: xa @ xb
+        row = {"n": n, **interleaved_medians(fns)}
+        if threads == 1:  # one thread: every library computes on this thread, so its CPU time
+            cpu = interleaved_medians(fns, clock=time.thread_time)  # is free of others' slices
+            row.update({f"{k}_cpu": v for k, v in cpu.items()})
         out["rows"].append(row)
     return out
 
@@ -80,12 +99,18 @@ def main() -> int:
         head = "".join(f"{lib:>10}" for lib in libs)
         ratios = "".join(f"{'tg/' + lib:>10}" for lib in libs[1:])
         print(f"{'n':>6}{head}{ratios}")
-        for row in res["rows"]:
-            n = row["n"]
-            gflops = {lib: 2.0 * n**3 / row[lib] * 1e-9 for lib in libs}
-            cells = "".join(f"{gflops[lib]:10.1f}" for lib in libs)
-            rel = "".join(f"{row[lib] / row['tapegrad']:10.2f}" for lib in libs[1:])
-            print(f"{n:>6}{cells}{rel}")
+        for suffix, what in (("", "wall clock"), ("_cpu", "thread CPU time")):
+            if suffix and threads != 1:
+                continue
+            print(f"  by {what}:")
+            for row in res["rows"]:
+                n = row["n"]
+                gflops = {lib: 2.0 * n**3 / row[lib + suffix] * 1e-9 for lib in libs}
+                cells = "".join(f"{gflops[lib]:10.1f}" for lib in libs)
+                rel = "".join(
+                    f"{row[lib + suffix] / row['tapegrad' + suffix]:10.2f}" for lib in libs[1:]
+                )
+                print(f"{n:>6}{cells}{rel}")
     return 0
 
 

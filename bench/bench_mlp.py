@@ -8,7 +8,7 @@ subtracted, then the mean over the batch of lse - logit[label] via a one-hot mas
 of the six parameters from one GradientTape, and plain SGD (`assign_sub(lr * g)`). PyTorch runs the
 same step (F.linear/relu, F.cross_entropy, backward, in-place SGD under no_grad). Both start from
 the same float32 weights and batch, and their first-step losses are checked to agree. Each thread
-count runs in its own child process; figures are medians in ms.
+count runs in its own child process; figures are medians in ms over rounds that time both in turn.
 """
 
 from __future__ import annotations
@@ -26,15 +26,19 @@ BATCH = 256
 LR = 0.01
 
 
-def median_ms(step, repeat: int) -> float:
-    for _ in range(3):
-        step()
-    times = []
+def interleaved_median_ms(steps: dict, repeat: int) -> dict:
+    """Median ms per step of each library, timed in turn every round (so a change in the shared
+    machine's load hits all of them alike), after 3 warm-up steps each."""
+    for step in steps.values():
+        for _ in range(3):
+            step()
+    times = {name: [] for name in steps}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
 
 
 def init(np):
@@ -116,9 +120,9 @@ def child(threads: int, repeat: int) -> dict:
     except ImportError:
         t_step = None
     out["loss"] = tg_loss
-    out["tapegrad_ms"] = median_ms(tg_step, repeat)
-    if t_step is not None:
-        out["torch_ms"] = median_ms(t_step, repeat)
+    steps = {"tapegrad": tg_step} if t_step is None else {"tapegrad": tg_step, "torch": t_step}
+    for name, ms in interleaved_median_ms(steps, repeat).items():
+        out[f"{name}_ms"] = ms
     return out
 
 
@@ -140,7 +144,8 @@ def main() -> int:
         line = f"{threads} thread(s): tapegrad {res['tapegrad_ms']:7.2f} ms"
         if res["torch"]:
             ratio = res["torch_ms"] / res["tapegrad_ms"]
-            line += f"   torch {res['torch']} eager {res['torch_ms']:7.2f} ms   torch/tg {ratio:.2f}"
+            line += f"   torch {res['torch']} eager {res['torch_ms']:7.2f} ms"
+            line += f"   torch/tg {ratio:.2f}"
         print(line + f"   (first loss {res['loss']:.4f}, {res['config']})")
     return 0
 
