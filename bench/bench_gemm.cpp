@@ -2,7 +2,11 @@
 // (TAPEGRAD_ISA=scalar|avx2|avx512 forces one). Every shape is checked against a naive
 // double-accumulating reference before it is timed. Also prints the core's clock-bound FMA peak
 // and, for small shapes, a naive -O3 loop for scale.
-//   usage: bench_gemm [--quick]      (--quick skips 2048)
+//   usage: bench_gemm [--quick] [--all-isas]   (--quick skips 2048; --all-isas repeats the tables
+//          for every ISA this CPU runs, switched in-process with set_isa)
+#include <time.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -85,11 +89,37 @@ bool check_gemm(const Shape& s, const std::vector<T>& A, const std::vector<T>& B
                                 (s.K + 2) * eps, shape_name(s).c_str());
 }
 
+double g_peak_f32 = 0;  // measured FMA peak of one core, by thread CPU time (0: not measured)
+
+double thread_cpu_s() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
+// Median seconds per call of f() by this thread's CPU time: on a machine shared with other jobs
+// the wall clock also counts the time slices they take; CPU time does not (their cache and memory
+// traffic still shows). Meaningful for single-threaded calls only.
+template <class F>
+double cpu_time_median(F&& f, int calls, int samples = 7) {
+  std::vector<double> per_call;
+  for (int r = 0; r < samples; ++r) {
+    const double t0 = thread_cpu_s();
+    for (int i = 0; i < calls; ++i) f();
+    per_call.push_back((thread_cpu_s() - t0) / calls);
+  }
+  std::sort(per_call.begin(), per_call.end());
+  return per_call[per_call.size() / 2];
+}
+
 template <class T>
 int bench_dtype(const std::vector<Shape>& shapes, const char* dtype) {
-  std::printf("\n%s  (GFLOP/s, median of 7; 2T/1T = thread scaling)\n", dtype);
-  std::printf("%-20s %10s %10s %7s %12s\n", "M x K x N  op", "1 thread", "2 threads", "2T/1T",
-              "naive loop");
+  const double peak = sizeof(T) == 4 ? g_peak_f32 : g_peak_f32 / 2;
+  std::printf("\n%s on %s  (GFLOP/s, median of 7; 2T/1T = thread scaling; 1T by CPU = 1 thread by "
+              "thread CPU time; %%peak = that vs the one-core FMA peak by CPU time)\n",
+              dtype, tk::isa_name());
+  std::printf("%-20s %10s %10s %7s %10s %7s %12s\n", "M x K x N  op", "1 thread", "2 threads",
+              "2T/1T", "1T by CPU", "%peak", "naive loop");
   std::mt19937 rng(42);
   std::uniform_real_distribution<double> dist(-1, 1);
   int failures = 0;
@@ -98,7 +128,7 @@ int bench_dtype(const std::vector<Shape>& shapes, const char* dtype) {
     for (auto& x : A) x = T(dist(rng));
     for (auto& x : B) x = T(dist(rng));
     const double flops = 2.0 * s.M * s.N * s.K;
-    double gflops[2] = {0, 0};
+    double gflops[2] = {0, 0}, gflops_cpu = 0;
     bool ok = true;
     for (int t = 0; t < 2 && ok; ++t) {
       tk::set_num_threads(t + 1);
@@ -111,6 +141,15 @@ int bench_dtype(const std::vector<Shape>& shapes, const char* dtype) {
         tg::bench::do_not_optimize(C[0]);
       });
       gflops[t] = flops / timing.median_s * 1e-9;
+      if (t == 0) {
+        const double cpu_s = cpu_time_median(
+            [&] {
+              run_gemm(s, A.data(), B.data(), C.data());
+              tg::bench::do_not_optimize(C[0]);
+            },
+            timing.calls_per_sample);
+        gflops_cpu = flops / cpu_s * 1e-9;
+      }
     }
     tk::set_num_threads(0);
     if (!ok) {
@@ -127,8 +166,10 @@ int bench_dtype(const std::vector<Shape>& shapes, const char* dtype) {
       });
       std::snprintf(naive, sizeof naive, "%12.2f", flops / timing.median_s * 1e-9);
     }
-    std::printf("%-20s %10.2f %10.2f %7.2f %s\n", shape_name(s).c_str(), gflops[0], gflops[1],
-                gflops[1] / gflops[0], naive);
+    char pct[16] = "      -";
+    if (peak > 0) std::snprintf(pct, sizeof pct, "%6.1f%%", 100.0 * gflops_cpu / peak);
+    std::printf("%-20s %10.2f %10.2f %7.2f %10.2f %s %s\n", shape_name(s).c_str(), gflops[0],
+                gflops[1], gflops[1] / gflops[0], gflops_cpu, pct, naive);
     std::fflush(stdout);
   }
   return failures;
@@ -137,7 +178,11 @@ int bench_dtype(const std::vector<Shape>& shapes, const char* dtype) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bool quick = false, all_isas = false;
+  for (int i = 1; i < argc; ++i) {
+    quick = quick || std::strcmp(argv[i], "--quick") == 0;
+    all_isas = all_isas || std::strcmp(argv[i], "--all-isas") == 0;
+  }
   std::printf("tapegrad GEMM benchmark: ISA %s, default threads %d\n", tk::isa_name(),
               tk::num_threads());
 #if defined(TAPEGRAD_BENCH_FMA_PEAK)
@@ -153,8 +198,20 @@ int main(int argc, char** argv) {
         tg::bench::do_not_optimize(r);
       });
       const double peak = flops / timing.min_s * 1e-9;
-      std::printf("FMA peak, one core (%s loop): %.1f GFLOP/s f32, %.1f GFLOP/s f64\n",
-                  avx512 ? "512-bit" : "256-bit", peak, peak / 2);
+      const double peak_cpu =
+          flops /
+          cpu_time_median(
+              [&] {
+                float r = avx512 ? tg::bench::fma_peak_avx512_f32(iters)
+                                 : tg::bench::fma_peak_avx2_f32(iters);
+                tg::bench::do_not_optimize(r);
+              },
+              timing.calls_per_sample) *
+          1e-9;
+      g_peak_f32 = peak_cpu;
+      std::printf("FMA peak, one core (%s loop): %.1f GFLOP/s f32 (%.1f by thread CPU time), "
+                  "f64 half of that\n",
+                  avx512 ? "512-bit" : "256-bit", peak, peak_cpu);
     }
   }
 #endif
@@ -165,6 +222,11 @@ int main(int argc, char** argv) {
     shapes.push_back({n, n, n, true, false});
     shapes.push_back({n, n, n, false, true});
   }
+  // The 784-1024-1024-10 MLP at batch 256: forward x @ W, backward x^T @ dz and dz @ W^T.
+  shapes.push_back({256, 784, 1024, false, false});
+  shapes.push_back({256, 1024, 1024, false, false});
+  shapes.push_back({784, 256, 1024, true, false});
+  shapes.push_back({256, 1024, 1024, false, true});
   // The seed notebook's shapes (M x K x N): a batch-32 Dense layer 8 -> 128, and 128 -> 1.
   for (bool ta : {false, true}) {
     shapes.push_back({32, 8, 128, ta, false});
@@ -172,7 +234,13 @@ int main(int argc, char** argv) {
   }
   shapes.push_back({32, 8, 128, false, true});
   shapes.push_back({32, 128, 1, false, true});
-  int failures = bench_dtype<float>(shapes, "float32");
-  failures += bench_dtype<double>(shapes, "float64");
+  int failures = 0;
+  const std::string default_isa = tk::isa_name();
+  for (const char* isa : {"avx512", "avx2", "scalar"}) {
+    if (all_isas ? !tk::set_isa(isa) : default_isa != isa) continue;
+    failures += bench_dtype<float>(shapes, "float32");
+    failures += bench_dtype<double>(shapes, "float64");
+  }
+  tk::set_isa(default_isa.c_str());
   return failures == 0 ? 0 : 1;
 }

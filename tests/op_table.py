@@ -287,6 +287,26 @@ def _matmul_ref(a, b, transpose_a=False, transpose_b=False):
     )
 
 
+def _dense_fn(x, w, *bias, activation=None):
+    return ops.dense(x, w, bias[0] if bias else None, activation)
+
+
+def _dense_ref(x, w, *bias, activation=None):
+    z = np.matmul(x, w) + (bias[0] if bias else 0.0)
+    return np.maximum(z, 0.0) if activation == "relu" else z
+
+
+def _dense_away_from_kink(rng, shapes):
+    """x, kernel (and bias) whose pre-activations x @ kernel + bias are all at least 0.1 away from
+    relu's kink (rejection sampling; the relu cases are small enough to pass in a few draws)."""
+    for _ in range(1000):
+        xs = [normal(rng, s) for s in shapes]
+        z = np.matmul(xs[0], xs[1]) + (xs[2] if len(xs) > 2 else 0.0)
+        if np.all(np.abs(z) >= 0.1):
+            return xs
+    raise RuntimeError(f"no dense inputs away from the relu kink for shapes {shapes}")
+
+
 def numpy_dtype(d) -> np.dtype:
     """A dtype spelled as tg.DType, NumPy dtype or type, or string, as NumPy's."""
     return np.dtype(d.as_numpy_dtype if isinstance(d, tg.DType) else d)
@@ -488,6 +508,32 @@ OP_ROWS = (
         ),
         f32_tol=(1e-5, 1e-5),
         note="float32 forward atol 1e-5: sums of up to 33 products of values in [-2, 2]",
+    ),
+    OpRow(
+        "dense",
+        "dense",
+        _dense_fn,
+        _dense_ref,
+        (
+            C((3, 4), (4, 2), (2,)),
+            C((3, 4), (4, 2)),
+            C((3, 4), (4, 2), (2,), activation="linear"),
+            C((3, 4), (4, 2), (2,), activation="relu"),
+            C((4, 3), (3, 2), activation="relu"),
+            C((2, 3, 4), (4, 2), (2,), activation="relu"),
+            C((2, 3, 4), (4, 5)),
+            C((1, 1), (1, 1), (1,)),
+            C((0, 4), (4, 3), (3,), activation="relu"),
+            C((3, 0), (0, 2), (2,)),
+            C((3, 4), (4, 0), (0,)),
+            C((17, 33), (33, 9), (9,), name="large(17,33)x(33,9)+(9,)"),
+        ),
+        _dense_away_from_kink,
+        piecewise_linear=True,
+        f32_tol=(1e-5, 1e-5),
+        note="pre-activations at least 0.1 from relu's kink; float32 atol as matmul's; "
+        "piecewise_linear: the bias gradient depends on no input (its second derivative is "
+        "None), relu's kink adds nothing a.e.; the bilinear x-kernel terms are still checked",
     ),
     # ---- shape ----
     OpRow(

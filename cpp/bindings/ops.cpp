@@ -140,6 +140,19 @@ void bind_ops(py::module_& m) {
     auto [a, b] = to_tensors(a_, b_);
     return wrap(run_op(std::max(a.size(), b.size()) * 8, [&] { return tg::matmul(a, b, ta, tb); }));
   }, py::arg("a"), py::arg("b"), py::arg("transpose_a") = false, py::arg("transpose_b") = false);
+  ops.def("dense", [](py::handle x_, py::handle w_, py::handle b_, py::handle activation) {
+    auto [x, w] = to_tensors(x_, w_);
+    std::optional<Tensor> b;
+    if (!b_.is_none()) b = to_tensor(b_, w.dtype());
+    if (!activation.is_none() && !py::isinstance<py::str>(activation))
+      throw TypeError("dense: activation must be None or a string, got " +
+                      std::string(py::str(py::type::of(activation).attr("__name__"))));
+    const std::string act = activation.is_none() ? "linear" : py::cast<std::string>(activation);
+    if (act != "linear" && act != "relu")
+      throw ValueError("dense: activation must be None, 'linear' or 'relu', got '" + act + "'");
+    return wrap(run_op(x.size() * (w.rank() == 2 ? w.shape()[1] : 1),
+                       [&] { return tg::dense(x, w, b, act == "relu"); }));
+  }, py::arg("x"), py::arg("kernel"), py::arg("bias") = py::none(), py::arg("activation") = py::none());
   ops.def("reshape", [](py::handle x, py::handle shape) {
     return wrap(tg::reshape(to_tensor(x), to_shape(shape)));
   }, py::arg("x"), py::arg("shape"));

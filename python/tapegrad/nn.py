@@ -1,4 +1,38 @@
 """``tg.nn``: neural-network functions under TensorFlow's names."""
 
+from __future__ import annotations
+
+from ._core import ops as _ops
 from ._core.ops import mean_squared_error  # noqa: F401  (fused: one pass forward, one backward)
 from .ops import relu, sigmoid, tanh  # noqa: F401
+
+# Activations the GEMM's epilogue applies in the same pass (None and "linear" mean none).
+_FUSED = (None, "linear", "relu")
+# Activations applied by their own op after the fused matmul + bias.
+_AFTER = {"tanh": tanh, "sigmoid": sigmoid}
+
+
+def dense(x, kernel, bias=None, activation=None):
+    """``activation(x @ kernel + bias)``, the Dense layer's forward.
+
+    The matmul, the bias add and a relu run as one op (one GEMM pass whose epilogue adds the bias
+    and applies relu), with its own gradient, differentiable again. ``x`` has rank >= 2 (leading
+    axes are batch axes), ``kernel`` shape ``(K, N)``, ``bias`` shape ``(N,)`` or None.
+    ``activation`` is None, ``"linear"``, ``"relu"``, ``"tanh"``, ``"sigmoid"`` or a callable;
+    the last three are applied after the fused op.
+    """
+    if activation in _FUSED:
+        return _ops.dense(x, kernel, bias, activation)
+    if isinstance(activation, str):
+        if activation not in _AFTER:
+            raise ValueError(
+                f"dense: unknown activation {activation!r}; expected None, 'linear', 'relu', "
+                "'tanh', 'sigmoid' or a callable"
+            )
+        activation = _AFTER[activation]
+    if not callable(activation):
+        raise TypeError(
+            f"dense: activation must be None, a string or a callable, got "
+            f"{type(activation).__name__}"
+        )
+    return activation(_ops.dense(x, kernel, bias, None))

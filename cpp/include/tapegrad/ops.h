@@ -53,6 +53,9 @@ Tensor mean_squared_error_grad(const Tensor& g, const Tensor& y_true, const Tens
 // ---- linear algebra (linalg.cpp) ----
 // op(a) @ op(b) for rank >= 2, batch dimensions broadcast; op = transpose of the last two axes.
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
+// act(x @ kernel + bias) in one GEMM pass (bias and relu in the epilogue); x has rank >= 2 and its
+// leading axes are flattened into the GEMM's rows; kernel is (K, N), bias (N,) or absent.
+Tensor dense(const Tensor& x, const Tensor& kernel, const std::optional<Tensor>& bias, bool relu);
 
 // ---- shape (shape.cpp) ----
 Tensor reshape(const Tensor& x, const Shape& shape);  // one -1 allowed

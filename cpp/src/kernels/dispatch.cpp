@@ -17,7 +17,10 @@ namespace {
 const GemmKernelTable kScalarTable = {"scalar", 4, 8, sgemm_ref_4x8, 4, 4, dgemm_ref_4x4};
 
 #if defined(__x86_64__) || defined(_M_X64)
-const GemmKernelTable kAvx2Table = {"avx2", 6, 16, sgemm_avx2_6x16, 6, 8, dgemm_avx2_6x8};
+const GemmKernelTable kAvx2Table = {"avx2",         6, 16, sgemm_avx2_6x16, 6, 8,
+                                    dgemm_avx2_6x8, pack_a_avx2_6_f32,
+                                    pack_b_trans_avx2_16_f32, pack_a_avx2_6_f64,
+                                    pack_b_trans_avx2_8_f64, sgemm_sup_avx2_6x16};
 const GemmKernelTable kAvx512Table = {"avx512", 12, 32, sgemm_avx512_12x32,
                                       12, 16, dgemm_avx512_12x16};
 #endif

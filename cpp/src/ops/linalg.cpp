@@ -1,5 +1,8 @@
 // Linear algebra: matmul with optional transposes (handled by the GEMM's packing, never
 // materialized) and broadcast batch dimensions.
+#include <optional>
+#include <string>
+
 #include "common.h"
 #include "../kernels/strided_loop.h"
 
@@ -71,6 +74,75 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   attrs.flag_a = ta;
   attrs.flag_b = tb;
   record(kMatmul, {a, b}, z, {a, b}, std::move(attrs));
+  return z;
+}
+
+}  // namespace tg
+
+namespace tg {
+
+// ---- dense: z = act(x @ W + b), the Dense layer's forward as one GEMM whose epilogue adds the
+// bias and applies relu while each tile is still in registers (kernels::gemm_bias_act). x has rank
+// >= 2; its leading axes are one M axis of the GEMM (a contiguous reshape, no copy). With
+// dz = relu ? relu_grad(g, z) : g (z > 0 exactly where x @ W + b > 0):
+//   dx = dz @ W^T,  dW = x^T @ dz (leading axes flattened),  db = reduce_sum(dz, leading axes).
+// The transposes are matmul's flags (handled by the GEMM's packing). Every step is an op, so dense
+// is differentiable again; relu_grad's derivative in z is 0, as relu's second derivative is.
+// Saves x, W and, for relu, z.
+static const OpDef kDense{"dense", [](const Node& n, const Tensor& g, Needs need) -> Grads {
+  const Tensor &x = n.saved[0], &w = n.saved[1];
+  const bool relu = n.attrs.flag_a;
+  const std::int64_t K = w.shape()[0], N = w.shape()[1];
+  const std::int64_t M = numel(Shape(x.shape().begin(), x.shape().end() - 1));
+  const Tensor dz = relu ? relu_grad(g, n.saved[2]) : g;
+  const bool flat = x.rank() > 2;
+  const Tensor dz2 = flat ? reshape(dz, {M, N}) : dz;
+  Grads grads(n.inputs.size());
+  if (need[0]) {
+    const Tensor dx = matmul(dz2, w, false, true);
+    grads[0] = flat ? reshape(dx, x.shape()) : dx;
+  }
+  if (need[1]) grads[1] = matmul(flat ? reshape(x, {M, K}) : x, dz2, true, false);
+  if (n.inputs.size() > 2 && need[2]) grads[2] = reduce_sum(dz2, std::vector<std::int64_t>{0});
+  return grads;
+}};
+Tensor dense(const Tensor& x, const Tensor& w, const std::optional<Tensor>& b, bool relu) {
+  // Validate every shape before any promotion cast is recorded: a failing op records nothing.
+  auto shapes = [&] {
+    return "x " + shape_str(x.shape()) + ", kernel " + shape_str(w.shape()) +
+           (b ? ", bias " + shape_str(b->shape()) : std::string());
+  };
+  if (x.rank() < 2 || w.rank() != 2)
+    throw ValueError("dense: x needs rank >= 2 and kernel rank 2, got " + shapes());
+  const std::int64_t K = w.shape()[0], N = w.shape()[1];
+  if (x.shape()[x.rank() - 1] != K)
+    throw ValueError("dense: the last axis of x must match the kernel's first, got " + shapes());
+  if (b && !(b->rank() == 1 && b->shape()[0] == N))
+    throw ValueError("dense: bias must have shape (" + std::to_string(N) + ",), got " + shapes());
+  // Mixed dtypes promote as matmul's do: float32 with float64 gives float64 (casts are ops).
+  const bool wide = x.dtype() == DType::Float64 || w.dtype() == DType::Float64 ||
+                    (b && b->dtype() == DType::Float64);
+  const DType dt = wide ? DType::Float64 : x.dtype();
+  if (x.dtype() != dt || w.dtype() != dt || (b && b->dtype() != dt)) {
+    std::optional<Tensor> bc;
+    if (b) bc = b->dtype() == dt ? *b : cast(*b, dt);
+    return dense(x.dtype() == dt ? x : cast(x, dt), w.dtype() == dt ? w : cast(w, dt), bc, relu);
+  }
+  Shape out_shape(x.shape().begin(), x.shape().end() - 1);
+  const std::int64_t M = numel(out_shape);  // the leading axes, flattened
+  out_shape.push_back(N);
+  Tensor z = Tensor::empty(dt, out_shape);
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    kernels::gemm_bias_act<T>(false, false, M, N, K, x.data<T>(), K, w.data<T>(), N,
+                              b ? b->data<T>() : nullptr, relu, z.mutable_data<T>(), N);
+  });
+  Attrs attrs;
+  attrs.flag_a = relu;
+  std::vector<Tensor> inputs{x, w};
+  if (b) inputs.push_back(*b);
+  if (relu) record(kDense, inputs, z, {x, w, z}, std::move(attrs));
+  else record(kDense, inputs, z, {x, w}, std::move(attrs));
   return z;
 }
 

@@ -39,6 +39,14 @@ using gemm_detail::UkernelEpilogue;
 // Below this many multiply-adds (M*N*K) the unpacked direct loops win: packing and the per-tile
 // epilogue cost about as much as the arithmetic (e.g. the seed's 32x8x128 and 32x128x1).
 constexpr std::int64_t kDirectMaxWork = 16 * 1024;
+// Up to this many multiply-adds, and K up to kSupMaxK, a float GEMM with B not transposed skips
+// packing when the ISA has an unpacked ("sup") kernel: at 64^3 packing A and B took ~15% of the
+// time. The unpacked kernel re-reads a K x NR column strip of B in place for every row tile; with
+// B's rows a power-of-two apart that strip maps to a few L1 sets, so a long K (128^3: K = 128
+// lines in 8 of 64 sets) thrashes L1, and packing wins again. Measured: 64^3 +15..25%, 128^3 -5..15%.
+// It stays below kThreadMinWork, so it is one-thread only.
+constexpr std::int64_t kSupMaxWork = std::int64_t(1) << 21;
+constexpr std::int64_t kSupMaxK = 96;
 // Below this many multiply-adds GEMM stays on one thread: a pool wake-up costs ~30 us when the
 // workers sleep (~2 M multiply-adds of single-thread AVX2 work), and on a busy 2-core machine the
 // second team member may not be scheduled for a whole time slice. 128^3 (2 M) stays on one thread.
@@ -163,7 +171,7 @@ void pack_a_mr(bool trans_a, const T* A, std::int64_t lda, std::int64_t i0, std:
         const T* src = A + (p0 + p) * lda + i0 + ir;
         T* d = dst + p * MR;
         if (m == MR) {
-          for (int r = 0; r < MR; ++r) d[r] = src[r];
+          std::memcpy(d, src, sizeof(T) * MR);
         } else {
           for (int r = 0; r < MR; ++r) d[r] = r < m ? src[r] : T(0);
         }
@@ -186,7 +194,7 @@ void pack_b_nr(bool trans_b, const T* B, std::int64_t ldb, std::int64_t N, std::
         const T* src = src_row + j;
         T* d = dst + q * NR * kc + p * NR;
         if (j + NR <= N) {
-          for (int c = 0; c < NR; ++c) d[c] = src[c];
+          std::memcpy(d, src, sizeof(T) * NR);  // one fixed-size copy: whole vector moves
         } else {
           const std::int64_t n = N - j;
           for (int c = 0; c < NR; ++c) d[c] = c < n ? src[c] : T(0);
@@ -255,6 +263,10 @@ struct GemmProblem {
   typename std::conditional<std::is_same<T, float>::value, gemm_detail::UkernelF32,
                             gemm_detail::UkernelF64>::type ukernel = nullptr;
   int mr = 0, nr = 0;
+  // The ISA's packers for a non-transposed A and for full panels of a transposed B, if it has them.
+  void (*pack_a_isa)(const T* a, std::int64_t lda, std::int64_t mc, std::int64_t kc,
+                     T* dst) = nullptr;
+  void (*pack_b_trans_isa)(const T* b, std::int64_t ldb, std::int64_t kc, T* dst) = nullptr;
   Blocking blk{};
   T* packed_b = nullptr;  // the team's shared B block, kc x nc
   TeamBarrier* barrier = nullptr;
@@ -312,7 +324,8 @@ template <class T>
 void gemm_team_member(const GemmProblem<T>& pr, int tid, int nt) {
   const Blocking& blk = pr.blk;
   const int mr = pr.mr, nr = pr.nr;
-  T* packed_a = static_cast<T*>(tls_pack_a.ensure(sizeof(T) * blk.mc * blk.kc));
+  T* packed_a =
+      static_cast<T*>(tls_pack_a.ensure(sizeof(T) * (blk.mc * blk.kc + gemm_detail::kPackSlack)));
   const std::int64_t m_tiles = (pr.M + mr - 1) / mr;
 
   for (std::int64_t jc = 0; jc < pr.N; jc += blk.nc) {
@@ -334,18 +347,55 @@ void gemm_team_member(const GemmProblem<T>& pr, int tid, int nt) {
       ep.relu = last_k_block && pr.relu;
 
       // Every member packs a slice of the shared B block, then waits for the others' slices.
-      pack_b(pr.trans_b, pr.B, pr.ldb, pr.N, jc, n_panels * tid / nt, n_panels * (tid + 1) / nt,
-             pc, kc, nr, pr.packed_b);
+      const std::int64_t my_panel0 = n_panels * tid / nt, my_panel1 = n_panels * (tid + 1) / nt;
+      if (pr.pack_b_trans_isa && pr.trans_b) {
+        for (std::int64_t q = my_panel0; q < my_panel1; ++q) {
+          const std::int64_t j = jc + q * nr;
+          if (j + nr <= pr.N)
+            pr.pack_b_trans_isa(pr.B + j * pr.ldb + pc, pr.ldb, kc, pr.packed_b + q * nr * kc);
+          else
+            pack_b(true, pr.B, pr.ldb, pr.N, jc, q, q + 1, pc, kc, nr, pr.packed_b);
+        }
+      } else {
+        pack_b(pr.trans_b, pr.B, pr.ldb, pr.N, jc, my_panel0, my_panel1, pc, kc, nr, pr.packed_b);
+      }
       pr.barrier->arrive_and_wait();
 
       for (std::int64_t t = tile0; t < tile1; t += blk.mc / mr) {
         const std::int64_t ic = t * mr;
         const std::int64_t mc = std::min({blk.mc, pr.M - ic, (tile1 - t) * mr});
-        pack_a(pr.trans_a, pr.A, pr.lda, ic, mc, pc, kc, mr, packed_a);
+        if (pr.pack_a_isa && !pr.trans_a)
+          pr.pack_a_isa(pr.A + ic * pr.lda + pc, pr.lda, mc, kc, packed_a);
+        else
+          pack_a(pr.trans_a, pr.A, pr.lda, ic, mc, pc, kc, mr, packed_a);
+        // The next B micro-panel is in L3 (a large B block does not fit L2); pull it toward L2 a
+        // slice per tile while this panel's tiles run, so the next panel's first tile does not
+        // stall on it (as BLIS's kernels prefetch their next panel). A panel is kc*nr elements,
+        // spread over the mc/mr tiles. On the shared 2-core Zen 3 it measured within noise of
+        // none (1024^3: +0..5% median thread-CPU time); it costs ~1 instruction per 64 FMAs.
+        const std::int64_t panel_bytes = kc * nr * std::int64_t(sizeof(T));
+        const std::int64_t tiles_here = (mc + mr - 1) / mr;
+        const std::int64_t slice = (panel_bytes / 64 + tiles_here - 1) / tiles_here * 64;
         for (std::int64_t q = panel0; q < panel1; ++q) {
           const T* b = pr.packed_b + q * nr * kc;
-          for (std::int64_t ir = 0; ir < mc; ir += mr)
-            compute_tile(pr, kc, packed_a + ir * kc, b, ic + ir, jc + q * nr, ep);
+          const char* next = reinterpret_cast<const char*>(b + nr * kc);
+          const char* next_end = q + 1 < panel1 ? next + panel_bytes : next;
+          const std::int64_t j = jc + q * nr;
+          // Full tiles call the kernel directly (the common case, kept free of per-tile work);
+          // edge tiles go through compute_tile's scratch tile.
+          UkernelEpilogue<T> tile_ep = ep;
+          if (ep.bias) tile_ep.bias = ep.bias + j;
+          const bool full_cols = j + nr <= pr.N;
+          for (std::int64_t ir = 0, t = 0; ir < mc; ir += mr, ++t) {
+            const char* pf = next + t * slice;
+            const char* pf_end = std::min(pf + slice, next_end);
+            for (; pf < pf_end; pf += 64) __builtin_prefetch(pf, 0, 2);
+            const std::int64_t i = ic + ir;
+            if (full_cols && i + mr <= pr.M)
+              pr.ukernel(kc, packed_a + ir * kc, b, pr.C + i * pr.ldc + j, pr.ldc, &tile_ep);
+            else
+              compute_tile(pr, kc, packed_a + ir * kc, b, i, j, ep);
+          }
         }
       }
       pr.barrier->arrive_and_wait();  // nobody repacks B while another member still reads it
@@ -419,6 +469,61 @@ void gemm_direct(const GemmProblem<T>& pr) {
   }
 }
 
+// Small float products through the unpacked kernel: B's column panels outer (a K x NR panel stays
+// in L1 across the row tiles), A's row tiles inner. Edge tiles read zero-padded copies of the last
+// rows of A / columns of B (built once) and write through a scratch tile, so the kernel always sees
+// a full tile and the edges get the very same arithmetic.
+void gemm_sup_f32(const GemmProblem<float>& pr, gemm_detail::UkernelSupF32 sup, int mr, int nr) {
+  const std::int64_t M = pr.M, N = pr.N, K = pr.K;
+  const std::int64_t rs_a = pr.trans_a ? 1 : pr.lda, cs_a = pr.trans_a ? pr.lda : 1;
+  const std::int64_t m_edge = M % mr, n_edge = N % nr;
+  float* a_pad = nullptr;  // the last m_edge rows of op(A), then zero rows: mr x K, row-major
+  float* b_pad = nullptr;  // the last n_edge columns of B, then zero columns: K x nr
+  if (m_edge) {
+    a_pad = static_cast<float*>(tls_pack_a.ensure(sizeof(float) * mr * K));
+    const float* a_last = pr.A + (M - m_edge) * rs_a;
+    for (int r = 0; r < mr; ++r)
+      for (std::int64_t p = 0; p < K; ++p)
+        a_pad[r * K + p] = r < m_edge ? a_last[r * rs_a + p * cs_a] : 0.0f;
+  }
+  if (n_edge) {
+    b_pad = static_cast<float*>(tls_pack_b.ensure(sizeof(float) * K * nr));
+    const float* b_last = pr.B + (N - n_edge);
+    for (std::int64_t p = 0; p < K; ++p)
+      for (int c = 0; c < nr; ++c) b_pad[p * nr + c] = c < n_edge ? b_last[p * pr.ldb + c] : 0.0f;
+  }
+  alignas(kPackAlign) float scratch[kMaxMR * kMaxNR];
+  alignas(kPackAlign) float bias_pad[kMaxNR];
+  for (std::int64_t j = 0; j < N; j += nr) {
+    const int n = static_cast<int>(std::min<std::int64_t>(nr, N - j));
+    const float* b = n == nr ? pr.B + j : b_pad;
+    const std::int64_t ldb = n == nr ? pr.ldb : nr;
+    UkernelEpilogue<float> ep{pr.alpha, pr.beta, nullptr, pr.relu};
+    if (pr.bias && n == nr) {
+      ep.bias = pr.bias + j;
+    } else if (pr.bias) {
+      for (int c = 0; c < nr; ++c) bias_pad[c] = c < n ? pr.bias[j + c] : 0.0f;
+      ep.bias = bias_pad;
+    }
+    for (std::int64_t i = 0; i < M; i += mr) {
+      const int m = static_cast<int>(std::min<std::int64_t>(mr, M - i));
+      const float* a = m == mr ? pr.A + i * rs_a : a_pad;
+      const std::int64_t rs = m == mr ? rs_a : K, cs = m == mr ? cs_a : 1;
+      float* c = pr.C + i * pr.ldc + j;
+      if (m == mr && n == nr) {
+        sup(K, a, rs, cs, b, ldb, c, pr.ldc, &ep);
+        continue;
+      }
+      if (pr.beta != 0.0f)
+        for (int r = 0; r < m; ++r)
+          for (int col = 0; col < n; ++col) scratch[r * nr + col] = c[r * pr.ldc + col];
+      sup(K, a, rs, cs, b, ldb, scratch, nr, &ep);
+      for (int r = 0; r < m; ++r)
+        for (int col = 0; col < n; ++col) c[r * pr.ldc + col] = scratch[r * nr + col];
+    }
+  }
+}
+
 template <class T>
 void gemm_impl(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
                T alpha, const T* A, std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C,
@@ -450,10 +555,23 @@ void gemm_impl(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
     gemm_direct(pr);
     return;
   }
+  if constexpr (std::is_same<T, float>::value) {
+    if (table.sup_f32 && !trans_b && work <= kSupMaxWork && K <= kSupMaxK) {
+      gemm_sup_f32(pr, table.sup_f32, table.mr_f32, table.nr_f32);
+      return;
+    }
+  }
   pr.ukernel = Ukernel<T>::fn(table);
   pr.mr = Ukernel<T>::mr(table);
   pr.nr = Ukernel<T>::nr(table);
   pr.blk = blocking_for(pr.mr, pr.nr, sizeof(T));
+  if constexpr (std::is_same<T, float>::value) {
+    pr.pack_a_isa = table.pack_a_f32;
+    pr.pack_b_trans_isa = table.pack_b_trans_f32;
+  } else {
+    pr.pack_a_isa = table.pack_a_f64;
+    pr.pack_b_trans_isa = table.pack_b_trans_f64;
+  }
 
   const std::int64_t nc_max = std::min(pr.blk.nc, (N + pr.nr - 1) / pr.nr * pr.nr);
   const std::int64_t kc_max = std::min(pr.blk.kc, K);

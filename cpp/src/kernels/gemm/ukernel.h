@@ -49,6 +49,31 @@ using UkernelF32 = void (*)(std::int64_t k, const float* a, const float* b, floa
 using UkernelF64 = void (*)(std::int64_t k, const double* a, const double* b, double* c,
                             std::int64_t ldc, const UkernelEpilogue<double>* ep);
 
+// Optional per-ISA packers (gemm.cpp's portable packers do the rest); each packs for its own
+// table's MR / NR.
+// Packs rows [0, mc) and columns [0, kc) of a row-major A block (a points at its first element,
+// row stride lda) into micro-panels of MR rows, dst[q*MR*kc + p*MR + r], rows past mc zero. May
+// write up to kPackSlack elements past the last panel (the buffer has room for them).
+using PackAF32 = void (*)(const float* a, std::int64_t lda, std::int64_t mc, std::int64_t kc,
+                          float* dst);
+constexpr int kPackSlack = 16;
+// Packs one full micro-panel of a transposed float B: NR columns of op(B), stored as NR rows of
+// length >= kc (b points at the first, row stride ldb), into dst[p*NR + c] = b[c*ldb + p].
+using PackBTransF32 = void (*)(const float* b, std::int64_t ldb, std::int64_t kc, float* dst);
+// The same two contracts for double.
+using PackAF64 = void (*)(const double* a, std::int64_t lda, std::int64_t mc, std::int64_t kc,
+                          double* dst);
+using PackBTransF64 = void (*)(const double* b, std::int64_t ldb, std::int64_t kc, double* dst);
+
+// Optional "small, unpacked" micro-kernel (BLIS's gemmsup): the same MR x NR tile and epilogue as
+// the packed kernel, but A is read in place, element (i, p) at a[i*rs_a + p*cs_a] (a transposed
+// A is rs_a = 1, cs_a = lda), and B's rows in place, b[p*ldb + j], NR values each. For small
+// products, where packing costs a sizable part of the arithmetic. The tile is full (the framework
+// pads edge tiles).
+using UkernelSupF32 = void (*)(std::int64_t k, const float* a, std::int64_t rs_a,
+                               std::int64_t cs_a, const float* b, std::int64_t ldb, float* c,
+                               std::int64_t ldc, const UkernelEpilogue<float>* ep);
+
 // One ISA's kernels and register-block sizes (BLIS's "context").
 struct GemmKernelTable {
   const char* isa;  // "scalar", "avx2", "avx512"
@@ -56,6 +81,13 @@ struct GemmKernelTable {
   UkernelF32 ukernel_f32;
   int mr_f64, nr_f64;
   UkernelF64 ukernel_f64;
+  // Optional ISA packers (nullptr: the portable ones in gemm.cpp): a non-transposed A block, and
+  // one full micro-panel of a transposed B.
+  PackAF32 pack_a_f32 = nullptr;
+  PackBTransF32 pack_b_trans_f32 = nullptr;
+  PackAF64 pack_a_f64 = nullptr;  // likewise for double
+  PackBTransF64 pack_b_trans_f64 = nullptr;
+  UkernelSupF32 sup_f32 = nullptr;  // the unpacked float kernel (mr_f32 x nr_f32), if any
 };
 
 // ---- per-ISA kernels (each defined in its own translation unit) ------------------------------
@@ -71,6 +103,15 @@ void sgemm_avx2_6x16(std::int64_t k, const float* a, const float* b, float* c, s
                      const UkernelEpilogue<float>* ep);
 void dgemm_avx2_6x8(std::int64_t k, const double* a, const double* b, double* c, std::int64_t ldc,
                     const UkernelEpilogue<double>* ep);
+void pack_a_avx2_6_f32(const float* a, std::int64_t lda, std::int64_t mc, std::int64_t kc,
+                       float* dst);
+void pack_b_trans_avx2_16_f32(const float* b, std::int64_t ldb, std::int64_t kc, float* dst);
+void pack_a_avx2_6_f64(const double* a, std::int64_t lda, std::int64_t mc, std::int64_t kc,
+                       double* dst);
+void pack_b_trans_avx2_8_f64(const double* b, std::int64_t ldb, std::int64_t kc, double* dst);
+void sgemm_sup_avx2_6x16(std::int64_t k, const float* a, std::int64_t rs_a, std::int64_t cs_a,
+                         const float* b, std::int64_t ldb, float* c, std::int64_t ldc,
+                         const UkernelEpilogue<float>* ep);
 // AVX-512F (gemm_ukernel_avx512_12x32.cpp): float 12x32, double 12x16 (24 zmm accumulators each).
 void sgemm_avx512_12x32(std::int64_t k, const float* a, const float* b, float* c,
                         std::int64_t ldc, const UkernelEpilogue<float>* ep);
