@@ -1,4 +1,5 @@
-"""The README's two set-up commands and `.ci/run` stay in sync (CI runs the README's test command)."""
+"""The README's two set-up commands and `.ci/run` stay in sync (CI runs the README's test
+command)."""
 
 import re
 from pathlib import Path
