@@ -110,9 +110,11 @@ class EarlyStopping(Callback):
     def on_train_begin(self, logs=None):
         self.wait = 0
         self.stopped_epoch = 0
-        self.best = self.baseline if self.baseline is not None else (
-            -math.inf if self.maximize else math.inf
-        )  # fmt: skip
+        self.best = (
+            self.baseline
+            if self.baseline is not None
+            else (-math.inf if self.maximize else math.inf)
+        )
         self.best_weights = None
         self.best_epoch = 0
 
@@ -174,8 +176,9 @@ class ModelCheckpoint(Callback):
         if self.save_best_only:
             value = logs.get(self.monitor)
             if value is None:
-                raise ValueError(f"ModelCheckpoint: monitor {self.monitor!r} is not in the logs "
-                                 f"{sorted(logs)}")  # fmt: skip
+                raise ValueError(
+                    f"ModelCheckpoint: monitor {self.monitor!r} is not in the logs {sorted(logs)}"
+                )
             better = value > self.best if self.maximize else value < self.best
             if not better:
                 return
@@ -244,8 +247,14 @@ class JSONLogger(Callback):
 class LambdaCallback(Callback):
     """Callbacks from plain functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``."""
 
-    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
-                 on_train_end=None, on_train_batch_end=None):  # fmt: skip
+    def __init__(
+        self,
+        on_epoch_begin=None,
+        on_epoch_end=None,
+        on_train_begin=None,
+        on_train_end=None,
+        on_train_batch_end=None,
+    ):
         super().__init__()
         for name, fn in [
             ("on_epoch_begin", on_epoch_begin),

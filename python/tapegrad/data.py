@@ -45,7 +45,8 @@ class SyntheticDataWarning(UserWarning):
 
 def train_test_split(*arrays, test_size=None, train_size=None, random_state=None, shuffle=True):
     """Splits each array into train and test parts, returned as ``[a_train, a_test, b_train, ...]``
-    (scikit-learn's signature; default test share 0.25)."""
+    (scikit-learn's signature and, for an integer ``random_state``, its exact split; default test
+    share 0.25)."""
     if not arrays:
         raise ValueError("train_test_split needs at least one array")
     n = len(arrays[0])
@@ -55,10 +56,17 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state=None
             raise ValueError(f"train_test_split: arrays have different lengths {lengths}")
     n_test, n_train = _split_sizes(n, test_size, train_size)
     if shuffle:
-        order = np.random.default_rng(random_state).permutation(n)
+        # scikit-learn's ShuffleSplit draw (legacy RandomState), so a given random_state gives
+        # the seed notebook's exact split: test rows first, then train rows
+        rng = (
+            random_state
+            if isinstance(random_state, np.random.RandomState)
+            else (np.random.RandomState(random_state))
+        )
+        order = rng.permutation(n)
+        test_idx, train_idx = order[:n_test], order[n_test : n_test + n_train]
     else:
-        order = np.arange(n)
-    train_idx, test_idx = order[:n_train], order[n_train : n_train + n_test]
+        train_idx, test_idx = np.arange(n_train), np.arange(n_train, n_train + n_test)
     out = []
     for a in arrays:
         a = np.asarray(a)
@@ -90,8 +98,9 @@ def _split_sizes(n: int, test_size, train_size) -> tuple[int, int]:
     return n_test, n_train
 
 
-def minibatches(*arrays, batch_size: int = 32, shuffle: bool = True, seed=None,
-                drop_remainder: bool = False) -> Iterator[tuple]:  # fmt: skip
+def minibatches(
+    *arrays, batch_size: int = 32, shuffle: bool = True, seed=None, drop_remainder: bool = False
+) -> Iterator[tuple]:
     """Yields tuples of row batches of each array, one pass over the data."""
     n = len(arrays[0])
     if any(len(a) != n for a in arrays):
@@ -212,8 +221,12 @@ def _from_sklearn(download: bool, timeout: float) -> Optional[Dataset]:
         return None
     finally:
         socket.setdefaulttimeout(old)
-    return Dataset(np.asarray(bunch.data, np.float64), np.asarray(bunch.target, np.float64),
-                   tuple(bunch.feature_names), "scikit-learn")  # fmt: skip
+    return Dataset(
+        np.asarray(bunch.data, np.float64),
+        np.asarray(bunch.target, np.float64),
+        tuple(bunch.feature_names),
+        "scikit-learn",
+    )
 
 
 def synthetic_california_housing(n: int = N_SAMPLES, seed: int = 20640) -> Dataset:
@@ -229,11 +242,20 @@ def synthetic_california_housing(n: int = N_SAMPLES, seed: int = 20640) -> Datas
     ave_occup = np.clip(rng.lognormal(1.03, 0.25, n), 0.7, 20.0)
     latitude = np.where(rng.random(n) < 0.55, rng.normal(34.1, 0.6, n), rng.normal(37.7, 0.9, n))
     longitude = -121.5 + (latitude - 36.0) * -1.1 + rng.normal(0, 0.5, n)
-    X = np.stack([med_inc, house_age, ave_rooms, ave_bedrms, population, ave_occup, latitude,
-                  longitude], axis=1)  # fmt: skip
+    X = np.stack(
+        [med_inc, house_age, ave_rooms, ave_bedrms, population, ave_occup, latitude, longitude],
+        axis=1,
+    )
     coast = np.exp(-np.abs(longitude + 0.97 * latitude - 2.0 - 88.0) / 1.5)
-    y = (0.42 * med_inc + 0.9 * coast + 0.006 * house_age - 0.15 * np.log(ave_occup)
-         + 0.25 * np.tanh(ave_rooms - 5.0) + rng.normal(0, 0.45, n) + 0.1)  # fmt: skip
+    y = (
+        0.42 * med_inc
+        + 0.9 * coast
+        + 0.006 * house_age
+        - 0.15 * np.log(ave_occup)
+        + 0.25 * np.tanh(ave_rooms - 5.0)
+        + rng.normal(0, 0.45, n)
+        + 0.1
+    )
     y = np.clip(y, 0.15, 5.0)
     return Dataset(np.ascontiguousarray(X), y, FEATURE_NAMES, "synthetic")
 

@@ -171,8 +171,10 @@ class Dense(Layer):
 
     def build(self, input_shape: tuple) -> None:
         if len(input_shape) < 1 or input_shape[-1] is None:
-            raise ValueError(f"Dense {self.name!r}: the last input dimension must be known, "
-                             f"got input shape {input_shape}")  # fmt: skip
+            raise ValueError(
+                f"Dense {self.name!r}: the last input dimension must be known, "
+                f"got input shape {input_shape}"
+            )
         fan_in = int(input_shape[-1])
         np_dtype = self.dtype.as_numpy_dtype
         self.kernel = self.add_weight(
@@ -234,8 +236,10 @@ class Normalization(Layer):
             return ()
         axis = self.axis % len(input_shape)
         if input_shape[axis] is None:
-            raise ValueError(f"Normalization: the size of axis {self.axis} must be known, "
-                             f"got input shape {input_shape}")  # fmt: skip
+            raise ValueError(
+                f"Normalization: the size of axis {self.axis} must be known, "
+                f"got input shape {input_shape}"
+            )
         return (int(input_shape[axis]),)
 
     def build(self, input_shape: tuple) -> None:

@@ -203,8 +203,10 @@ class Sequential:
         from .train import Trainer
 
         if self._compiled is None:
-            raise RuntimeError("You must compile your model before training/testing. "
-                               "Use `model.compile(optimizer, loss)`.")  # fmt: skip
+            raise RuntimeError(
+                "You must compile your model before training/testing. "
+                "Use `model.compile(optimizer, loss)`."
+            )
         if getattr(self, "_trainer", None) is None:
             self._trainer = Trainer(self, **self._compiled)
         return self._trainer

@@ -237,12 +237,18 @@ class Trainer:
 
         history = callbacks_module.History()
         cbs = [*list(callbacks or []), history]
-        params = {"epochs": epochs, "steps": steps_per_epoch, "batch_size": batch_size,
-                  "samples": n, "sampling": sampling}  # fmt: skip
+        params = {
+            "epochs": epochs,
+            "steps": steps_per_epoch,
+            "batch_size": batch_size,
+            "samples": n,
+            "sampling": sampling,
+        }
         step_hooks = [
             cb
             for cb in cbs
-            if type(cb).on_train_batch_end is not callbacks_module.Callback.on_train_batch_end
+            if getattr(cb.on_train_batch_end, "__func__", None)
+            is not callbacks_module.Callback.on_train_batch_end
         ]
         for cb in cbs:
             cb.set_model(self.model)
@@ -268,8 +274,10 @@ class Trainer:
                         batches = rng.integers(0, n, size=(steps_per_epoch, batch_size))
                     else:
                         order = rng.permutation(n) if shuffle else np.arange(n)
-                        batches = [order[i * batch_size : (i + 1) * batch_size]
-                                   for i in range(steps_per_epoch)]  # fmt: skip
+                        batches = [
+                            order[i * batch_size : (i + 1) * batch_size]
+                            for i in range(steps_per_epoch)
+                        ]
                     loss_sum = 0.0
                     seen = 0
                     steps_done = 0
@@ -306,8 +314,10 @@ class Trainer:
                     if interrupt.raised:
                         interrupted = True
                         if progress.verbose:
-                            print(f"\nInterrupted at epoch {epoch + 1}, step {steps_done}; "
-                                  "keeping the history of the completed epochs.")  # fmt: skip
+                            print(
+                                f"\nInterrupted at epoch {epoch + 1}, step {steps_done}; "
+                                "keeping the history of the completed epochs."
+                            )
                         break
                     if val is not None:
                         val_logs = self._evaluate_tensors(*val, batch_size=max(batch_size, 4096))
