@@ -44,6 +44,7 @@ class Layer:
 
     def __init__(self, input_shape=None, dtype=None, name: Optional[str] = None, trainable=True):
         self.dtype = _as_dtype(dtype)
+        self._tensor_dtype = Tensor(np.zeros(0, self.dtype.as_numpy_dtype)).dtype
         self.name = name or f"{_snake(type(self).__name__)}_{next(_layer_ids)}"
         self.trainable = trainable
         self.built = False
@@ -111,8 +112,10 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__} must define call(x)")
 
     def _cast_input(self, x) -> Tensor:
-        if isinstance(x, Tensor):
-            return x if x.dtype == self.dtype else cast(x, self.dtype)
+        if isinstance(x, Tensor):  # `is` against the tensors' own dtype object: == is slower
+            return (
+                x if x.dtype is self._tensor_dtype or x.dtype == self.dtype else cast(x, self.dtype)
+            )
         if isinstance(x, Variable):
             v = x.value()
             return v if v.dtype == self.dtype else cast(v, self.dtype)
@@ -188,12 +191,15 @@ class Dense(Layer):
         return (*tuple(input_shape)[:-1], self.units)
 
     def call(self, x: Tensor) -> Tensor:
-        if x.ndim == 0 or x.shape[-1] != self.kernel.shape[0]:
-            raise ValueError(
-                f"Dense {self.name!r} expects inputs with last dimension {self.kernel.shape[0]}, "
-                f"got shape {tuple(x.shape)}"
-            )
-        return _dense(x, self.kernel, self.bias, self.activation)
+        try:
+            return _dense(x, self.kernel, self.bias, self.activation)
+        except ValueError:
+            if x.ndim == 0 or x.shape[-1] != self.kernel.shape[0]:
+                raise ValueError(
+                    f"Dense {self.name!r} expects inputs with last dimension "
+                    f"{self.kernel.shape[0]}, got shape {tuple(x.shape)}"
+                ) from None
+            raise
 
     def get_config(self) -> dict:
         return {

@@ -22,7 +22,9 @@ _warned_shapes: set = set()
 
 def _as_tensor_like(x, like: Optional[Tensor]) -> Tensor:
     if isinstance(x, Tensor):
-        return x if like is None or x.dtype == like.dtype else cast(x, like.dtype)
+        if like is None or x.dtype is like.dtype or x.dtype == like.dtype:
+            return x
+        return cast(x, like.dtype)
     if isinstance(x, Variable):
         return _as_tensor_like(x.value(), like)
     arr = np.asarray(x)
@@ -87,6 +89,12 @@ def _squared_error_per_sample(y_true: Tensor, y_pred: Tensor) -> Tensor:
     return _mean_last_axis(square(y_true - y_pred))
 
 
+def _mean_squared_error_total(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """``mean(square(y_true - y_pred))`` over every element (equal to the mean of the per-sample
+    errors). The single point where a fused scalar MSE op plugs in."""
+    return reduce_mean(square(y_true - y_pred))
+
+
 def mean_squared_error(y_true, y_pred) -> Tensor:
     """``mean(square(y_true - y_pred), axis=-1)``: (N, D) -> (N,), (D,) -> ()."""
     y_true, y_pred = _prepare(y_true, y_pred, "mean_squared_error")
@@ -119,6 +127,10 @@ class Loss:
         self.name = name or self.fn.__name__
 
     def __call__(self, y_true, y_pred, sample_weight=None) -> Tensor:
+        if sample_weight is None and self.reduction == "sum_over_batch_size":
+            total = self._mean_over_batch(y_true, y_pred)
+            if total is not None:
+                return total
         values = self.fn(y_true, y_pred)
         if sample_weight is not None:
             weight = _as_tensor_like(sample_weight, values)
@@ -129,10 +141,13 @@ class Loss:
             values = multiply(values, weight)
         if self.reduction in ("none", None):
             return values
-        total = reduce_sum(values)
         if self.reduction == "sum":
-            return total
-        return total / float(max(values.size, 1))
+            return reduce_sum(values)
+        return reduce_mean(values) if values.size else reduce_sum(values)
+
+    def _mean_over_batch(self, y_true, y_pred):
+        """The scalar loss by a shorter route, or None to take the per-sample one."""
+        return None
 
     def get_config(self) -> dict:
         return {"reduction": self.reduction, "name": self.name}
@@ -140,6 +155,12 @@ class Loss:
 
 class MeanSquaredError(Loss):
     fn = staticmethod(mean_squared_error)
+
+    def _mean_over_batch(self, y_true, y_pred):
+        y_true, y_pred = _prepare(y_true, y_pred, "mean_squared_error")
+        if y_pred.ndim == 0 or y_pred.size == 0:
+            return None
+        return _mean_squared_error_total(y_true, y_pred)
 
 
 class MeanAbsoluteError(Loss):

@@ -109,6 +109,12 @@ class Optimizer:
         self.iterations += 1
         return self.iterations
 
+    def _apply_all(self, grads: list, variables: list) -> None:
+        """apply_gradients for a trusted caller (the Trainer) holding a gradient for every
+        variable: no per-pair checks beyond the C++ kernels' own."""
+        self._apply(grads, variables, self.current_learning_rate())
+        self.iterations += 1
+
     def minimize(self, loss: Callable, var_list) -> int:
         """One ``apply_gradients`` step on the gradient of ``loss()`` (a zero-argument callable,
         or a tensor already computed under a tape is not accepted: Keras's rule)."""

@@ -183,7 +183,10 @@ class Trainer:
         if not math.isfinite(loss_value):
             return loss_value, pred
         grads = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(zip(grads, variables))
+        if any(g is None for g in grads):  # the warning path names the variables
+            self.optimizer.apply_gradients(zip(grads, variables))
+        else:
+            self.optimizer._apply_all(grads, variables)
         return loss_value, pred
 
     # -- fit -------------------------------------------------------------------------------
