@@ -320,3 +320,14 @@ def test_cli_divergence_exits_with_the_error(tmp_path, housing_npz):
     )
     assert r.returncode == 1
     assert "at epoch 1, step" in r.stderr and "TerminateOnNaN" in r.stderr
+
+
+def test_plot_history_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    from tapegrad.cli import plot_history
+
+    hist = callbacks.History()
+    hist.on_epoch_end(0, {"loss": 1.0, "val_loss": 1.2})
+    hist.on_epoch_end(1, {"loss": 0.5, "val_loss": 0.7})
+    assert plot_history(hist, tmp_path / "loss.png")
+    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
