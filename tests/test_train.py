@@ -331,3 +331,21 @@ def test_plot_history_writes_a_png(tmp_path):
     hist.on_epoch_end(1, {"loss": 0.5, "val_loss": 0.7})
     assert plot_history(hist, tmp_path / "loss.png")
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_soft_terminate_on_nan_callback_stops_without_error(capsys):
+    X, y = linear_problem()
+    trainer = Trainer(small_model(8), optimizer=optimizers.SGD(10.0))
+    hist = trainer.fit(
+        X,
+        y * 1e3,
+        epochs=50,
+        batch_size=32,
+        verbose=0,
+        seed=0,
+        terminate_on_nan=False,
+        callbacks=[callbacks.TerminateOnNaN()],
+    )
+    assert len(hist.epoch) < 50
+    assert not np.isfinite(hist.history["loss"][-1])
+    assert "invalid loss" in capsys.readouterr().out

@@ -74,7 +74,15 @@ class History(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Marker: the Trainer checks every step's loss itself (on by default, see ``fit``)."""
+    """Keras's soft form: stops training after a step whose loss is NaN or infinite, without an
+    error. The Trainer's default (``fit(terminate_on_nan=True)``) is stricter: it raises
+    ``TrainingDiverged`` before applying that step's update."""
+
+    def on_train_batch_end(self, step, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            print(f"Batch {step}: invalid loss {loss}, terminating training")
+            self.model.stop_training = True
 
 
 class EarlyStopping(Callback):

@@ -30,8 +30,9 @@ def _as_tensor_like(x, like: Optional[Tensor]) -> Tensor:
     arr = np.asarray(x)
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"loss inputs must be numeric, got an array of dtype {arr.dtype}")
-    if like is None:
-        return convert_to_tensor(arr.astype(np.float32) if arr.dtype.kind != "f" else arr)
+    if like is None:  # lists and numbers are float32 (TensorFlow's default); arrays keep theirs
+        keep = isinstance(x, np.ndarray) and arr.dtype.kind == "f"
+        return convert_to_tensor(arr if keep else arr.astype(np.float32))
     return Tensor(np.ascontiguousarray(arr, dtype=like.dtype.as_numpy_dtype))
 
 

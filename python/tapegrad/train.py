@@ -175,12 +175,14 @@ class Trainer:
         return shape[-1] if len(shape) > 1 else None
 
     # -- one step --------------------------------------------------------------------------
-    def _train_step(self, xb: Tensor, yb: Tensor, variables: list) -> tuple[float, Tensor]:
+    def _train_step(
+        self, xb: Tensor, yb: Tensor, variables: list, skip_non_finite: bool
+    ) -> tuple[float, Tensor]:
         with GradientTape() as tape:
             pred = self.model(xb, training=True)
             loss = self.loss_fn(yb, pred)
         loss_value = float(loss)
-        if not math.isfinite(loss_value):
+        if skip_non_finite and not math.isfinite(loss_value):
             return loss_value, pred
         grads = tape.gradient(loss, variables)
         if any(g is None for g in grads):  # the warning path names the variables
@@ -268,6 +270,9 @@ class Trainer:
         with _InterruptFlag() as interrupt:
             try:
                 for epoch in range(initial_epoch, epochs):
+                    if interrupt.raised:  # Ctrl-C came during validation or a callback
+                        interrupted = True
+                        break
                     for cb in cbs:
                         cb.on_epoch_begin(epoch)
                     progress.epoch_begin(epoch)
@@ -286,7 +291,7 @@ class Trainer:
                     steps_done = 0
                     for step, idx in enumerate(batches):
                         xb, yb = gather(X, idx), gather(Y, idx)
-                        loss_value, pred = self._train_step(xb, yb, variables)
+                        loss_value, pred = self._train_step(xb, yb, variables, terminate_on_nan)
                         if terminate_on_nan and not math.isfinite(loss_value):
                             progress.epoch_end(epoch, {"loss": loss_value}, step + 1)
                             raise TrainingDiverged(
@@ -309,7 +314,7 @@ class Trainer:
                             for cb in step_hooks:
                                 cb.on_train_batch_end(step, logs)
                             progress.step(step, logs)
-                        if interrupt.raised:
+                        if interrupt.raised or self.model.stop_training:
                             break
                     logs = {"loss": loss_sum / max(seen, 1)}
                     for m in self.metrics:
