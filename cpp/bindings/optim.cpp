@@ -82,8 +82,10 @@ void bind_optim(py::module_& parent) {
           py::arg("grads"), py::arg("vars"), py::arg("learning_rate"), py::arg("step"),
           py::arg("clipnorm") = 0.0, py::arg("global_clipnorm") = 0.0, py::arg("clipvalue") = 0.0,
           "Updates every variable in place with its gradient; step is iterations + 1.")
-      .def("first_moment", [](const optim::Adam& self, const Variable& v) { return slot_or_none(self.first_moment(*v)); })
-      .def("second_moment", [](const optim::Adam& self, const Variable& v) { return slot_or_none(self.second_moment(*v)); });
+      .def("first_moment",
+           [](const optim::Adam& self, const Variable& v) { return slot_or_none(self.first_moment(*v)); })
+      .def("second_moment",
+           [](const optim::Adam& self, const Variable& v) { return slot_or_none(self.second_moment(*v)); });
 }
 
 }  // namespace tg::py_bind

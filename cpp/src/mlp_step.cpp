@@ -11,6 +11,9 @@ namespace tg::mlp {
 
 namespace {
 
+// Helpers are inlined into the multiversioned step loop below so they get its instruction set.
+#define TG_ALWAYS_INLINE inline __attribute__((always_inline))
+
 void check_layers(const std::vector<DenseLayer>& layers, const Tensor& X, const Tensor& Y,
                   std::vector<std::int64_t>* widths) {
   if (layers.empty()) throw ValueError("train_steps: no layers");
@@ -48,8 +51,8 @@ bool small_product(std::int64_t layer_out) { return layer_out < 16; }
 // out (B x n) = in (B x k) @ W (k x n) + bias, then relu if asked. Narrow outputs (n < 8: the
 // regression head) are dot products over k; wider ones accumulate rows of W (contiguous over n).
 template <class T>
-void forward(std::int64_t B, std::int64_t k, std::int64_t n, const T* in, const T* W, const T* bias, bool relu,
-             T* out) {
+TG_ALWAYS_INLINE void forward(std::int64_t B, std::int64_t k, std::int64_t n, const T* in, const T* W,
+                              const T* bias, bool relu, T* out) {
   if (!small_product(n)) {
     kernels::gemm_bias_act<T>(false, false, B, n, k, in, k, W, n, bias, relu, out, n);
     return;
@@ -81,7 +84,7 @@ void forward(std::int64_t B, std::int64_t k, std::int64_t n, const T* in, const 
 // gW (k x n) = in^T (k x B) @ g (B x n), as B rank-1 updates; the inner loop runs over the longer
 // contiguous axis (n, or k when the layer is narrow).
 template <class T>
-void kernel_grad(std::int64_t B, std::int64_t k, std::int64_t n, const T* in, const T* g, T* gW) {
+TG_ALWAYS_INLINE void kernel_grad(std::int64_t B, std::int64_t k, std::int64_t n, const T* in, const T* g, T* gW) {
   if (!small_product(n)) {
     kernels::gemm<T>(true, false, k, n, B, T(1), in, k, g, n, T(0), gW, n);
     return;
@@ -109,7 +112,7 @@ void kernel_grad(std::int64_t B, std::int64_t k, std::int64_t n, const T* in, co
 
 // g_in (B x k) = g (B x n) @ W^T (n x k)
 template <class T>
-void input_grad(std::int64_t B, std::int64_t k, std::int64_t n, const T* g, const T* W, T* g_in) {
+TG_ALWAYS_INLINE void input_grad(std::int64_t B, std::int64_t k, std::int64_t n, const T* g, const T* W, T* g_in) {
   if (!small_product(n)) {
     kernels::gemm<T>(false, true, B, k, n, T(1), g, n, W, n, T(0), g_in, k);
     return;
@@ -136,10 +139,19 @@ void input_grad(std::int64_t B, std::int64_t k, std::int64_t n, const T* g, cons
   }
 }
 
+// The whole step loop is compiled twice, for AVX2+FMA and for the baseline, and picked at load
+// time by the CPU (GCC/Clang function multiversioning): the narrow loops above are inlined into
+// it and vectorize 8-wide on AVX2 machines. (The GEMM dispatches its own ISA.)
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(__clang__)
+#define TG_MULTIVERSION __attribute__((target_clones("arch=haswell", "default")))
+#else
+#define TG_MULTIVERSION
+#endif
+
 template <class T>
-StepsResult run(const std::vector<DenseLayer>& layers, const std::vector<std::int64_t>& d, const Tensor& X,
-                const Tensor& Y, const std::int64_t* idx, std::int64_t steps, std::int64_t B,
-                bool stop_on_non_finite, const Updater& update) {
+TG_ALWAYS_INLINE StepsResult run(const std::vector<DenseLayer>& layers, const std::vector<std::int64_t>& d,
+                                 const Tensor& X, const Tensor& Y, const std::int64_t* idx, std::int64_t steps,
+                                 std::int64_t B, bool stop_on_non_finite, const Updater& update) {
   const std::size_t L = layers.size();
   const std::int64_t d_in = d.front(), d_out = d.back();
   const std::int64_t widest = *std::max_element(d.begin(), d.end());
@@ -242,6 +254,18 @@ StepsResult run(const std::vector<DenseLayer>& layers, const std::vector<std::in
   return result;
 }
 
+TG_MULTIVERSION StepsResult run_f32(const std::vector<DenseLayer>& layers, const std::vector<std::int64_t>& d,
+                                    const Tensor& X, const Tensor& Y, const std::int64_t* idx, std::int64_t steps,
+                                    std::int64_t B, bool stop, const Updater& update) {
+  return run<float>(layers, d, X, Y, idx, steps, B, stop, update);
+}
+
+TG_MULTIVERSION StepsResult run_f64(const std::vector<DenseLayer>& layers, const std::vector<std::int64_t>& d,
+                                    const Tensor& X, const Tensor& Y, const std::int64_t* idx, std::int64_t steps,
+                                    std::int64_t B, bool stop, const Updater& update) {
+  return run<double>(layers, d, X, Y, idx, steps, B, stop, update);
+}
+
 }  // namespace
 
 StepsResult train_steps(const std::vector<DenseLayer>& layers, const Tensor& X, const Tensor& Y,
@@ -255,10 +279,9 @@ StepsResult train_steps(const std::vector<DenseLayer>& layers, const Tensor& X, 
     if (idx[i] < 0 || idx[i] >= n)
       throw IndexError("train_steps: row index " + std::to_string(idx[i]) + " is out of range for " +
                        std::to_string(n) + " samples");
-  return dispatch_dtype(X.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    return run<T>(layers, widths, X, Y, idx, steps, batch, stop_on_non_finite, update);
-  });
+  if (X.dtype() == DType::Float32)
+    return run_f32(layers, widths, X, Y, idx, steps, batch, stop_on_non_finite, update);
+  return run_f64(layers, widths, X, Y, idx, steps, batch, stop_on_non_finite, update);
 }
 
 }  // namespace tg::mlp
