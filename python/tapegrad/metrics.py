@@ -12,7 +12,6 @@ from typing import Optional
 import numpy as np
 
 from ._core import Tensor, Variable
-from .ops import constant
 
 
 def _values(x) -> np.ndarray:
@@ -56,7 +55,7 @@ class Metric:
         raise NotImplementedError(f"{type(self).__name__} must define update_state")
 
     def result(self) -> Tensor:
-        return constant(np.float32(self.total / self.count if self.count else 0.0))
+        return Tensor(np.float32(self.total / self.count if self.count else 0.0))
 
     def __call__(self, *args, **kwargs) -> Tensor:
         self.update_state(*args, **kwargs)
@@ -94,12 +93,32 @@ class MeanMetricWrapper(Mean):
         raise NotImplementedError
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        y_true, y_pred = _align(_values(y_true), _values(y_pred))
+        y_true, y_pred = _values(y_true), _values(y_pred)
+        if y_true.shape != y_pred.shape:
+            y_true, y_pred = _align(y_true, y_pred)
+        if sample_weight is None:  # the per-step path: sums without per-sample arrays
+            total, count = self.sum_and_count(y_true - y_pred)
+            self.total += total
+            self.count += count
+            return
         super().update_state(self.per_sample(y_true, y_pred), sample_weight)
+
+    def sum_and_count(self, diff: np.ndarray) -> tuple[float, float]:
+        """The sum of the per-sample values and the number of samples, from y_true - y_pred."""
+        values = self.per_sample(diff, np.zeros((), diff.dtype))
+        return float(values.sum()), float(values.size)
 
 
 def _mean_last(x: np.ndarray) -> np.ndarray:
     return x if x.ndim == 0 else x.mean(axis=-1)
+
+
+def _samples(diff: np.ndarray) -> tuple[int, int]:
+    """(number of samples, values per sample) of an error array: the last axis is one sample."""
+    if diff.ndim == 0:
+        return 1, 1
+    width = diff.shape[-1]
+    return (diff.size // width if width else 0), width
 
 
 class MeanSquaredError(MeanMetricWrapper):
@@ -107,16 +126,29 @@ class MeanSquaredError(MeanMetricWrapper):
     def per_sample(y_true, y_pred):
         return _mean_last(np.square(y_true - y_pred))
 
+    def sum_and_count(self, diff):
+        n, width = _samples(diff)
+        if width == 0:
+            return 0.0, float(n)
+        flat = diff.reshape(-1)
+        return float(np.dot(flat, flat)) / width, float(n)
+
 
 class MeanAbsoluteError(MeanMetricWrapper):
     @staticmethod
     def per_sample(y_true, y_pred):
         return _mean_last(np.abs(y_true - y_pred))
 
+    def sum_and_count(self, diff):
+        n, width = _samples(diff)
+        if width == 0:
+            return 0.0, float(n)
+        return float(np.abs(diff).sum()) / width, float(n)
+
 
 class RootMeanSquaredError(MeanSquaredError):
     def result(self) -> Tensor:
-        return constant(np.float32(np.sqrt(self.total / self.count) if self.count else 0.0))
+        return Tensor(np.float32(np.sqrt(self.total / self.count) if self.count else 0.0))
 
 
 _BY_NAME = {
