@@ -434,3 +434,13 @@ def test_fused_true_refuses_models_it_cannot_train():
     custom = models.Sequential([layers.Dense(1, activation=lambda t: t * 2, input_shape=(3,))])
     with pytest.raises(ValueError, match="custom activation"):
         Trainer(custom, optimizer="sgd", fused=True).fit(X, y, verbose=0)
+
+
+def test_validation_split_holds_out_the_last_fraction():
+    X, y = linear_problem(100)
+    hist = Trainer(small_model(), optimizer="adam").fit(
+        X, y, epochs=1, batch_size=10, validation_split=0.2, verbose=0
+    )
+    assert hist.params["samples"] == 80 and "val_loss" in hist.history
+    with pytest.raises(ValueError, match="validation_split"):
+        Trainer(small_model()).fit(X, y, validation_split=1.5, verbose=0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,7 +136,7 @@ def default_cache_path() -> Path:
 
 
 def load_california_housing(
-    path=None, download: bool = True, timeout: float = 5.0, cache: bool = True
+    path=None, download: bool = True, timeout: float = 10.0, cache: bool = True
 ) -> Dataset:
     """The California housing data (see the module docstring for where it comes from)."""
     if path is not None:
@@ -213,14 +214,27 @@ def _from_sklearn(download: bool, timeout: float) -> Optional[Dataset]:
         from sklearn.datasets import fetch_california_housing
     except ImportError:
         return None
+    # No network must not hang the main job: the fetch runs in a daemon thread with a socket
+    # timeout, and is abandoned after `timeout` seconds (a DNS lookup ignores socket timeouts).
+    found: list = []
+
+    def fetch() -> None:
+        try:
+            found.append(fetch_california_housing(download_if_missing=download))
+        except Exception:  # offline, blocked, or a broken cache: fall through to the stand-in
+            pass
+
     old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout)  # no network must not hang the main job
+    socket.setdefaulttimeout(timeout)
     try:
-        bunch = fetch_california_housing(download_if_missing=download)
-    except Exception:  # offline, blocked, or a broken cache: fall through to the stand-in
-        return None
+        worker = threading.Thread(target=fetch, name="tapegrad-fetch-housing", daemon=True)
+        worker.start()
+        worker.join(timeout)
     finally:
         socket.setdefaulttimeout(old)
+    if not found:
+        return None
+    bunch = found[0]
     return Dataset(
         np.asarray(bunch.data, np.float64),
         np.asarray(bunch.target, np.float64),

@@ -310,6 +310,7 @@ class Trainer:
         initial_epoch: int = 0,
         terminate_on_nan: bool = True,
         steps_per_epoch: Optional[int] = None,
+        validation_split: float = 0.0,
     ):
         """Trains for ``epochs`` epochs and returns a ``History``.
 
@@ -326,6 +327,14 @@ class Trainer:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if verbose == "auto":
             verbose = 1
+        if validation_split and validation_data is None:  # Keras: the last fraction, unshuffled
+            if not 0.0 < validation_split < 1.0:
+                raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
+            x, y = _as_float_array(x, "fit x"), _as_float_array(y, "fit y")
+            cut = len(x) - round(len(x) * validation_split)
+            if not 0 < cut < len(x):
+                raise ValueError(f"validation_split={validation_split} leaves no samples on a side")
+            x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
         X, Y = self._prepare(x, y, "fit")
         n = X.shape[0]
         val = None
