@@ -343,6 +343,13 @@ class Trainer:
                 raise ValueError("validation_data must be a (x_val, y_val) pair")
             val = self._prepare(*validation_data, "validation_data")
         batch_size = min(int(batch_size), n)
+        if steps_per_epoch is not None and sampling == "epoch":
+            if not 0 < steps_per_epoch <= math.ceil(n / batch_size):
+                raise ValueError(
+                    f"steps_per_epoch={steps_per_epoch}: a pass over {n} samples in batches of "
+                    f"{batch_size} has at most {math.ceil(n / batch_size)} steps "
+                    "(sampling='random' draws any number)"
+                )
         if steps_per_epoch is None:
             if sampling == "random":
                 steps_per_epoch = max(n // batch_size, 1)
