@@ -444,3 +444,20 @@ def test_validation_split_holds_out_the_last_fraction():
     assert hist.params["samples"] == 80 and "val_loss" in hist.history
     with pytest.raises(ValueError, match="validation_split"):
         Trainer(small_model()).fit(X, y, validation_split=1.5, verbose=0)
+
+
+def test_ctrl_c_stops_the_fused_path_within_a_chunk():
+    import threading
+
+    X, y = linear_problem()
+    trainer = Trainer(small_model(8), optimizer=optimizers.SGD(0.01))
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        hist = trainer.fit(X, y, epochs=20000, batch_size=32, verbose=0)
+    finally:
+        timer.cancel()
+    assert hist.interrupted and 0 < len(hist.epoch) < 20000
+    # whole steps only: the optimizer counted every applied step of the completed epochs and
+    # the interrupted one's chunk
+    assert trainer.optimizer.iterations >= 16 * len(hist.epoch)
