@@ -461,3 +461,18 @@ def test_ctrl_c_stops_the_fused_path_within_a_chunk():
     # whole steps only: the optimizer counted every applied step of the completed epochs and
     # the interrupted one's chunk
     assert trainer.optimizer.iterations >= 16 * len(hist.epoch)
+
+
+@pytest.mark.parametrize("acts", [("relu", None), ("tanh", "sigmoid")])
+def test_fused_forward_for_evaluate_and_predict_matches_the_model(acts):
+    X, y = linear_problem(300)
+    norm = layers.Normalization(input_shape=(3,))
+    norm.adapt(X)
+    model = models.Sequential([norm, layers.Dense(32, acts[0]), layers.Dense(2, acts[1])])
+    assert not isinstance(tg.train.dense_stack(model), str)
+    np.testing.assert_allclose(
+        tg.train.predict(model, X, batch_size=64), model(X).numpy(), rtol=1e-5, atol=1e-6
+    )
+    custom = models.Sequential([layers.Dense(1, activation=lambda t: t * 2, input_shape=(3,))])
+    assert "custom activation" in tg.train.dense_stack(custom)
+    np.testing.assert_allclose(tg.train.predict(custom, X), custom(X).numpy())

@@ -10,12 +10,30 @@ namespace tg::py_bind {
 
 namespace {
 
+std::vector<mlp::DenseLayer> to_layers(py::sequence kernels, py::sequence biases,
+                                       const std::vector<std::string>& activations);
+
 mlp::Activation to_activation(const std::string& name) {
   if (name == "linear") return mlp::Activation::Linear;
   if (name == "relu") return mlp::Activation::Relu;
   if (name == "tanh") return mlp::Activation::Tanh;
   if (name == "sigmoid") return mlp::Activation::Sigmoid;
   throw ValueError("train_steps: unknown activation '" + name + "' (linear, relu, tanh, sigmoid)");
+}
+
+std::vector<mlp::DenseLayer> to_layers(py::sequence kernels, py::sequence biases,
+                                       const std::vector<std::string>& activations) {
+  if (py::len(kernels) != py::len(biases) || py::len(kernels) != activations.size())
+    throw ValueError("train_steps: kernels, biases and activations must have one entry per layer");
+  std::vector<mlp::DenseLayer> layers;
+  for (std::size_t i = 0; i < activations.size(); ++i) {
+    mlp::DenseLayer layer;
+    layer.kernel = kernels[i].cast<Variable>();
+    if (!biases[i].is_none()) layer.bias = biases[i].cast<Variable>();
+    layer.activation = to_activation(activations[i]);
+    layers.push_back(std::move(layer));
+  }
+  return layers;
 }
 
 }  // namespace
@@ -33,16 +51,7 @@ void bind_mlp(py::module_& parent) {
         const std::int64_t steps = idx.shape(0), batch = idx.shape(1);
         if (learning_rates.ndim() != 1 || learning_rates.shape(0) != steps)
           throw ValueError("train_steps: learning_rates must hold one value per step");
-        if (py::len(kernels) != py::len(biases) || py::len(kernels) != activations.size())
-          throw ValueError("train_steps: kernels, biases and activations must have one entry per layer");
-        std::vector<mlp::DenseLayer> layers;
-        for (std::size_t i = 0; i < activations.size(); ++i) {
-          mlp::DenseLayer layer;
-          layer.kernel = kernels[i].cast<Variable>();
-          if (!biases[i].is_none()) layer.bias = biases[i].cast<Variable>();
-          layer.activation = to_activation(activations[i]);
-          layers.push_back(std::move(layer));
-        }
+        const std::vector<mlp::DenseLayer> layers = to_layers(kernels, biases, activations);
         optim::Clip clip;
         clip.norm = clipnorm;
         clip.global_norm = global_clipnorm;
@@ -74,6 +83,15 @@ void bind_mlp(py::module_& parent) {
       py::arg("global_clipnorm") = 0.0, py::arg("clipvalue") = 0.0, py::arg("stop_on_non_finite") = true,
       "Runs len(idx) training steps (gather, forward, backward, update) in one call; returns (losses, "
       "stopped_at_non_finite).");
+  m.def(
+      "predict",
+      [](py::handle X_, py::sequence kernels, py::sequence biases, std::vector<std::string> activations) {
+        const Tensor X = to_tensor_no_watch(X_);
+        const std::vector<mlp::DenseLayer> layers = to_layers(kernels, biases, activations);
+        return wrap(run_op(X.size() * 64, [&] { return mlp::predict(layers, X); }));
+      },
+      py::arg("X"), py::arg("kernels"), py::arg("biases"), py::arg("activations"),
+      "The stack's outputs for every row of X (forward only, no tape).");
 }
 
 }  // namespace tg::py_bind

@@ -14,14 +14,15 @@ namespace {
 // Helpers are inlined into the multiversioned step loop below so they get its instruction set.
 #define TG_ALWAYS_INLINE inline __attribute__((always_inline))
 
+// Y may be undefined (predict).
 void check_layers(const std::vector<DenseLayer>& layers, const Tensor& X, const Tensor& Y,
                   std::vector<std::int64_t>* widths) {
   if (layers.empty()) throw ValueError("train_steps: no layers");
-  if (X.rank() != 2 || Y.rank() != 2 || X.shape()[0] != Y.shape()[0])
+  if (X.rank() != 2 || (Y.defined() && (Y.rank() != 2 || X.shape()[0] != Y.shape()[0])))
     throw ValueError("train_steps: expected X (N, in) and Y (N, out), got " + shape_str(X.shape()) + " and " +
-                     shape_str(Y.shape()));
+                     (Y.defined() ? shape_str(Y.shape()) : std::string("none")));
   const DType dt = X.dtype();
-  if (Y.dtype() != dt) throw TypeError("train_steps: X and Y must share a dtype");
+  if (Y.defined() && Y.dtype() != dt) throw TypeError("train_steps: X and Y must share a dtype");
   widths->assign(1, X.shape()[1]);
   for (const DenseLayer& l : layers) {
     if (!l.kernel) throw ValueError("train_steps: a layer has no kernel");
@@ -38,7 +39,7 @@ void check_layers(const std::vector<DenseLayer>& layers, const Tensor& X, const 
     }
     widths->push_back(k.shape()[1]);
   }
-  if (Y.shape()[1] != widths->back())
+  if (Y.defined() && Y.shape()[1] != widths->back())
     throw ValueError("train_steps: the model has " + std::to_string(widths->back()) +
                      " outputs but Y has shape " + shape_str(Y.shape()));
 }
@@ -254,6 +255,37 @@ TG_ALWAYS_INLINE StepsResult run(const std::vector<DenseLayer>& layers, const st
   return result;
 }
 
+template <class T>
+TG_ALWAYS_INLINE void forward_all(const std::vector<DenseLayer>& layers, const std::vector<std::int64_t>& d,
+                                  const T* x, std::int64_t n_rows, T* out) {
+  std::vector<T> a, b;
+  const T* in = x;
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const DenseLayer& layer = layers[l];
+    const bool last = l + 1 == layers.size();
+    std::vector<T>& buf = (l % 2 == 0) ? a : b;
+    if (!last) buf.resize(n_rows * d[l + 1]);
+    T* o = last ? out : buf.data();
+    forward<T>(n_rows, d[l], d[l + 1], in, layer.kernel->value.data<T>(),
+               layer.bias ? layer.bias->value.data<T>() : nullptr, layer.activation == Activation::Relu, o);
+    if (layer.activation == Activation::Tanh)
+      kernels::unary<T>(kernels::UnaryOp::Tanh, o, o, n_rows * d[l + 1]);
+    else if (layer.activation == Activation::Sigmoid)
+      kernels::unary<T>(kernels::UnaryOp::Sigmoid, o, o, n_rows * d[l + 1]);
+    in = o;
+  }
+}
+
+TG_MULTIVERSION void forward_f32(const std::vector<DenseLayer>& layers, const std::vector<std::int64_t>& d,
+                                 const float* x, std::int64_t n_rows, float* out) {
+  forward_all<float>(layers, d, x, n_rows, out);
+}
+
+TG_MULTIVERSION void forward_f64(const std::vector<DenseLayer>& layers, const std::vector<std::int64_t>& d,
+                                 const double* x, std::int64_t n_rows, double* out) {
+  forward_all<double>(layers, d, x, n_rows, out);
+}
+
 TG_MULTIVERSION StepsResult run_f32(const std::vector<DenseLayer>& layers, const std::vector<std::int64_t>& d,
                                     const Tensor& X, const Tensor& Y, const std::int64_t* idx, std::int64_t steps,
                                     std::int64_t B, bool stop, const Updater& update) {
@@ -282,6 +314,18 @@ StepsResult train_steps(const std::vector<DenseLayer>& layers, const Tensor& X, 
   if (X.dtype() == DType::Float32)
     return run_f32(layers, widths, X, Y, idx, steps, batch, stop_on_non_finite, update);
   return run_f64(layers, widths, X, Y, idx, steps, batch, stop_on_non_finite, update);
+}
+
+Tensor predict(const std::vector<DenseLayer>& layers, const Tensor& X) {
+  std::vector<std::int64_t> widths;
+  check_layers(layers, X, Tensor(), &widths);
+  const std::int64_t n = X.shape()[0];
+  Tensor out = Tensor::empty(X.dtype(), {n, widths.back()});
+  if (X.dtype() == DType::Float32)
+    forward_f32(layers, widths, X.data<float>(), n, out.mutable_data<float>());
+  else
+    forward_f64(layers, widths, X.data<double>(), n, out.mutable_data<double>());
+  return out;
 }
 
 }  // namespace tg::mlp

@@ -190,37 +190,23 @@ class Trainer:
     def _fused_plan(self, Y: Tensor, step_hooks: list):
         """(prefix layers, dense layers, activation names) when the fused C++ steps can train the
         model exactly as the tape would, else a reason string."""
-        from .layers import Dense, Normalization
-        from .models import Sequential
-
         if self.metrics or step_hooks:
             return "metrics and per-step callbacks need the tape path"
-        if not isinstance(self.model, Sequential):
-            return "only Sequential models"
         loss = self.loss_fn
         if type(loss) is not losses.MeanSquaredError or loss.reduction != "sum_over_batch_size":
             return "only the mean-squared-error loss"
         if not isinstance(self.optimizer, (optimizers_module.SGD, optimizers_module.Adam)):
             return "only SGD and Adam"
-        prefix, dense, names = [], [], []
-        for layer in self.model.layers:
-            if isinstance(layer, Normalization) and not dense:
-                prefix.append(layer)
-            elif type(layer) is Dense and layer.built:
-                name = activations.name_of(layer.activation)
-                if name is None:
-                    return f"layer {layer.name!r} has a custom activation"
-                if not all(v.trainable for v in layer.variables):
-                    return f"layer {layer.name!r} has frozen weights"
-                dense.append(layer)
-                names.append(name)
-            else:
-                return f"layer {layer.name!r} ({type(layer).__name__}) is not a Dense layer"
-        if not dense or len(Y.shape) != 2:
-            return "needs Dense layers and 2-D targets"
-        if len({layer.dtype for layer in dense}) != 1 or Y.dtype != dense[0].kernel.dtype:
-            return "layers and targets must share one dtype"
-        return prefix, dense, names
+        stack = dense_stack(self.model)
+        if isinstance(stack, str):
+            return stack
+        dense = stack[1]
+        for layer in dense:
+            if not all(v.trainable for v in layer.variables):
+                return f"layer {layer.name!r} has frozen weights"
+        if len(Y.shape) != 2 or Y.dtype != dense[0].kernel.dtype:
+            return "needs 2-D targets of the layers' dtype"
+        return stack
 
     def _learning_rates(self, n: int) -> np.ndarray:
         opt = self.optimizer
@@ -525,10 +511,11 @@ class Trainer:
         n = X.shape[0]
         metrics = [type(m)(name=m.name) for m in self.metrics]
         loss_sum = 0.0
+        forward = _forward_fn(self.model)
         for start in range(0, n, batch_size):
             idx = np.arange(start, min(start + batch_size, n))
             xb, yb = gather(X, idx), gather(Y, idx)
-            pred = self.model(xb, training=False)
+            pred = forward(xb)
             loss_sum += float(self.loss_fn(yb, pred)) * len(idx)
             for m in metrics:
                 m.update_state(yb, pred)
@@ -557,12 +544,59 @@ def predict(model, x, batch_size: int = 4096) -> np.ndarray:
     x = _as_float_array(x, "predict x")
     if not (isinstance(batch_size, (int, np.integer)) and batch_size > 0):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    forward = _forward_fn(model)
     outs = []
     for start in range(0, len(x), batch_size):
-        outs.append(np.array(model(x[start : start + batch_size])))
+        outs.append(np.array(forward(x[start : start + batch_size])))
     if not outs:
         raise ValueError("predict: no samples")
     return np.concatenate(outs, axis=0)
 
 
-__all__ = ["ProgressBar", "Trainer", "TrainingDiverged", "predict"]
+def dense_stack(model):
+    """(Normalization prefix, Dense layers, activation names) of a Sequential that is exactly
+    that (built, built-in activations, one dtype), else a string saying why not."""
+    from .layers import Dense, Normalization
+    from .models import Sequential
+
+    if not isinstance(model, Sequential):
+        return "only Sequential models"
+    prefix, dense, names = [], [], []
+    for layer in model.layers:
+        if isinstance(layer, Normalization) and not dense:
+            prefix.append(layer)
+        elif type(layer) is Dense and layer.built:
+            name = activations.name_of(layer.activation)
+            if name is None:
+                return f"layer {layer.name!r} has a custom activation"
+            dense.append(layer)
+            names.append(name)
+        else:
+            return f"layer {layer.name!r} ({type(layer).__name__}) is not a built Dense layer"
+    if not dense:
+        return "no Dense layers"
+    if len({layer.dtype for layer in dense}) != 1:
+        return "the Dense layers must share one dtype"
+    return prefix, dense, names
+
+
+def _forward_fn(model):
+    """The model's forward for evaluation: the fused C++ forward for a Dense stack (no tape,
+    bias and relu in the GEMM), else the model itself."""
+    stack = dense_stack(model)
+    if isinstance(stack, str):
+        return lambda x: model(x, training=False)
+    prefix, dense, names = stack
+    kernels = [layer.kernel for layer in dense]
+    biases = [layer.bias for layer in dense]
+    first = dense[0]
+
+    def forward(x):
+        for layer in prefix:
+            x = layer(x)
+        return _core.mlp.predict(first._cast_input(x), kernels, biases, names)
+
+    return forward
+
+
+__all__ = ["ProgressBar", "Trainer", "TrainingDiverged", "dense_stack", "predict"]

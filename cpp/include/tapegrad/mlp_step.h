@@ -38,4 +38,7 @@ StepsResult train_steps(const std::vector<DenseLayer>& layers, const Tensor& X, 
                         const std::int64_t* idx, std::int64_t steps, std::int64_t batch,
                         bool stop_on_non_finite, const Updater& update);
 
+// The stack's output for every row of X (N, in): forward only, no tape (validation, predict).
+Tensor predict(const std::vector<DenseLayer>& layers, const Tensor& X);
+
 }  // namespace tg::mlp
