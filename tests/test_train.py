@@ -465,7 +465,7 @@ def test_ctrl_c_stops_the_fused_path_within_a_chunk():
 
 @pytest.mark.parametrize("acts", [("relu", None), ("tanh", "sigmoid")])
 def test_fused_forward_for_evaluate_and_predict_matches_the_model(acts):
-    X, y = linear_problem(300)
+    X, _ = linear_problem(300)
     norm = layers.Normalization(input_shape=(3,))
     norm.adapt(X)
     model = models.Sequential([norm, layers.Dense(32, acts[0]), layers.Dense(2, acts[1])])
