@@ -33,19 +33,6 @@ template <class T> void copy_converted(const Tensor& src, T* dst) {
 VariableImpl::VariableImpl(Tensor initial, std::string name_, bool trainable_)
     : value(initial.clone()), name(std::move(name_)), trainable(trainable_), id(next_variable_id()) {}
 
-template <class F> void VariableImpl::update_in_place(F&& fn) {
-  // See Note [Saved values never change]: write in place only when no one else can see the
-  // buffer; otherwise write a new buffer and let the old value live on wherever it was saved.
-  const Tensor old = value;
-  value = Tensor();
-  Tensor target = old.buffer_unique() ? old.with_new_id() : Tensor::empty(old.dtype(), old.shape());
-  dispatch_dtype(target.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    fn(old.data<T>(), target.mutable_data<T>());  // elementwise: target may alias old
-  });
-  value = std::move(target);
-}
-
 void VariableImpl::assign(const Tensor& v) {
   check_same_shape(*this, v, "assign");
   update_in_place([&](const auto*, auto* dst) { copy_converted(v, dst); });

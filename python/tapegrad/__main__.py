@@ -1,16 +1,13 @@
-"""``python -m tapegrad``: runs the seed notebook's derivative and gradient-descent cells."""
+"""``python -m tapegrad [train|predict|demo]``, the same as the ``tapegrad`` console script.
+
+Without a command it runs the seed notebook's derivative and gradient-descent cells (``demo``).
+"""
 
 from __future__ import annotations
 
 import sys
 
-from .demo import run_seed_cells
-
-
-def main(argv: list[str] | None = None) -> int:
-    run_seed_cells()
-    return 0
-
+from .cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

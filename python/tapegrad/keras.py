@@ -1,3 +1,20 @@
-"""``from tapegrad import keras``: the Keras names TensorFlow tutorials use."""
+"""``from tapegrad import keras``: the Keras names TensorFlow tutorials use
+(``keras.models``, ``keras.layers``, ``keras.optimizers``, ``keras.losses``, ``keras.metrics``)."""
 
-from . import optimizers  # noqa: F401
+from types import SimpleNamespace
+
+from . import activations, callbacks, initializers, layers, losses, metrics, models, optimizers
+
+utils = SimpleNamespace(set_random_seed=initializers.set_random_seed)
+
+__all__ = [
+    "activations",
+    "callbacks",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "optimizers",
+    "utils",
+]

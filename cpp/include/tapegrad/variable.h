@@ -19,9 +19,24 @@ struct VariableImpl {
   void assign(const Tensor& v);
   void assign_add(const Tensor& v);
   void assign_sub(const Tensor& v);
-  // Writes new contents computed by fn(T* dst) in place when unique, else into a new buffer.
+  // Writes new contents computed by fn(const T* old, T* dst) in place when unique, else into a
+  // new buffer (fn must be elementwise: dst may alias old). Defined here so fused updates outside
+  // this file (optim.cpp) share the copy-on-write rule.
   template <class F> void update_in_place(F&& fn);
 };
 using Variable = std::shared_ptr<VariableImpl>;
+
+template <class F> void VariableImpl::update_in_place(F&& fn) {
+  // See Note [Saved values never change]: write in place only when no one else can see the
+  // buffer; otherwise write a new buffer and let the old value live on wherever it was saved.
+  const Tensor old = value;
+  value = Tensor();
+  Tensor target = old.buffer_unique() ? old.with_new_id() : Tensor::empty(old.dtype(), old.shape());
+  dispatch_dtype(target.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    fn(old.data<T>(), target.mutable_data<T>());  // elementwise: target may alias old
+  });
+  value = std::move(target);
+}
 
 }  // namespace tg

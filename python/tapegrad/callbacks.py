@@ -1,0 +1,287 @@
+"""Training callbacks (Keras's protocol): History, EarlyStopping, ModelCheckpoint, CSVLogger,
+JSONLogger, TerminateOnNaN.
+
+Hooks: ``on_train_begin/end(logs)``, ``on_epoch_begin(epoch, logs)``, ``on_epoch_end(epoch, logs)``
+and ``on_train_batch_end(step, logs)``; the Trainer calls the per-step hook only for callbacks that
+override it, so an idle callback costs nothing per step. Set ``model.stop_training = True`` to
+stop after the current epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+
+class Callback:
+    def __init__(self):
+        self.model = None
+        self.params: dict = {}
+
+    def set_model(self, model) -> None:
+        self.model = model
+
+    def set_params(self, params: dict) -> None:
+        self.params = params
+
+    def on_train_begin(self, logs=None): ...
+    def on_train_end(self, logs=None): ...
+    def on_epoch_begin(self, epoch, logs=None): ...
+    def on_epoch_end(self, epoch, logs=None): ...
+    def on_train_batch_end(self, step, logs=None): ...
+
+
+class History(Callback):
+    """Per-epoch logs: ``history.history["loss"]``, ``history.epoch``; ``interrupted`` is True
+    when Ctrl-C stopped the run, ``stopped_epoch`` is the epoch training ended in."""
+
+    def __init__(self):
+        super().__init__()
+        self.history: dict[str, list] = {}
+        self.epoch: list[int] = []
+        self.interrupted = False
+        self.stopped_epoch: Optional[int] = None
+
+    def on_train_begin(self, logs=None):
+        self.history, self.epoch = {}, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+
+    def to_dict(self) -> dict:
+        return {
+            "epoch": list(self.epoch),
+            "history": {k: list(v) for k, v in self.history.items()},
+            "params": dict(self.params),
+            "interrupted": self.interrupted,
+        }
+
+    def save(self, path) -> None:
+        """Writes the history as JSON."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    def __repr__(self) -> str:
+        last = {k: round(v[-1], 6) for k, v in self.history.items() if v}
+        return f"<History epochs={len(self.epoch)} last={last}>"
+
+
+class TerminateOnNaN(Callback):
+    """Keras's soft form: stops training after a step whose loss is NaN or infinite, without an
+    error. The Trainer's default (``fit(terminate_on_nan=True)``) is stricter: it raises
+    ``TrainingDiverged`` before applying that step's update."""
+
+    def on_train_batch_end(self, step, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            print(f"Batch {step}: invalid loss {loss}, terminating training")
+            self.model.stop_training = True
+
+
+class EarlyStopping(Callback):
+    """Stops when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs; with
+    ``restore_best_weights`` the model gets the best epoch's weights back at the end."""
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        mode: str = "auto",
+        restore_best_weights: bool = False,
+        baseline: Optional[float] = None,
+        start_from_epoch: int = 0,
+    ):
+        super().__init__()
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        self.monitor = monitor
+        self.min_delta = abs(min_delta)
+        self.patience = patience
+        self.maximize = mode == "max" or (mode == "auto" and _higher_is_better(monitor))
+        self.restore_best_weights = restore_best_weights
+        self.baseline = baseline
+        self.start_from_epoch = start_from_epoch
+
+    def _improved(self, value: float, reference: float) -> bool:
+        if self.maximize:
+            return value - self.min_delta > reference
+        return value + self.min_delta < reference
+
+    def on_train_begin(self, logs=None):
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best = (
+            self.baseline
+            if self.baseline is not None
+            else (-math.inf if self.maximize else math.inf)
+        )
+        self.best_weights = None
+        self.best_epoch = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            raise ValueError(
+                f"EarlyStopping: monitor {self.monitor!r} is not in the epoch logs "
+                f"{sorted(logs or {})}; pass validation_data to monitor val_* values"
+            )
+        if epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.model.get_weights()
+        self.wait += 1
+        if self._improved(float(value), self.best):
+            self.best, self.best_epoch, self.wait = float(value), epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+def _higher_is_better(monitor: str) -> bool:
+    return any(k in monitor for k in ("acc", "auc", "precision", "recall"))
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model after each epoch (or only when ``monitor`` improves with
+    ``save_best_only``). ``filepath`` may hold ``{epoch}`` and log keys, e.g.
+    ``"ckpt/{epoch:02d}-{val_loss:.3f}"``; a path ending in ``.npz`` (or ``save_weights_only``)
+    writes weights only, anything else a model folder (``model.save``)."""
+
+    def __init__(
+        self,
+        filepath,
+        monitor: str = "val_loss",
+        save_best_only: bool = False,
+        save_weights_only: bool = False,
+        mode: str = "auto",
+    ):
+        super().__init__()
+        self.filepath = os.fspath(filepath)
+        self.monitor = monitor
+        self.save_best_only = save_best_only
+        self.save_weights_only = save_weights_only or self.filepath.endswith(".npz")
+        self.maximize = mode == "max" or (mode == "auto" and _higher_is_better(monitor))
+        self.best = -math.inf if self.maximize else math.inf
+        self.saved: list[str] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.save_best_only:
+            value = logs.get(self.monitor)
+            if value is None:
+                raise ValueError(
+                    f"ModelCheckpoint: monitor {self.monitor!r} is not in the logs {sorted(logs)}"
+                )
+            better = value > self.best if self.maximize else value < self.best
+            if not better:
+                return
+            self.best = float(value)
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+        self.saved.append(path)
+
+
+class CSVLogger(Callback):
+    """Appends one row per epoch (``epoch`` then the sorted log keys) to a CSV file."""
+
+    def __init__(self, filename, separator: str = ",", append: bool = False):
+        super().__init__()
+        self.filename = os.fspath(filename)
+        self.separator = separator
+        self.append = append
+        self._keys: Optional[list[str]] = None
+
+    def on_train_begin(self, logs=None):
+        self._keys = None
+        if not self.append and os.path.exists(self.filename):
+            os.remove(self.filename)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        new_file = not os.path.exists(self.filename)
+        if self._keys is None:
+            self._keys = sorted(logs)
+        with open(self.filename, "a", newline="") as f:
+            writer = csv.writer(f, delimiter=self.separator)
+            if new_file:
+                writer.writerow(["epoch", *self._keys])
+            writer.writerow([epoch, *(_fmt(logs.get(k)) for k in self._keys)])
+
+
+def _fmt(value) -> str:
+    return "" if value is None else repr(float(np.float64(value)))
+
+
+class JSONLogger(Callback):
+    """Rewrites a JSON file with the whole history after every epoch (safe to read mid-run)."""
+
+    def __init__(self, filename):
+        super().__init__()
+        self.filename = os.fspath(filename)
+        self.history: dict[str, list] = {}
+        self.epochs: list[int] = []
+
+    def on_train_begin(self, logs=None):
+        self.history, self.epochs = {}, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        tmp = self.filename + ".tmp"
+        Path(tmp).write_text(json.dumps({"epoch": self.epochs, "history": self.history}, indent=2))
+        os.replace(tmp, self.filename)
+
+
+class LambdaCallback(Callback):
+    """Callbacks from plain functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``."""
+
+    def __init__(
+        self,
+        on_epoch_begin=None,
+        on_epoch_end=None,
+        on_train_begin=None,
+        on_train_end=None,
+        on_train_batch_end=None,
+    ):
+        super().__init__()
+        for name, fn in [
+            ("on_epoch_begin", on_epoch_begin),
+            ("on_epoch_end", on_epoch_end),
+            ("on_train_begin", on_train_begin),
+            ("on_train_end", on_train_end),
+            ("on_train_batch_end", on_train_batch_end),
+        ]:
+            if fn is not None:
+                setattr(self, name, fn)
+
+
+__all__ = [
+    "CSVLogger",
+    "Callback",
+    "EarlyStopping",
+    "History",
+    "JSONLogger",
+    "LambdaCallback",
+    "ModelCheckpoint",
+    "TerminateOnNaN",
+]

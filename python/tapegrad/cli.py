@@ -1,0 +1,244 @@
+"""The main job: ``tapegrad train`` fits the seed notebook's regressor on California housing;
+``tapegrad predict`` serves a saved model; ``tapegrad demo`` runs the seed's derivative cells.
+
+``train`` loads the data (``--data PATH`` or the default of ``tg.data.load_california_housing``),
+splits it as the seed does (train/test, then train/validation, 25% each time), puts a
+``Normalization`` layer adapted on the training split in front of Dense(hidden, relu) -> Dense(1),
+fits it with progress, prints train/validation/test MSE and writes ``--out DIR``: ``model/``
+(architecture + weights, normalization included), ``history.json``, ``history.csv``,
+``metrics.json`` and ``loss.png`` (when matplotlib is installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+DEFAULTS = {"adam": {"lr": 3e-3, "epochs": 20}, "sgd": {"lr": 0.01, "epochs": 100}}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tapegrad", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command")
+
+    train = sub.add_parser("train", help="train the seed's housing regressor end to end")
+    train.add_argument(
+        "--data",
+        help=".npz (X, y) or .csv (last column = target); default: "
+        "scikit-learn's copy, else a synthetic stand-in",
+    )
+    train.add_argument("--out", default="tapegrad_out", help="output folder (default %(default)s)")
+    train.add_argument("--optimizer", choices=sorted(DEFAULTS), default="adam")
+    train.add_argument("--lr", type=float, help="learning rate (adam 3e-3, sgd 0.01)")
+    train.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
+    train.add_argument("--epochs", type=int, help="epochs (adam 20, sgd 100)")
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--hidden", type=int, default=128, help="hidden units (default 128)")
+    train.add_argument("--seed", type=int, default=1, help="seed for split, init and batches")
+    train.add_argument("--threads", type=int, default=1, help="kernel threads (0 = all cores)")
+    train.add_argument(
+        "--sampling",
+        choices=["random", "epoch"],
+        default="random",
+        help="random: the seed's with-replacement batches; epoch: shuffled passes",
+    )
+    train.add_argument(
+        "--patience",
+        type=int,
+        default=0,
+        help="early stopping patience in epochs on val_loss (0 = off)",
+    )
+    train.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1)
+    train.add_argument("--no-plot", action="store_true", help="skip loss.png")
+
+    predict = sub.add_parser("predict", help="predict with a model saved by `tapegrad train`")
+    predict.add_argument("--model", required=True, help="the model folder (OUT/model)")
+    predict.add_argument("--data", required=True, help=".npz with X (and y) or .csv")
+    predict.add_argument("--output", help="write predictions to this .csv (default: print)")
+    predict.add_argument("--threads", type=int, default=1)
+
+    sub.add_parser("demo", help="run the seed notebook's derivative and GradientTape cells")
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "train":
+        return train(args)
+    if args.command == "predict":
+        return predict(args)
+    from .demo import run_seed_cells
+
+    run_seed_cells()
+    return 0
+
+
+def _split(X: np.ndarray, y: np.ndarray, seed: int):
+    from .data import train_test_split
+
+    X_train_all, X_test, y_train_all, y_test = train_test_split(X, y, random_state=seed)
+    X_train, X_val, y_train, y_val = train_test_split(X_train_all, y_train_all, random_state=seed)
+    return X_train, X_val, X_test, y_train, y_val, y_test
+
+
+def build_model(n_features: int, hidden: int, X_adapt: np.ndarray):
+    from . import layers, models
+
+    norm = layers.Normalization(input_shape=(n_features,), name="normalization")
+    norm.adapt(X_adapt)
+    return models.Sequential(
+        [
+            norm,
+            layers.Dense(hidden, activation="relu", name="hidden"),
+            layers.Dense(1, name="output"),
+        ],
+        name="housing_regressor",
+    )
+
+
+def train(args) -> int:
+    import tapegrad as tg
+
+    from . import callbacks, data, optimizers
+    from .train import Trainer, TrainingDiverged
+
+    tg.set_num_threads(args.threads)
+    tg.set_random_seed(args.seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", data.SyntheticDataWarning)
+        ds = data.load_california_housing(args.data)
+    for w in caught:
+        print(f"WARNING: {w.message}", file=sys.stderr)
+    print(f"data: {ds.source}  X {ds.X.shape}  y {ds.y.shape}")
+    X_train, X_val, X_test, y_train, y_val, y_test = _split(ds.X, ds.y, args.seed)
+    print(f"split: train {len(X_train)}  validation {len(X_val)}  test {len(X_test)}")
+
+    lr = args.lr if args.lr is not None else DEFAULTS[args.optimizer]["lr"]
+    epochs = args.epochs if args.epochs is not None else DEFAULTS[args.optimizer]["epochs"]
+    if args.optimizer == "adam":
+        optimizer = optimizers.Adam(lr)
+    else:
+        optimizer = optimizers.SGD(lr, momentum=args.momentum)
+    model = build_model(ds.X.shape[1], args.hidden, X_train)
+    if args.verbose:
+        model.summary()
+    print(
+        f"optimizer: {args.optimizer} lr={lr}  epochs {epochs}  batch {args.batch_size}  "
+        f"sampling {args.sampling}  threads {tg.num_threads()}"
+    )
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cbs = [callbacks.CSVLogger(out / "history.csv")]
+    if args.patience > 0:
+        cbs.append(callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True))
+    trainer = Trainer(model, loss="mse", optimizer=optimizer)
+    start = time.perf_counter()
+    try:
+        history = trainer.fit(
+            X_train,
+            y_train[:, None],
+            epochs=epochs,
+            batch_size=args.batch_size,
+            validation_data=(X_val, y_val[:, None]),
+            sampling=args.sampling,
+            callbacks=cbs,
+            verbose=args.verbose,
+            seed=args.seed,
+        )
+    except TrainingDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        if err.history is not None:
+            err.history.save(out / "history.json")
+        return 1
+    seconds = time.perf_counter() - start
+    results = {
+        "train_mse": trainer.evaluate(X_train, y_train[:, None]),
+        "val_mse": trainer.evaluate(X_val, y_val[:, None]),
+        "test_mse": trainer.evaluate(X_test, y_test[:, None]),
+        "epochs_run": len(history.epoch),
+        "seconds": round(seconds, 3),
+        "data": ds.source,
+        "optimizer": optimizer.get_config(),
+        "interrupted": history.interrupted,
+    }
+    print(
+        f"train MSE {results['train_mse']:.4f}  validation MSE {results['val_mse']:.4f}  "
+        f"test MSE {results['test_mse']:.4f}  ({len(history.epoch)} epochs in {seconds:.2f}s)"
+    )
+    model.save(out / "model")
+    history.save(out / "history.json")
+    (out / "metrics.json").write_text(json.dumps(results, indent=2))
+    saved = ["model/", "history.json", "history.csv", "metrics.json"]
+    if not args.no_plot and plot_history(history, out / "loss.png"):
+        saved.append("loss.png")
+    print(f"saved to {out}/: {', '.join(saved)}")
+    return 0
+
+
+def plot_history(history, path: Path) -> bool:
+    """Loss curves to a PNG; False when matplotlib is not installed (the ``plot`` extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(install tapegrad[plot] for loss.png)")
+        return False
+    fig, ax = plt.subplots(figsize=(6, 4))
+    epochs = [e + 1 for e in history.epoch]
+    for key, values in history.history.items():
+        ax.plot(epochs, values, label=key)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE")
+    ax.set_yscale("log")
+    ax.legend()
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def predict(args) -> int:
+    import tapegrad as tg
+
+    from . import data, models
+
+    tg.set_num_threads(args.threads)
+    model = models.load_model(args.model)
+    path = Path(args.data)
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as f:
+            if "X" not in f.files:
+                raise SystemExit(f"error: {path} has no array 'X' (has {f.files})")
+            X = np.asarray(f["X"], np.float64)
+            y = np.asarray(f["y"], np.float64) if "y" in f.files else None
+    else:
+        ds = data.load_california_housing(path)
+        X, y = ds.X, ds.y
+    n_features = model.input_shape[-1]
+    if X.ndim != 2 or X.shape[1] != n_features:
+        raise SystemExit(
+            f"error: the model takes {n_features} features, {path} has X of shape {X.shape}"
+        )
+    pred = model.predict(X)[:, 0]
+    if args.output:
+        np.savetxt(args.output, pred, delimiter=",", header="prediction", comments="")
+        print(f"wrote {len(pred)} predictions to {args.output}")
+    else:
+        for value in pred[:10]:
+            print(f"{value:.6f}")
+        if len(pred) > 10:
+            print(f"... ({len(pred)} predictions; use --output FILE.csv for all)")
+    if y is not None:
+        print(f"MSE against y: {float(np.mean((pred - y) ** 2)):.4f}")
+    return 0

@@ -1,0 +1,200 @@
+"""Keras losses (SEMANTICS.md section 13): per-sample functions and reducing classes.
+
+``mean_squared_error(y_true, y_pred)`` is ``mean(square(y_true - y_pred), axis=-1)``. Shapes that
+differ only by a trailing 1 — the seed's ``(N, 1)`` predictions against ``(N,)`` targets — are
+aligned as Keras 3 does (per-sample error, never an ``(N, N)`` broadcast) with a warning naming both
+shapes and the fix; shapes that cannot broadcast raise ValueError.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Optional
+
+import numpy as np
+
+from ._core import Tensor, Variable
+from .ops import abs as tg_abs
+from .ops import cast, convert_to_tensor, multiply, reduce_mean, reduce_sum, reshape, square
+
+_warned_shapes: set = set()
+
+
+def _as_tensor_like(x, like: Optional[Tensor]) -> Tensor:
+    if isinstance(x, Tensor):
+        if like is None or x.dtype is like.dtype or x.dtype == like.dtype:
+            return x
+        return cast(x, like.dtype)
+    if isinstance(x, Variable):
+        return _as_tensor_like(x.value(), like)
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"loss inputs must be numeric, got an array of dtype {arr.dtype}")
+    if like is None:  # lists and numbers are float32 (TensorFlow's default); arrays keep theirs
+        keep = isinstance(x, np.ndarray) and arr.dtype.kind == "f"
+        return convert_to_tensor(arr if keep else arr.astype(np.float32))
+    return Tensor(np.ascontiguousarray(arr, dtype=like.dtype.as_numpy_dtype))
+
+
+def align_ranks(y_true: Tensor, y_pred: Tensor) -> tuple[Tensor, Tensor, bool]:
+    """Keras 3's ``squeeze_or_expand_to_same_rank``: when one rank exceeds the other by one with a
+    trailing 1, a rank-1 partner is expanded to (N, 1), else the trailing 1 is squeezed. Returns
+    whether anything changed."""
+    t_shape, p_shape = tuple(y_true.shape), tuple(y_pred.shape)
+    if len(p_shape) == len(t_shape) + 1 and p_shape and p_shape[-1] == 1:
+        if len(t_shape) == 1:
+            return reshape(y_true, (*t_shape, 1)), y_pred, True
+        return y_true, reshape(y_pred, p_shape[:-1]), True
+    if len(t_shape) == len(p_shape) + 1 and t_shape and t_shape[-1] == 1:
+        if len(p_shape) == 1:
+            return y_true, reshape(y_pred, (*p_shape, 1)), True
+        return reshape(y_true, t_shape[:-1]), y_pred, True
+    return y_true, y_pred, False
+
+
+def _prepare(y_true, y_pred, fn_name: str) -> tuple[Tensor, Tensor]:
+    y_pred = _as_tensor_like(y_pred, None)
+    y_true = _as_tensor_like(y_true, y_pred)
+    t_shape, p_shape = tuple(y_true.shape), tuple(y_pred.shape)
+    if t_shape == p_shape:
+        return y_true, y_pred
+    y_true, y_pred, aligned = align_ranks(y_true, y_pred)
+    if aligned:
+        key = (fn_name, t_shape, p_shape)
+        if key not in _warned_shapes:
+            _warned_shapes.add(key)
+            warnings.warn(
+                f"{fn_name}: y_true has shape {t_shape} and y_pred has shape {p_shape}; their "
+                "ranks were aligned to give one error per sample (tf.keras 2 broadcast them to "
+                "an (N, N) matrix instead). Pass targets with the same shape as the predictions, "
+                "e.g. y[:, None] for an (N, 1) model output, to silence this warning.",
+                stacklevel=3,
+            )
+        return y_true, y_pred
+    try:
+        np.broadcast_shapes(t_shape, p_shape)
+    except ValueError:
+        raise ValueError(
+            f"{fn_name}: y_true shape {t_shape} and y_pred shape {p_shape} cannot be broadcast "
+            "together"
+        ) from None
+    return y_true, y_pred
+
+
+def _mean_last_axis(values: Tensor) -> Tensor:
+    return values if values.ndim == 0 else reduce_mean(values, axis=-1)
+
+
+def _squared_error_per_sample(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """``mean(square(y_true - y_pred), axis=-1)``. The single point where a fused op plugs in."""
+    return _mean_last_axis(square(y_true - y_pred))
+
+
+def _mean_squared_error_total(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """``mean(square(y_true - y_pred))`` over every element (equal to the mean of the per-sample
+    errors). The single point where a fused scalar MSE op plugs in."""
+    return reduce_mean(square(y_true - y_pred))
+
+
+def mean_squared_error(y_true, y_pred) -> Tensor:
+    """``mean(square(y_true - y_pred), axis=-1)``: (N, D) -> (N,), (D,) -> ()."""
+    y_true, y_pred = _prepare(y_true, y_pred, "mean_squared_error")
+    return _squared_error_per_sample(y_true, y_pred)
+
+
+def mean_absolute_error(y_true, y_pred) -> Tensor:
+    """``mean(abs(y_true - y_pred), axis=-1)``."""
+    y_true, y_pred = _prepare(y_true, y_pred, "mean_absolute_error")
+    return _mean_last_axis(tg_abs(y_true - y_pred))
+
+
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+
+_REDUCTIONS = ("sum_over_batch_size", "sum", "none", None)
+
+
+class Loss:
+    """Keras's loss classes: the per-sample function, then a reduction (default: the mean)."""
+
+    fn = staticmethod(mean_squared_error)
+
+    def __init__(
+        self, reduction: Optional[str] = "sum_over_batch_size", name: Optional[str] = None
+    ):
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        self.reduction = reduction
+        self.name = name or self.fn.__name__
+
+    def __call__(self, y_true, y_pred, sample_weight=None) -> Tensor:
+        if sample_weight is None and self.reduction == "sum_over_batch_size":
+            total = self._mean_over_batch(y_true, y_pred)
+            if total is not None:
+                return total
+        values = self.fn(y_true, y_pred)
+        if sample_weight is not None:
+            weight = _as_tensor_like(sample_weight, values)
+            if tuple(weight.shape) != tuple(values.shape):
+                weight = (
+                    reshape(weight, tuple(values.shape)) if weight.size == values.size else weight
+                )
+            values = multiply(values, weight)
+        if self.reduction in ("none", None):
+            return values
+        if self.reduction == "sum":
+            return reduce_sum(values)
+        return reduce_mean(values) if values.size else reduce_sum(values)
+
+    def _mean_over_batch(self, y_true, y_pred):
+        """The scalar loss by a shorter route, or None to take the per-sample one."""
+        return None
+
+    def get_config(self) -> dict:
+        return {"reduction": self.reduction, "name": self.name}
+
+
+class MeanSquaredError(Loss):
+    fn = staticmethod(mean_squared_error)
+
+    def _mean_over_batch(self, y_true, y_pred):
+        y_true, y_pred = _prepare(y_true, y_pred, "mean_squared_error")
+        if y_pred.ndim == 0 or y_pred.size == 0:
+            return None
+        return _mean_squared_error_total(y_true, y_pred)
+
+
+class MeanAbsoluteError(Loss):
+    fn = staticmethod(mean_absolute_error)
+
+
+_BY_NAME = {
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mae": MeanAbsoluteError,
+}
+
+
+def get(identifier):
+    """A loss callable ``(y_true, y_pred) -> scalar`` from a name, class instance or function."""
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier.lower())
+        if cls is None:
+            raise ValueError(f"unknown loss {identifier!r}; expected one of {sorted(_BY_NAME)}")
+        return cls(name=identifier)
+    if callable(identifier):
+        return identifier
+    raise TypeError(f"loss must be a name or a callable, got {identifier!r}")
+
+
+__all__ = [
+    "Loss",
+    "MeanAbsoluteError",
+    "MeanSquaredError",
+    "get",
+    "mae",
+    "mean_absolute_error",
+    "mean_squared_error",
+    "mse",
+]

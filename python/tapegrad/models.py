@@ -1,0 +1,252 @@
+"""``tg.models.Sequential``: a stack of layers with Keras's weight order, saving and training.
+
+``.variables`` and ``.trainable_variables`` list each layer's weights in layer order (kernel then
+bias for Dense; SEMANTICS 14.2). ``compile``/``fit``/``evaluate``/``predict`` delegate to
+``tg.train.Trainer``. ``save(dir)`` writes ``model.json`` (architecture) and ``weights.npz``;
+``load_model(dir)`` rebuilds it, Normalization statistics included.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from . import layers as layers_module
+from ._core import Tensor, Variable
+
+MODEL_FILE = "model.json"
+WEIGHTS_FILE = "weights.npz"
+
+
+class Sequential:
+    def __init__(self, layers=None, name: Optional[str] = None):
+        self.name = name or "sequential"
+        self.layers: list[layers_module.Layer] = []
+        self._input_shape: Optional[tuple] = None
+        self._compiled: Optional[dict] = None
+        self.history = None
+        for layer in layers or []:
+            self.add(layer)
+
+    # -- structure -------------------------------------------------------------------------
+    def add(self, layer) -> None:
+        if not isinstance(layer, layers_module.Layer):
+            raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
+        if self.layers and self._input_shape is not None and not layer.built:
+            layer.build(self._output_shape_of(len(self.layers)))
+        elif not self.layers and layer.built:
+            self._input_shape = layer.input_spec_shape
+        self.layers.append(layer)
+
+    def _output_shape_of(self, n_layers: int) -> tuple:
+        shape = self._input_shape
+        for layer in self.layers[:n_layers]:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    def build(self, input_shape) -> None:
+        """Builds every layer for inputs of ``input_shape`` (batch dimension included)."""
+        shape = tuple(input_shape)
+        self._input_shape = shape
+        for layer in self.layers:
+            if not layer.built:
+                layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+
+    @property
+    def built(self) -> bool:
+        return bool(self.layers) and all(layer.built for layer in self.layers)
+
+    @property
+    def input_shape(self) -> Optional[tuple]:
+        return self._input_shape
+
+    @property
+    def output_shape(self) -> Optional[tuple]:
+        return None if self._input_shape is None else self._output_shape_of(len(self.layers))
+
+    def __call__(self, x, training=None) -> Tensor:
+        if not self.layers:
+            raise ValueError("Sequential model has no layers; add some before calling it")
+        if self._input_shape is None:
+            self._input_shape = (None, *tuple(getattr(x, "shape", None) or np.shape(x))[1:])
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    # -- weights ---------------------------------------------------------------------------
+    @property
+    def variables(self) -> list[Variable]:
+        return [v for layer in self.layers for v in layer.variables]
+
+    weights = variables
+
+    @property
+    def trainable_variables(self) -> list[Variable]:
+        return [v for layer in self.layers for v in layer.trainable_variables]
+
+    trainable_weights = trainable_variables
+
+    @property
+    def non_trainable_variables(self) -> list[Variable]:
+        return [v for layer in self.layers for v in layer.non_trainable_variables]
+
+    def count_params(self) -> int:
+        return sum(layer.count_params() for layer in self.layers)
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [v.numpy() for v in self.variables]
+
+    def set_weights(self, weights) -> None:
+        weights = list(weights)
+        variables = self.variables
+        if len(weights) != len(variables):
+            raise ValueError(f"model has {len(variables)} weights, got {len(weights)} arrays")
+        for layer in self.layers:
+            n = len(layer.variables)
+            layer.set_weights(weights[:n])
+            weights = weights[n:]
+
+    def save_weights(self, path) -> None:
+        """Writes every weight, in ``.variables`` order, to an ``.npz`` file at ``path``."""
+        self._require_built("save_weights")
+        arrays = {f"{i:04d}": v.numpy() for i, v in enumerate(self.variables)}
+        names = np.array([v.name for v in self.variables])
+        buf = io.BytesIO()
+        np.savez(buf, __names__=names, **arrays)
+        Path(path).write_bytes(buf.getvalue())
+
+    def load_weights(self, path) -> None:
+        """Reads weights written by ``save_weights`` (shapes must match this model's)."""
+        self._require_built("load_weights")
+        with np.load(path, allow_pickle=False) as data:
+            keys = sorted(k for k in data.files if k != "__names__")
+            self.set_weights([data[k] for k in keys])
+
+    def _require_built(self, what: str) -> None:
+        if not self.built:
+            raise ValueError(
+                f"{what}: the model is not built yet; give the first layer input_shape= or call "
+                "the model on a batch first"
+            )
+
+    # -- saving the whole model ----------------------------------------------------------
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "input_shape": None if self._input_shape is None else list(self._input_shape),
+            "layers": [
+                {"class_name": type(layer).__name__, "config": layer.get_config()}
+                for layer in self.layers
+            ],
+        }
+
+    def save(self, directory) -> Path:
+        """Writes the architecture (``model.json``) and weights (``weights.npz``) to a folder."""
+        self._require_built("save")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / MODEL_FILE).write_text(json.dumps(self.get_config(), indent=2))
+        self.save_weights(directory / WEIGHTS_FILE)
+        return directory
+
+    # -- summary ---------------------------------------------------------------------------
+    def summary(self, print_fn=print) -> None:
+        rows = []
+        shape = self._input_shape
+        for layer in self.layers:
+            if shape is not None:
+                shape = layer.compute_output_shape(shape)
+            rows.append(
+                (
+                    f"{layer.name} ({type(layer).__name__})",
+                    "?" if shape is None else str(tuple(shape)),
+                    str(layer.count_params()) if layer.built else "0 (unbuilt)",
+                )
+            )
+        header = ("Layer (type)", "Output Shape", "Param #")
+        widths = [max(len(r[i]) for r in [header, *rows]) + 2 for i in range(3)]
+        line = "".join(h.ljust(w) for h, w in zip(header, widths))
+        rule = "=" * len(line)
+        trainable = sum(int(np.prod(v.shape)) for v in self.trainable_variables)
+        total = sum(int(np.prod(v.shape)) for v in self.variables)
+        print_fn(f'Model: "{self.name}"')
+        print_fn(rule)
+        print_fn(line)
+        print_fn(rule)
+        for r in rows:
+            print_fn("".join(c.ljust(w) for c, w in zip(r, widths)))
+        print_fn(rule)
+        print_fn(f"Total params: {total}")
+        print_fn(f"Trainable params: {trainable}")
+        print_fn(f"Non-trainable params: {total - trainable}")
+
+    # -- training (delegates to tg.train.Trainer) -------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None) -> None:
+        from . import optimizers
+
+        if optimizer == "rmsprop":
+            optimizer = "adam"  # tapegrad has no RMSprop: Adam is the closest default
+        self._compiled = {
+            "optimizer": optimizers.get(optimizer),
+            "loss": loss,
+            "metrics": list(metrics or []),
+        }
+        self._trainer = None
+
+    def _get_trainer(self):
+        from .train import Trainer
+
+        if self._compiled is None:
+            raise RuntimeError(
+                "You must compile your model before training/testing. "
+                "Use `model.compile(optimizer, loss)`."
+            )
+        if getattr(self, "_trainer", None) is None:
+            self._trainer = Trainer(self, **self._compiled)
+        return self._trainer
+
+    @property
+    def optimizer(self):
+        return None if self._compiled is None else self._compiled["optimizer"]
+
+    def fit(self, x=None, y=None, **kwargs):
+        self.history = self._get_trainer().fit(x, y, **kwargs)
+        return self.history
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        return self._get_trainer().evaluate(x, y, **kwargs)
+
+    def predict(self, x, batch_size: int = 32, verbose=0) -> np.ndarray:
+        from .train import predict
+
+        return predict(self, x, batch_size=batch_size)
+
+
+def load_model(directory) -> Sequential:
+    """A model written by ``Sequential.save``."""
+    directory = Path(directory)
+    config_path = directory / MODEL_FILE
+    if not config_path.exists():
+        raise FileNotFoundError(f"no {MODEL_FILE} in {os.fspath(directory)!r}: not a saved model")
+    config = json.loads(config_path.read_text())
+    model = Sequential(
+        [layers_module.deserialize(c["class_name"], c["config"]) for c in config["layers"]],
+        name=config.get("name"),
+    )
+    if config.get("input_shape") is None:
+        raise ValueError(f"{os.fspath(config_path)!r} has no input_shape; cannot rebuild the model")
+    model.build(tuple(config["input_shape"]))
+    model.load_weights(directory / WEIGHTS_FILE)
+    for layer in model.layers:
+        if isinstance(layer, layers_module.Normalization):
+            layer.adapted = True
+    return model
+
+
+__all__ = ["Sequential", "load_model"]

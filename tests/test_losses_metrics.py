@@ -1,0 +1,88 @@
+"""Keras losses and metrics (SEMANTICS.md section 13)."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from tapegrad import losses, metrics
+
+
+def test_mse_mae_per_sample_and_reduction():
+    yt = np.array([[1.0, 2.0], [3.0, 4.0]])
+    yp = np.array([[1.5, 2.0], [2.0, 6.0]])
+    np.testing.assert_allclose(losses.mean_squared_error(yt, yp).numpy(), [0.125, 2.5])
+    np.testing.assert_allclose(losses.mean_absolute_error(yt, yp).numpy(), [0.25, 1.5])
+    assert losses.mean_squared_error([1.0, 2.0], [2.0, 2.0]).shape == ()
+    assert float(losses.MeanSquaredError()(yt, yp)) == pytest.approx(1.3125)
+    assert float(losses.MeanAbsoluteError(reduction="sum")(yt, yp)) == pytest.approx(1.75)
+    assert losses.MeanSquaredError(reduction="none")(yt, yp).shape == (2,)
+
+
+def test_mse_gradient_is_two_residual_over_size():
+    yp = tg.Variable([[1.0], [3.0], [0.0]])
+    yt = np.array([[0.0], [1.0], [1.0]])
+    with tg.GradientTape() as tape:
+        loss = losses.MeanSquaredError()(yt, yp)
+    np.testing.assert_allclose(tape.gradient(loss, yp).numpy(), 2 * (yp.numpy() - yt) / 3)
+
+
+def test_rank_mismatch_warns_once_per_shape_pair_and_aligns():
+    losses._warned_shapes.clear()
+    yp = tg.constant([[1.0], [2.0], [4.0]])
+    yt = np.array([1.0, 1.0, 1.0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        a = losses.mean_squared_error(yt, yp)
+        losses.mean_squared_error(yt, yp)
+        b = losses.mean_squared_error(yp, yt)  # the seed's argument order
+    msgs = [str(w.message) for w in caught]
+    assert len(msgs) == 2, msgs
+    assert "(3,)" in msgs[0] and "(3, 1)" in msgs[0] and "y[:, None]" in msgs[0]
+    np.testing.assert_allclose(a.numpy(), [0.0, 1.0, 9.0])  # per sample, never (3, 3)
+    np.testing.assert_allclose(b.numpy(), [0.0, 1.0, 9.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        losses.mean_squared_error(yp, yp)  # matching shapes never warn
+
+
+def test_incompatible_shapes_raise_value_error():
+    with pytest.raises(ValueError, match=r"\(3,\).*\(4,\)"):
+        losses.mean_squared_error(np.ones(3), np.ones(4))
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(2, 4\)"):
+        losses.mean_absolute_error(np.ones((2, 3)), np.ones((2, 4)))
+
+
+def test_metric_running_state_and_reset():
+    m = metrics.MeanSquaredError()
+    assert float(m.result()) == 0.0
+    assert float(m([5.0], [6])) == 1.0
+    assert float(m([4.0], [6])) == 2.5
+    assert (m.total, m.count) == (5.0, 2.0)
+    m.reset_states()
+    assert float(m.result()) == 0.0
+    m.update_state([[1.0, 3.0]], [[0.0, 0.0]])
+    m.reset_state()
+    assert m.count == 0
+
+
+def test_metric_rank_alignment_is_per_sample():
+    m = metrics.MeanSquaredError()
+    m.update_state(np.array([1.0, 2.0, 3.0]), tg.constant([[1.0], [2.0], [5.0]]))
+    assert m.count == 3
+    assert float(m.result()) == pytest.approx(4.0 / 3)
+    mae = metrics.MeanAbsoluteError()
+    mae.update_state(np.array([[1.0], [2.0]]), np.array([2.0, 4.0]))
+    assert float(mae.result()) == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="cannot be broadcast"):
+        m.update_state(np.ones(3), np.ones(4))
+
+
+def test_mean_metric_weighted():
+    m = metrics.Mean()
+    m.update_state([1.0, 2.0, 3.0])
+    assert float(m.result()) == 2.0
+    m.update_state([10.0], sample_weight=[0.0])
+    assert float(m.result()) == 2.0
+    assert metrics.get("mae").name == "mae"

@@ -1,0 +1,478 @@
+"""The Trainer, callbacks, tg.data and the `tapegrad` command line."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from tapegrad import callbacks, data, layers, models, optimizers
+from tapegrad.train import Trainer, TrainingDiverged
+
+
+def linear_problem(n=512, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 3))
+    y = X @ np.array([1.5, -2.0, 0.5]) + 0.3
+    return X, y
+
+
+def small_model(hidden=None):
+    tg.set_random_seed(0)
+    if hidden:
+        return models.Sequential([layers.Dense(hidden, "relu", input_shape=(3,)), layers.Dense(1)])
+    return models.Sequential([layers.Dense(1, input_shape=(3,))])
+
+
+def test_fit_learns_and_returns_history():
+    X, y = linear_problem()
+    trainer = Trainer(small_model(), loss="mse", optimizer=optimizers.Adam(0.05), metrics=["mae"])
+    hist = trainer.fit(X, y, epochs=30, batch_size=32, validation_data=(X, y), verbose=0, seed=0)
+    assert hist.epoch == list(range(30))
+    assert set(hist.history) == {"loss", "mae", "val_loss", "val_mae"}
+    assert hist.history["loss"][-1] < 1e-3 < hist.history["loss"][0]
+    loss, _mae = trainer.evaluate(X, y)
+    assert loss == pytest.approx(hist.history["val_loss"][-1], rel=1e-4)
+    assert trainer.predict(X, batch_size=100).shape == (512, 1)
+
+
+def test_fit_is_reproducible_with_seed_and_random_sampling_counts_steps():
+    X, y = linear_problem()
+    runs = []
+    for _ in range(2):
+        t = Trainer(small_model(4), optimizer=optimizers.SGD(0.05))
+        h = t.fit(X, y, epochs=2, batch_size=32, sampling="random", verbose=0, seed=7)
+        runs.append(h.history["loss"])
+        assert h.params["steps"] == 512 // 32
+    assert runs[0] == runs[1]
+    with pytest.raises(ValueError, match="sampling"):
+        t.fit(X, y, sampling="bootstrap", verbose=0)
+
+
+def test_sequential_compile_fit_evaluate_predict():
+    X, y = linear_problem()
+    model = small_model()
+    model.compile(optimizer=optimizers.Adam(0.05), loss="mse", metrics=["mae"])
+    hist = model.fit(X, y, epochs=20, batch_size=64, verbose=0)
+    assert model.history is hist and hist.history["loss"][-1] < 0.01
+    assert model.evaluate(X, y, return_dict=True).keys() == {"loss", "mae"}
+    assert model.predict(X).shape == (512, 1)
+    with pytest.raises(RuntimeError, match="compile"):
+        small_model().fit(X, y)
+
+
+def test_terminate_on_nan_names_epoch_and_step():
+    X, y = linear_problem()
+    y = y * 1e3
+    trainer = Trainer(small_model(8), optimizer=optimizers.SGD(10.0))
+    with pytest.raises(TrainingDiverged, match=r"at epoch \d+, step \d+ \(of 16\)") as err:
+        trainer.fit(X, y, epochs=50, batch_size=32, verbose=0, seed=0)
+    assert err.value.history is not None
+    # the weights are those before the step whose loss was not finite
+    assert isinstance(err.value, FloatingPointError)
+
+
+def test_ctrl_c_stops_after_the_current_step_and_keeps_history():
+    X, y = linear_problem()
+    steps_seen = []
+
+    def interrupt(step, logs):
+        steps_seen.append(step)
+        if len(steps_seen) == 40:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    trainer = Trainer(small_model(), optimizer=optimizers.Adam(0.01))
+    hist = trainer.fit(
+        X,
+        y,
+        epochs=10,
+        batch_size=32,
+        verbose=0,
+        callbacks=[callbacks.LambdaCallback(on_train_batch_end=interrupt)],
+    )
+    assert hist.interrupted
+    assert len(steps_seen) == 40  # stopped right after the step that saw Ctrl-C
+    assert hist.epoch == [0, 1]  # the two completed epochs (16 steps each) are kept
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_early_stopping_restores_best_weights():
+    X, y = linear_problem()
+    model = small_model()
+    best = {}
+
+    def remember(epoch, logs):
+        best.setdefault("loss", np.inf)
+        if logs["val_loss"] < best["loss"]:
+            best["loss"], best["weights"] = logs["val_loss"], model.get_weights()
+
+    es = callbacks.EarlyStopping(patience=2, restore_best_weights=True)
+    # a learning rate that oscillates makes validation loss go up
+    hist = Trainer(model, optimizer=optimizers.SGD(0.9)).fit(
+        X,
+        y,
+        epochs=40,
+        batch_size=512,
+        validation_data=(X[:100], y[:100]),
+        verbose=0,
+        callbacks=[callbacks.LambdaCallback(on_epoch_end=remember), es],
+    )
+    assert len(hist.epoch) < 40 and hist.stopped_epoch == hist.epoch[-1]
+    for w, b in zip(model.get_weights(), best["weights"]):
+        np.testing.assert_array_equal(w, b)
+
+
+def test_checkpoint_csv_and_json_loggers(tmp_path):
+    X, y = linear_problem()
+    model = small_model()
+    cbs = [
+        callbacks.ModelCheckpoint(tmp_path / "ck" / "e{epoch:02d}.npz"),
+        callbacks.ModelCheckpoint(tmp_path / "best", save_best_only=True, monitor="loss"),
+        callbacks.CSVLogger(tmp_path / "h.csv"),
+        callbacks.JSONLogger(tmp_path / "h.json"),
+    ]
+    hist = Trainer(model, optimizer=optimizers.Adam(0.05)).fit(
+        X, y, epochs=3, batch_size=64, verbose=0, callbacks=cbs
+    )
+    assert sorted(os.listdir(tmp_path / "ck")) == ["e01.npz", "e02.npz", "e03.npz"]
+    assert models.load_model(tmp_path / "best").count_params() == 4
+    rows = (tmp_path / "h.csv").read_text().strip().splitlines()
+    assert rows[0] == "epoch,loss" and len(rows) == 4
+    assert float(rows[-1].split(",")[1]) == pytest.approx(hist.history["loss"][-1])
+    logged = json.loads((tmp_path / "h.json").read_text())
+    assert logged["history"]["loss"] == pytest.approx(hist.history["loss"])
+
+
+def test_progress_lines_per_epoch(capsys):
+    X, y = linear_problem(64)
+    Trainer(small_model(), optimizer="adam").fit(X, y, epochs=2, batch_size=32, verbose=1)
+    out = capsys.readouterr().out.splitlines()  # not a terminal: one line per epoch
+    assert len(out) == 2 and out[0].startswith("Epoch 1/2 - ") and "loss: " in out[0]
+
+
+def test_progress_bar_live_on_a_terminal():
+    class Tty:
+        def __init__(self):
+            self.text = ""
+
+        def isatty(self):
+            return True
+
+        def write(self, s):
+            self.text += s
+
+        def flush(self):
+            pass
+
+    stream = Tty()
+    bar = tg.train.ProgressBar(1, epochs=1, steps=4, stream=stream)
+    bar.epoch_begin(0)
+    for step in range(4):
+        bar.step(step, {"loss": 1.0})
+    bar.epoch_end(0, {"loss": 0.5}, 4)
+    assert "Epoch 1/1" in stream.text and "ETA" in stream.text
+    assert "4/4 [==============================]" in stream.text and "loss: 0.5000" in stream.text
+
+
+def test_train_test_split_and_minibatches():
+    X, y = np.arange(20).reshape(10, 2), np.arange(10)
+    a_tr, a_te, b_tr, b_te = data.train_test_split(X, y, random_state=1)
+    assert len(a_te) == 3 and len(a_tr) == 7
+    np.testing.assert_array_equal(a_tr[:, 0] // 2, b_tr)
+    assert sorted(np.concatenate([b_tr, b_te])) == list(range(10))
+    # the same rows as scikit-learn's ShuffleSplit for an integer random_state
+    perm = np.random.RandomState(1).permutation(10)
+    np.testing.assert_array_equal(b_te, perm[:3])
+    again = data.train_test_split(X, y, random_state=1)
+    np.testing.assert_array_equal(again[3], b_te)
+    with pytest.raises(ValueError, match="lengths"):
+        data.train_test_split(X, y[:5])
+    batches = list(data.minibatches(X, y, batch_size=4, shuffle=False))
+    assert [len(b[1]) for b in batches] == [4, 4, 2]
+    assert len(list(data.random_batches(X, y, batch_size=3))) == 3
+
+
+def test_load_california_housing_from_files(tmp_path, housing_npz):
+    ds = data.load_california_housing(housing_npz)
+    assert ds.X.shape == (20640, 8) and ds.y.shape == (20640,)
+    csv = tmp_path / "h.csv"
+    np.savetxt(
+        csv,
+        np.column_stack([ds.X[:50], ds.y[:50]]),
+        delimiter=",",
+        header=",".join([*ds.feature_names, "MedHouseVal"]),
+        comments="",
+    )
+    small = data.load_california_housing(csv)
+    np.testing.assert_allclose(small.X, ds.X[:50])
+    assert small.feature_names == ds.feature_names
+
+
+def test_synthetic_fallback_is_announced_and_deterministic(tmp_path, monkeypatch):
+    monkeypatch.setenv("TAPEGRAD_DATA_HOME", str(tmp_path))
+    monkeypatch.delenv("TAPEGRAD_DATA", raising=False)
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if scikit-learn were not installed
+    with pytest.warns(data.SyntheticDataWarning, match="SYNTHETIC"):
+        ds = data.load_california_housing()
+    assert ds.source == "synthetic" and ds.X.shape == (20640, 8)
+    assert 1.0 < ds.y.mean() < 3.0
+    np.testing.assert_array_equal(ds.y, data.synthetic_california_housing().y)
+
+
+def test_seed_architecture_on_real_data_adam(housing_npz):
+    """Seed split and scaling, Dense(128, relu) -> Dense(1) (linear output, y[:, None]),
+    Adam(1e-3), batch 32, 10 epochs: test MSE below 0.40 (var(y) is 1.33)."""
+    ds = data.load_california_housing(housing_npz)
+    X_train_all, X_test, y_train_all, y_test = data.train_test_split(ds.X, ds.y, random_state=1)
+    X_train, X_val, y_train, y_val = data.train_test_split(X_train_all, y_train_all, random_state=1)
+    scaler = data.StandardScaler().fit(X_train)
+    tg.set_random_seed(0)
+    model = models.Sequential([layers.Dense(128, "relu", input_shape=(8,)), layers.Dense(1)])
+    trainer = Trainer(model, loss="mse", optimizer=optimizers.Adam(1e-3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # aligned shapes: no warning
+        trainer.fit(
+            scaler.transform(X_train),
+            y_train[:, None],
+            epochs=10,
+            batch_size=32,
+            validation_data=(scaler.transform(X_val), y_val[:, None]),
+            verbose=0,
+            seed=0,
+        )
+    test_mse = trainer.evaluate(scaler.transform(X_test), y_test[:, None])
+    assert test_mse < 0.40
+
+
+def run_cli(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "tapegrad", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_train_and_predict_end_to_end(tmp_path, housing_npz):
+    out = tmp_path / "run"
+    r = run_cli(
+        "train",
+        "--data",
+        str(housing_npz),
+        "--epochs",
+        "2",
+        "--out",
+        str(out),
+        "--verbose",
+        "2",
+        "--no-plot",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Epoch 2/2" in r.stdout and "test MSE" in r.stdout
+    for name in [
+        "model/model.json",
+        "model/weights.npz",
+        "history.json",
+        "history.csv",
+        "metrics.json",
+    ]:
+        assert (out / name).exists(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 2 and metrics["test_mse"] < 1.0
+    r = run_cli(
+        "predict",
+        "--model",
+        str(out / "model"),
+        "--data",
+        str(housing_npz),
+        "--output",
+        str(tmp_path / "p.csv"),
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    pred = np.loadtxt(tmp_path / "p.csv", skiprows=1)
+    assert pred.shape == (20640,) and "MSE against y" in r.stdout
+
+
+def test_cli_divergence_exits_with_the_error(tmp_path, housing_npz):
+    r = run_cli(
+        "train",
+        "--data",
+        str(housing_npz),
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "5",
+        "--epochs",
+        "3",
+        "--out",
+        str(tmp_path / "o"),
+        "--verbose",
+        "0",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 1
+    assert "at epoch 1, step" in r.stderr and "TerminateOnNaN" in r.stderr
+
+
+def test_plot_history_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    from tapegrad.cli import plot_history
+
+    hist = callbacks.History()
+    hist.on_epoch_end(0, {"loss": 1.0, "val_loss": 1.2})
+    hist.on_epoch_end(1, {"loss": 0.5, "val_loss": 0.7})
+    assert plot_history(hist, tmp_path / "loss.png")
+    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_soft_terminate_on_nan_callback_stops_without_error(capsys):
+    X, y = linear_problem()
+    trainer = Trainer(small_model(8), optimizer=optimizers.SGD(10.0))
+    hist = trainer.fit(
+        X,
+        y * 1e3,
+        epochs=50,
+        batch_size=32,
+        verbose=0,
+        seed=0,
+        terminate_on_nan=False,
+        callbacks=[callbacks.TerminateOnNaN()],
+    )
+    assert len(hist.epoch) < 50
+    assert not np.isfinite(hist.history["loss"][-1])
+    assert "invalid loss" in capsys.readouterr().out
+
+
+def _fit_both_paths(make_model, make_opt, X, y, **fit_kw):
+    results = []
+    for fused in (False, True):
+        model = make_model()
+        trainer = Trainer(model, loss="mse", optimizer=make_opt(), fused=fused)
+        hist = trainer.fit(X, y, verbose=0, seed=3, **fit_kw)
+        results.append((model.get_weights(), hist.history["loss"], trainer.optimizer.iterations))
+    return results
+
+
+@pytest.mark.parametrize(
+    "acts, make_opt, dtype",
+    [
+        (("relu", None), lambda: optimizers.SGD(0.05), "float32"),
+        (("tanh", "sigmoid"), lambda: optimizers.SGD(0.05, momentum=0.9, nesterov=True), "float32"),
+        (
+            ("relu", None),
+            lambda: optimizers.Adam(optimizers.schedules.StepDecay(0.01, 7)),
+            "float64",
+        ),
+        (("sigmoid", None), lambda: optimizers.Adam(0.01, clipnorm=0.5), "float64"),
+    ],
+)
+def test_fused_steps_match_the_tape_path(acts, make_opt, dtype):
+    X, y = linear_problem(200)
+    X[:, 0] *= 50.0  # a raw feature scale the Normalization layer takes out
+
+    def make_model():
+        tg.set_random_seed(5)
+        norm = layers.Normalization(input_shape=(3,), dtype=dtype)
+        norm.adapt(X)
+        return models.Sequential(
+            [norm, layers.Dense(16, acts[0], dtype=dtype), layers.Dense(2, acts[1], dtype=dtype)]
+        )
+
+    Y = np.stack([y, -y], axis=1)
+    (w_tape, loss_tape, it_tape), (w_fused, loss_fused, it_fused) = _fit_both_paths(
+        make_model,
+        make_opt,
+        X,
+        Y,
+        epochs=3,
+        batch_size=32,  # 7 batches, the last one short
+    )
+    assert it_tape == it_fused == 21
+    tol = 1e-4 if dtype == "float32" else 1e-10
+    np.testing.assert_allclose(loss_fused, loss_tape, rtol=tol)
+    for a, b in zip(w_fused, w_tape):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+def test_fused_random_sampling_and_nan_stop_match_the_tape_path():
+    X, y = linear_problem()
+    (w_tape, loss_tape, _), (w_fused, loss_fused, _) = _fit_both_paths(
+        lambda: small_model(8),
+        lambda: optimizers.SGD(0.05),
+        X,
+        y,
+        epochs=2,
+        batch_size=32,
+        sampling="random",
+    )
+    np.testing.assert_allclose(loss_fused, loss_tape, rtol=1e-4)
+    for a, b in zip(w_fused, w_tape):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    messages = []
+    for fused in (False, True):
+        trainer = Trainer(small_model(8), optimizer=optimizers.SGD(10.0), fused=fused)
+        with pytest.raises(TrainingDiverged) as err:
+            trainer.fit(X, y * 1e3, epochs=50, batch_size=32, verbose=0, seed=0)
+        messages.append(str(err.value))
+        assert trainer.optimizer.iterations == 16 * err.value.epoch + err.value.step
+    assert messages[0] == messages[1]
+
+
+def test_fused_true_refuses_models_it_cannot_train():
+    X, y = linear_problem()
+    trainer = Trainer(small_model(), optimizer="adam", metrics=["mae"], fused=True)
+    with pytest.raises(ValueError, match="metrics"):
+        trainer.fit(X, y, verbose=0)
+    custom = models.Sequential([layers.Dense(1, activation=lambda t: t * 2, input_shape=(3,))])
+    with pytest.raises(ValueError, match="custom activation"):
+        Trainer(custom, optimizer="sgd", fused=True).fit(X, y, verbose=0)
+
+
+def test_validation_split_holds_out_the_last_fraction():
+    X, y = linear_problem(100)
+    hist = Trainer(small_model(), optimizer="adam").fit(
+        X, y, epochs=1, batch_size=10, validation_split=0.2, verbose=0
+    )
+    assert hist.params["samples"] == 80 and "val_loss" in hist.history
+    with pytest.raises(ValueError, match="validation_split"):
+        Trainer(small_model()).fit(X, y, validation_split=1.5, verbose=0)
+
+
+def test_ctrl_c_stops_the_fused_path_within_a_chunk():
+    import threading
+
+    X, y = linear_problem()
+    trainer = Trainer(small_model(8), optimizer=optimizers.SGD(0.01))
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        hist = trainer.fit(X, y, epochs=20000, batch_size=32, verbose=0)
+    finally:
+        timer.cancel()
+    assert hist.interrupted and 0 < len(hist.epoch) < 20000
+    # whole steps only: the optimizer counted every applied step of the completed epochs and
+    # the interrupted one's chunk
+    assert trainer.optimizer.iterations >= 16 * len(hist.epoch)
+
+
+@pytest.mark.parametrize("acts", [("relu", None), ("tanh", "sigmoid")])
+def test_fused_forward_for_evaluate_and_predict_matches_the_model(acts):
+    X, _ = linear_problem(300)
+    norm = layers.Normalization(input_shape=(3,))
+    norm.adapt(X)
+    model = models.Sequential([norm, layers.Dense(32, acts[0]), layers.Dense(2, acts[1])])
+    assert not isinstance(tg.train.dense_stack(model), str)
+    np.testing.assert_allclose(
+        tg.train.predict(model, X, batch_size=64), model(X).numpy(), rtol=1e-5, atol=1e-6
+    )
+    custom = models.Sequential([layers.Dense(1, activation=lambda t: t * 2, input_shape=(3,))])
+    assert "custom activation" in tg.train.dense_stack(custom)
+    np.testing.assert_allclose(tg.train.predict(custom, X), custom(X).numpy())
