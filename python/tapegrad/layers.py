@@ -13,17 +13,20 @@ import numpy as np
 
 from . import activations, initializers
 from ._core import DType, Tensor, Variable
-from .ops import cast, matmul, maximum, sqrt
+from ._core import ops as _ops
+from .ops import cast, maximum, relu, sqrt
 
 _layer_ids = itertools.count()
 
 
 def _dense(x: Tensor, kernel, bias, activation: Optional[Callable]) -> Tensor:
-    """``activation(x @ kernel + bias)``. The single point where a fused dense op plugs in."""
-    y = matmul(x, kernel)
-    if bias is not None:
-        y = y + bias
-    return y if activation is None else activation(y)
+    """``activation(x @ kernel + bias)``: one fused op (the GEMM's epilogue adds the bias and
+    applies relu in the same pass); any other activation runs as its own op afterwards."""
+    if activation is None:
+        return _ops.dense(x, kernel, bias, None)
+    if activation is relu:
+        return _ops.dense(x, kernel, bias, "relu")
+    return activation(_ops.dense(x, kernel, bias, None))
 
 
 def _as_dtype(dtype) -> DType:
