@@ -33,6 +33,12 @@ CASES = [
     (17, 64, 129, False, False, (3,), (3,)),
     (17, 64, 7, False, False, (2, 3), ()),
     (7, 17, 64, True, True, (2, 1), (4,)),
+    # the seed MLP's backward products (direct path): g @ w^T with K == 1 (an outer product read
+    # through a transposed B), h^T @ g, dz @ w^T
+    (32, 1, 128, False, True, (), ()),
+    (33, 1, 17, True, True, (), ()),
+    (128, 32, 1, True, False, (), ()),
+    (32, 128, 8, False, True, (), ()),
 ]
 
 ISAS = ("scalar", "avx2", "avx512")

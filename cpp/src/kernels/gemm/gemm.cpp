@@ -422,17 +422,19 @@ void scale_c(std::int64_t M, std::int64_t N, T beta, T* C, std::int64_t ldc, con
       C[i * ldc + j] = apply_epilogue(T(0), T(0), beta, C + i * ldc + j, bias, j, relu);
 }
 
-// Tiny products, unpacked. With B's rows contiguous and N wide enough, each row of C is updated
-// by whole rows of B (the inner loop vectorizes, and an element is revisited only every N steps).
-// Otherwise (narrow N, e.g. a matrix-vector product, or a transposed B) each C element is a dot
-// product with 8 partial sums: one accumulator would be a chain of dependent adds, ~4 cycles each.
+// Tiny products, unpacked. With op(B)'s rows contiguous and N wide enough, each row of C is
+// updated by whole rows of op(B) (the inner loop vectorizes, and an element is revisited only every
+// N steps); that includes a transposed B with K == 1 (ldb == 1), the outer product g @ w^T of a
+// Dense(1) layer's backward. Otherwise (narrow N, e.g. a matrix-vector product, or a transposed B)
+// each C element is a dot product with 8 partial sums: one accumulator would be a chain of
+// dependent adds, ~4 cycles each.
 template <class T>
 void gemm_direct(const GemmProblem<T>& pr) {
   const std::int64_t M = pr.M, N = pr.N, K = pr.K;
   // Stride between consecutive p of op(A) row i and of op(B) column j.
   const std::int64_t a_row = pr.trans_a ? 1 : pr.lda, a_step = pr.trans_a ? pr.lda : 1;
   const std::int64_t b_col = pr.trans_b ? pr.ldb : 1, b_step = pr.trans_b ? 1 : pr.ldb;
-  if (!pr.trans_b && N >= 16) {
+  if (b_col == 1 && N >= 16) {
     constexpr std::int64_t kChunk = 256;  // accumulator row on the stack
     T acc[kChunk];
     for (std::int64_t i = 0; i < M; ++i) {
@@ -441,7 +443,7 @@ void gemm_direct(const GemmProblem<T>& pr) {
         for (std::int64_t j = 0; j < nj; ++j) acc[j] = T(0);
         for (std::int64_t p = 0; p < K; ++p) {
           const T a = pr.A[i * a_row + p * a_step];
-          const T* b = pr.B + p * pr.ldb + j0;
+          const T* b = pr.B + p * b_step + j0;
           for (std::int64_t j = 0; j < nj; ++j) acc[j] += a * b[j];
         }
         T* c = pr.C + i * pr.ldc + j0;
