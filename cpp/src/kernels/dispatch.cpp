@@ -25,7 +25,7 @@ const GemmKernelTable kAvx512Table = {"avx512", 12, 32, sgemm_avx512_12x32,
                                       12, 16, dgemm_avx512_12x16};
 #endif
 
-bool cpu_has_avx2() {
+[[maybe_unused]] bool cpu_has_avx2() {
 #if defined(__x86_64__) || defined(_M_X64)
   // __builtin_cpu_supports also checks that the OS saves the YMM state (OSXSAVE/XCR0). The init
   // call makes it safe even if the first GEMM runs from another file's static constructor.
@@ -36,7 +36,7 @@ bool cpu_has_avx2() {
 #endif
 }
 
-bool cpu_has_avx512() {
+[[maybe_unused]] bool cpu_has_avx512() {
 #if defined(TAPEGRAD_TEST_EMULATE_AVX512)
   // Test-only build (cpp/tests: test_gemm_avx512_emulated): the AVX-512 kernels were compiled
   // against an AVX2 emulation of their intrinsics, so they run wherever AVX2 does.

@@ -106,10 +106,10 @@ void reduce(ReduceOp op, const T* x, const Shape& xs, const std::vector<char>& r
   // reduction, K..KR..R rows, R..RK..K columns.
   std::int64_t kept = 1, reduced = 1;
   int switches = 0;
-  char last = -1, first = -1;
+  int last = -1, first = -1;  // int: char is unsigned on aarch64
   for (std::size_t i = 0; i < xs.size(); ++i) {
     if (xs[i] == 1) continue;
-    const char r = red[i] ? 1 : 0;
+    const int r = red[i] ? 1 : 0;
     (r ? reduced : kept) *= xs[i];
     if (first < 0) first = r;
     if (last >= 0 && r != last) ++switches;
