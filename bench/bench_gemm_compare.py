@@ -24,9 +24,18 @@ import timeit
 SIZES = (64, 128, 256, 512, 1024, 2048)
 
 
-def interleaved_medians(fns: dict, clock=time.perf_counter, target_s=0.02, repeat=9) -> dict:
+# Pause before timing a library on 2+ threads: OpenBLAS's (and OpenMP's) idle workers keep spinning
+# on a core for ~0.1 s after a call, so the library timed right after NumPy would share the 2 cores
+# with them (measured: tapegrad's 2-thread n=512 GEMM 120 GFLOP/s alone, 60 right after NumPy's).
+SETTLE_S = 0.15
+
+
+def interleaved_medians(
+    fns: dict, clock=time.perf_counter, target_s=0.02, repeat=9, settle_s=0.0
+) -> dict:
     """Seconds per call of each fn, median over `repeat` rounds; every round times each fn once in
-    turn, so a change in the shared machine's load hits all of them alike."""
+    turn, so a change in the shared machine's load hits all of them alike. ``settle_s``: a pause
+    before each timing, so the previous library's idle worker threads have stopped spinning."""
     number = {}
     for name, fn in fns.items():
         fn()
@@ -37,6 +46,8 @@ def interleaved_medians(fns: dict, clock=time.perf_counter, target_s=0.02, repea
     times = {name: [] for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
+            if settle_s:
+                time.sleep(settle_s)
             t0 = clock()
             for _ in range(number[name]):
                 fn()
@@ -69,7 +80,7 @@ def child(threads: int, sizes) -> dict:
         if torch is not None:
             xa, xb = torch.from_numpy(a), torch.from_numpy(b)
             fns["torch"] = lambda xa=xa, xb=xb: xa @ xb
-        row = {"n": n, **interleaved_medians(fns)}
+        row = {"n": n, **interleaved_medians(fns, settle_s=SETTLE_S if threads > 1 else 0.0)}
         if threads == 1:  # one thread: every library computes on this thread, so its CPU time
             cpu = interleaved_medians(fns, clock=time.thread_time)  # is free of others' slices
             row.update({f"{k}_cpu": v for k, v in cpu.items()})

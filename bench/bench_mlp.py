@@ -26,15 +26,19 @@ BATCH = 256
 LR = 0.01
 
 
-def interleaved_median_ms(steps: dict, repeat: int) -> dict:
+def interleaved_median_ms(steps: dict, repeat: int, settle_s: float = 0.0) -> dict:
     """Median ms per step of each library, timed in turn every round (so a change in the shared
-    machine's load hits all of them alike), after 3 warm-up steps each."""
+    machine's load hits all of them alike), after 3 warm-up steps each. ``settle_s``: a pause
+    before each timing on 2+ threads, so the other library's idle workers (OpenMP's spin for a
+    while after a parallel region) have stopped spinning on the cores this one needs."""
     for step in steps.values():
         for _ in range(3):
             step()
     times = {name: [] for name in steps}
     for _ in range(repeat):
         for name, step in steps.items():
+            if settle_s:
+                time.sleep(settle_s)
             t0 = time.perf_counter()
             step()
             times[name].append(time.perf_counter() - t0)
@@ -121,7 +125,7 @@ def child(threads: int, repeat: int) -> dict:
         t_step = None
     out["loss"] = tg_loss
     steps = {"tapegrad": tg_step} if t_step is None else {"tapegrad": tg_step, "torch": t_step}
-    for name, ms in interleaved_median_ms(steps, repeat).items():
+    for name, ms in interleaved_median_ms(steps, repeat, 0.15 if threads > 1 else 0.0).items():
         out[f"{name}_ms"] = ms
     return out
 
