@@ -107,6 +107,16 @@ def test_numpy_float64_scalar_gives_float64_tensor():
     assert float(tg.constant(np.float64(1.0 + 2e-10))) == 1.0 + 2e-10
 
 
+def test_numpy_float32_scalar_keeps_its_dtype_and_exact_value():
+    for v in (0.1, -3.5e-39, 3.4e38, np.inf, np.nan):
+        t = tg.constant(np.float32(v))
+        assert t.dtype == tg.float32 and t.shape == ()
+        np.testing.assert_array_equal(t.numpy(), np.float32(v))
+    # a NumPy scalar beside a tensor takes the tensor's dtype, like a Python number
+    assert (tg.constant([1.0, 2.0], dtype=tg.float64) * np.float32(0.1)).dtype == tg.float64
+    np.testing.assert_array_equal((tg.constant([1.0, 2.0]) * np.float32(3)).numpy(), [3.0, 6.0])
+
+
 def test_numpy_float64_scalar_mixed_into_float64_tensor_keeps_precision():
     x = tg.constant(np.array(1.0))
     y = x + np.float64(2e-10)
