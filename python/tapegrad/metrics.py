@@ -11,7 +11,8 @@ from typing import Optional
 
 import numpy as np
 
-from ._core import Tensor, Variable
+from ._core import DType, Tensor, Variable
+from .ops import constant
 
 
 def _values(x) -> np.ndarray:
@@ -55,7 +56,8 @@ class Metric:
         raise NotImplementedError(f"{type(self).__name__} must define update_state")
 
     def result(self) -> Tensor:
-        return Tensor(np.float32(self.total / self.count if self.count else 0.0))
+        # float32 like Keras; a diverged run's huge total gives inf without a NumPy cast warning
+        return constant(self.total / self.count if self.count else 0.0, dtype=DType.float32)
 
     def __call__(self, *args, **kwargs) -> Tensor:
         self.update_state(*args, **kwargs)
@@ -131,7 +133,9 @@ class MeanSquaredError(MeanMetricWrapper):
         if width == 0:
             return 0.0, float(n)
         flat = diff.reshape(-1)
-        return float(np.dot(flat, flat)) / width, float(n)
+        # not np.dot: a BLAS call can wake OpenBLAS's worker threads, which then spin on the
+        # other core for ~0.1 s and slow the training step sharing the machine
+        return float((flat * flat).sum()) / width, float(n)
 
 
 class MeanAbsoluteError(MeanMetricWrapper):
