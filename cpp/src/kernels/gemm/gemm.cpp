@@ -44,15 +44,14 @@ constexpr std::int64_t kDirectMaxWork = 16 * 1024;
 // time. The unpacked kernel re-reads a K x NR column strip of B in place for every row tile; with
 // B's rows a power-of-two apart that strip maps to a few L1 sets, so a long K (128^3: K = 128
 // lines in 8 of 64 sets) thrashes L1, and packing wins again. Measured: 64^3 +15..25%, 128^3 -5..15%.
-// It stays within kThreadMinWork and runs on one thread.
+// It stays below kThreadMinWork, so it is one-thread only.
 constexpr std::int64_t kSupMaxWork = std::int64_t(1) << 21;
 constexpr std::int64_t kSupMaxK = 96;
 // Below this many multiply-adds GEMM stays on one thread: a pool wake-up costs ~30 us when the
 // workers sleep (~2 M multiply-adds of single-thread AVX2 work), and on a busy 2-core machine the
-// second team member may not be scheduled for a whole time slice. From 128^3 (2 M) on, two threads:
-// back-to-back calls find the workers still spinning (threadpool.cpp), and NumPy's OpenBLAS uses
-// both cores there too (128^3 on 2 threads: one thread 59 GFLOP/s, two 65-103, NumPy 54-104).
-constexpr std::int64_t kThreadMinWork = std::int64_t(1) << 21;
+// second team member may not be scheduled for a whole time slice. 128^3 (2 M) stays on one thread
+// (tried with two: 21-52 GFLOP/s against 59-73 on one, bench_gemm_compare.py --threads 2).
+constexpr std::int64_t kThreadMinWork = std::int64_t(1) << 22;
 
 // ---- blocking from cache sizes ----------------------------------------------------------------
 struct CacheSizes {
