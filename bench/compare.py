@@ -63,32 +63,7 @@ def bench_tape() -> None:
         assert [float(g) for g in torch_cell()] == [4.0, 27.0]
         rows.append((f"torch {torch.__version__} eager", median_us(torch_cell, 20000)))
     report("seed cell 5.2.1 (two scalar variables, three ops, one gradient), one thread", rows)
-
-    def nested_cell():
-        with tg.GradientTape(persistent=True) as outer:
-            with tg.GradientTape(persistent=True) as inner:
-                z = x1**2 + x2 + 1
-            grads = inner.gradient(z, [x1, x2])
-        return [outer.gradient(g, [x1, x2]) for g in grads]
-
-    out = nested_cell()
-    assert float(out[0][0]) == 2.0 and out[0][1] is None and out[1] == [None, None], out
-    rows = [("tapegrad nested persistent tapes", median_us(nested_cell, 5000))]
-    if torch is not None:
-
-        def torch_nested():
-            z = t1**2 + t2 + 1
-            g1, g2 = torch.autograd.grad(z, [t1, t2], create_graph=True)
-            return [
-                torch.autograd.grad(g, [t1, t2], allow_unused=True)
-                if g.requires_grad
-                else (None, None)
-                for g in (g1, g2)
-            ]
-
-        torch_nested()
-        rows.append(("torch create_graph=True", median_us(torch_nested, 5000)))
-    report("seed cell 5.2.3 (second derivatives by nested tapes)", rows)
+    # The seed's cell 5.2.3 (nested tapes) is timed by bench/bench_higher_order.py.
 
 
 def bench_matmul() -> None:
