@@ -33,6 +33,7 @@ using gemm_detail::GemmKernelTable;
 using gemm_detail::kMaxMR;
 using gemm_detail::kMaxNR;
 using gemm_detail::kPackAlign;
+using gemm_detail::DirectGemm;
 using gemm_detail::UkernelEpilogue;
 
 // ---- tuning constants -----------------------------------------------------------------------
@@ -111,12 +112,14 @@ struct Ukernel;
 template <>
 struct Ukernel<float> {
   static auto fn(const GemmKernelTable& t) { return t.ukernel_f32; }
+  static auto direct(const GemmKernelTable& t) { return t.direct_f32; }
   static int mr(const GemmKernelTable& t) { return t.mr_f32; }
   static int nr(const GemmKernelTable& t) { return t.nr_f32; }
 };
 template <>
 struct Ukernel<double> {
   static auto fn(const GemmKernelTable& t) { return t.ukernel_f64; }
+  static auto direct(const GemmKernelTable& t) { return t.direct_f64; }
   static int mr(const GemmKernelTable& t) { return t.mr_f64; }
   static int nr(const GemmKernelTable& t) { return t.nr_f64; }
 };
@@ -405,14 +408,8 @@ void gemm_team_member(const GemmProblem<T>& pr, int tid, int nt) {
 }
 
 // ---- small cases ------------------------------------------------------------------------------
-template <class T>
-T apply_epilogue(T ab, T alpha, T beta, const T* c, const T* bias, std::int64_t j, bool relu) {
-  T v = alpha * ab;
-  if (beta != T(0)) v += beta * *c;
-  if (bias) v += bias[j];
-  if (relu) v = v > T(0) ? v : T(0);
-  return v;
-}
+// apply_epilogue, rows_update and the direct path for tiny products (also compiled per ISA).
+#include "gemm_direct.inc"
 
 // K == 0 or alpha == 0: C = act(beta*C + bias); A and B are not read (as BLAS does).
 template <class T>
@@ -421,100 +418,6 @@ void scale_c(std::int64_t M, std::int64_t N, T beta, T* C, std::int64_t ldc, con
   for (std::int64_t i = 0; i < M; ++i)
     for (std::int64_t j = 0; j < N; ++j)
       C[i * ldc + j] = apply_epilogue(T(0), T(0), beta, C + i * ldc + j, bias, j, relu);
-}
-
-// Tiny products, unpacked, in one of three loop orders:
-//  - row updates: each row of C accumulates whole rows of op(B) (the inner loop vectorizes, an
-//    element is revisited only every N steps). Needs op(B)'s rows contiguous: B not transposed,
-//    or transposed with K == 1 (ldb == 1: the outer product g @ w^T of a Dense(1) backward).
-//  - column updates, for narrow N with a transposed A (h^T @ g, a Dense(1) kernel gradient):
-//    the same loop on C^T = op(B)^T op(A)^T, whose rows of A are contiguous, written to C's
-//    columns. Only without an epilogue (bias, relu), which the VJPs' products never have.
-//  - dot products otherwise (a matrix-vector product, a transposed B with K > 1): 8 partial sums,
-//    since one accumulator would be a chain of dependent adds, ~4 cycles each; contiguous
-//    operands get their own loop so it vectorizes.
-// rows_update computes R = X @ Y (k >= 1) with X (m x k, X[i, p] at x[i * x_row + p * x_step]) and
-// Y's row p contiguous at y + p * y_row. Row i's columns [j0, j0 + nj) accumulate at
-// dst(i, j0, scratch) (C itself when nothing follows, else the scratch row), then finish(i, acc,
-// nj, j0) runs. The first product initializes the row: no zeroing pass, no copy (for the seed's
-// K == 1 outer product those passes were most of the time; compilers also turn them into
-// `rep stos`/`rep movs`, slow to start on short rows).
-template <class T, class Dst, class Finish>
-void rows_update(std::int64_t m, std::int64_t n, std::int64_t k, const T* x, std::int64_t x_row,
-                 std::int64_t x_step, const T* y, std::int64_t y_row, Dst dst, Finish finish) {
-  constexpr std::int64_t kChunk = 256;
-  T scratch[kChunk];
-  for (std::int64_t i = 0; i < m; ++i) {
-    for (std::int64_t j0 = 0; j0 < n; j0 += kChunk) {
-      const std::int64_t nj = std::min(kChunk, n - j0);
-      T* acc = dst(i, j0, scratch);
-      const T a0 = x[i * x_row];
-      const T* b0 = y + j0;
-      for (std::int64_t j = 0; j < nj; ++j) acc[j] = a0 * b0[j];
-      for (std::int64_t p = 1; p < k; ++p) {
-        const T a = x[i * x_row + p * x_step];
-        const T* b = y + p * y_row + j0;
-        for (std::int64_t j = 0; j < nj; ++j) acc[j] += a * b[j];
-      }
-      finish(i, acc, nj, j0);
-    }
-  }
-}
-
-template <class T> T dot8(const T* a, std::int64_t as, const T* b, std::int64_t bs, std::int64_t K) {
-  constexpr int kLanes = 8;
-  T part[kLanes] = {};
-  std::int64_t p = 0;
-  if (as == 1 && bs == 1) {
-    for (; p + kLanes <= K; p += kLanes)
-      for (int u = 0; u < kLanes; ++u) part[u] += a[p + u] * b[p + u];
-  } else {
-    for (; p + kLanes <= K; p += kLanes)
-      for (int u = 0; u < kLanes; ++u) part[u] += a[(p + u) * as] * b[(p + u) * bs];
-  }
-  for (int u = 0; p < K; ++p, ++u) part[u] += a[p * as] * b[p * bs];
-  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-}
-
-template <class T>
-void gemm_direct(const GemmProblem<T>& pr) {
-  const std::int64_t M = pr.M, N = pr.N, K = pr.K;
-  // Stride between consecutive p of op(A) row i and of op(B) column j.
-  const std::int64_t a_row = pr.trans_a ? 1 : pr.lda, a_step = pr.trans_a ? pr.lda : 1;
-  const std::int64_t b_col = pr.trans_b ? pr.ldb : 1, b_step = pr.trans_b ? 1 : pr.ldb;
-  const bool plain = pr.alpha == T(1) && pr.beta == T(0) && !pr.bias && !pr.relu;
-  if (b_col == 1 && N >= 16) {
-    rows_update(
-        M, N, K, pr.A, a_row, a_step, pr.B, b_step,
-        [&](std::int64_t i, std::int64_t j0, T* scratch) {
-          return plain ? pr.C + i * pr.ldc + j0 : scratch;
-        },
-        [&](std::int64_t i, const T* acc, std::int64_t nj, std::int64_t j0) {
-          if (plain) return;
-          T* c = pr.C + i * pr.ldc + j0;
-          for (std::int64_t j = 0; j < nj; ++j)
-            c[j] = apply_epilogue(acc[j], pr.alpha, pr.beta, c + j, pr.bias, j0 + j, pr.relu);
-        });
-    return;
-  }
-  if (plain && pr.trans_a && N < 16 && M >= 16) {
-    // C^T (N x M) = op(B)^T (N x K) @ A (K x M, rows contiguous).
-    rows_update(
-        N, M, K, pr.B, b_col, b_step, pr.A, pr.lda,
-        [](std::int64_t, std::int64_t, T* scratch) { return scratch; },
-        [&](std::int64_t j, const T* acc, std::int64_t ni, std::int64_t i0) {
-          for (std::int64_t i = 0; i < ni; ++i) pr.C[(i0 + i) * pr.ldc + j] = acc[i];
-        });
-    return;
-  }
-  for (std::int64_t i = 0; i < M; ++i) {
-    const T* a = pr.A + i * a_row;
-    for (std::int64_t j = 0; j < N; ++j) {
-      const T sum = dot8(a, a_step, pr.B + j * b_col, b_step, K);
-      T* c = pr.C + i * pr.ldc + j;
-      *c = apply_epilogue(sum, pr.alpha, pr.beta, c, pr.bias, j, pr.relu);
-    }
-  }
 }
 
 // Small float products through the unpacked kernel: B's column panels outer (a K x NR panel stays
@@ -600,7 +503,9 @@ void gemm_impl(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
   pr.relu = relu;
   const std::int64_t work = M * N * K;
   if (work <= kDirectMaxWork || N == 1) {  // N == 1 is a matrix-vector product: nothing to reuse
-    gemm_direct(pr);
+    const DirectGemm<T> d{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, relu};
+    if (const auto isa_direct = Ukernel<T>::direct(table)) isa_direct(&d);
+    else gemm_direct(d);
     return;
   }
   if constexpr (std::is_same<T, float>::value) {

@@ -285,5 +285,11 @@ void sgemm_sup_avx2_6x16(std::int64_t k, const float* a, std::int64_t rs_a, std:
   TG_STORE(0) TG_STORE(1) TG_STORE(2) TG_STORE(3) TG_STORE(4) TG_STORE(5)
 #undef TG_STORE
 }
+namespace {
+#include "gemm_direct.inc"
+}  // namespace
+
+void gemm_direct_avx2_f32(const DirectGemm<float>* d) { gemm_direct(*d); }
+void gemm_direct_avx2_f64(const DirectGemm<double>* d) { gemm_direct(*d); }
 }  // namespace tg::kernels::gemm_detail
 #endif  // x86-64

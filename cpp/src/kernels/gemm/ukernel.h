@@ -74,6 +74,26 @@ using UkernelSupF32 = void (*)(std::int64_t k, const float* a, std::int64_t rs_a
                                std::int64_t cs_a, const float* b, std::int64_t ldb, float* c,
                                std::int64_t ldc, const UkernelEpilogue<float>* ep);
 
+// Optional per-ISA copy of the direct path for tiny products (gemm_direct.inc, compiled with the
+// ISA's flags): the whole C = act(alpha * op(A) op(B) + beta * C + bias), no packing, no tiles.
+template <class T>
+struct DirectGemm {
+  bool trans_a, trans_b;
+  std::int64_t M, N, K;
+  T alpha;
+  const T* A;
+  std::int64_t lda;
+  const T* B;
+  std::int64_t ldb;
+  T beta;
+  T* C;
+  std::int64_t ldc;
+  const T* bias;  // N values or nullptr
+  bool relu;
+};
+using DirectF32 = void (*)(const DirectGemm<float>* d);
+using DirectF64 = void (*)(const DirectGemm<double>* d);
+
 // One ISA's kernels and register-block sizes (BLIS's "context").
 struct GemmKernelTable {
   const char* isa;  // "scalar", "avx2", "avx512"
@@ -88,6 +108,8 @@ struct GemmKernelTable {
   PackAF64 pack_a_f64 = nullptr;  // likewise for double
   PackBTransF64 pack_b_trans_f64 = nullptr;
   UkernelSupF32 sup_f32 = nullptr;  // the unpacked float kernel (mr_f32 x nr_f32), if any
+  DirectF32 direct_f32 = nullptr;    // the direct path compiled for this ISA (nullptr: gemm.cpp's)
+  DirectF64 direct_f64 = nullptr;
 };
 
 // ---- per-ISA kernels (each defined in its own translation unit) ------------------------------
@@ -112,6 +134,8 @@ void pack_b_trans_avx2_8_f64(const double* b, std::int64_t ldb, std::int64_t kc,
 void sgemm_sup_avx2_6x16(std::int64_t k, const float* a, std::int64_t rs_a, std::int64_t cs_a,
                          const float* b, std::int64_t ldb, float* c, std::int64_t ldc,
                          const UkernelEpilogue<float>* ep);
+void gemm_direct_avx2_f32(const DirectGemm<float>* d);
+void gemm_direct_avx2_f64(const DirectGemm<double>* d);
 // AVX-512F (gemm_ukernel_avx512_12x32.cpp): float 12x32, double 12x16 (24 zmm accumulators each).
 void sgemm_avx512_12x32(std::int64_t k, const float* a, const float* b, float* c,
                         std::int64_t ldc, const UkernelEpilogue<float>* ep);
