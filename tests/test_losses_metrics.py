@@ -67,6 +67,26 @@ def test_metric_running_state_and_reset():
     assert m.count == 0
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(), (5,), (7, 1), (4, 3), (2, 3, 4), (0, 2)])
+def test_mse_metric_tensor_fast_path_matches_the_numpy_path_and_records_nothing(shape, dtype):
+    rng = np.random.default_rng(1)
+    y = rng.standard_normal(shape).astype(dtype)
+    p = rng.standard_normal(shape).astype(dtype)
+    fast, slow = metrics.MeanSquaredError(), metrics.MeanSquaredError()
+    x = tg.Variable(p)
+    with tg.GradientTape() as tape:
+        pred = x * 1.0  # a tensor prediction on the tape, as in the seed's loop
+        nodes = tape.num_nodes
+        for _ in range(2):
+            fast.update_state(y, pred)  # tensor y_pred, same shape and dtype: the C++ pass
+        assert tape.num_nodes == nodes  # metrics are bookkeeping: nothing recorded
+    for _ in range(2):
+        slow.update_state(y, p)  # NumPy y_pred: the NumPy path
+    assert fast.count == slow.count
+    np.testing.assert_allclose(fast.total, slow.total, rtol=1e-6 if dtype == np.float32 else 1e-12)
+
+
 def test_metric_rank_alignment_is_per_sample():
     m = metrics.MeanSquaredError()
     m.update_state(np.array([1.0, 2.0, 3.0]), tg.constant([[1.0], [2.0], [5.0]]))
