@@ -48,6 +48,7 @@ class Layer:
     def __init__(self, input_shape=None, dtype=None, name: Optional[str] = None, trainable=True):
         self.dtype = _as_dtype(dtype)
         self._tensor_dtype = Tensor(np.zeros(0, self.dtype.as_numpy_dtype)).dtype
+        self._array_dtype = np.dtype(self.dtype.as_numpy_dtype)
         self.name = name or f"{_snake(type(self).__name__)}_{next(_layer_ids)}"
         self.trainable = trainable
         self.built = False
@@ -115,6 +116,8 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__} must define call(x)")
 
     def _cast_input(self, x) -> Tensor:
+        if type(x) is np.ndarray and x.dtype == self._array_dtype:
+            return x  # the op converts it (its one copy) with no NumPy round trip here
         if isinstance(x, Tensor):  # `is` against the tensors' own dtype object: == is slower
             return (
                 x if x.dtype is self._tensor_dtype or x.dtype == self.dtype else cast(x, self.dtype)

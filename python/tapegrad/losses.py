@@ -54,6 +54,14 @@ def align_ranks(y_true: Tensor, y_pred: Tensor) -> tuple[Tensor, Tensor, bool]:
 
 
 def _prepare(y_true, y_pred, fn_name: str) -> tuple[Tensor, Tensor]:
+    if (  # the per-step case: NumPy targets of the prediction's shape and dtype go to the op as
+        # they are (it converts them, one copy)
+        type(y_true) is np.ndarray
+        and isinstance(y_pred, Tensor)
+        and y_true.shape == y_pred.shape
+        and y_true.dtype == y_pred.dtype.as_numpy_dtype
+    ):
+        return y_true, y_pred
     y_pred = _as_tensor_like(y_pred, None)
     y_true = _as_tensor_like(y_true, y_pred)
     t_shape, p_shape = tuple(y_true.shape), tuple(y_pred.shape)

@@ -82,7 +82,7 @@ class Sequential:
     # -- weights ---------------------------------------------------------------------------
     @property
     def variables(self) -> list[Variable]:
-        return [v for layer in self.layers for v in layer.variables]
+        return [v for layer in self.layers for v in layer._weights]
 
     weights = variables
 
