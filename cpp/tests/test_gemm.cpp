@@ -1,6 +1,7 @@
 // GEMM tests: every kernel path against a naive double-accumulating reference, for every ISA this
 // CPU runs (others are reported as skipped), plus thread-count invariance, concurrent callers and
 // fork safety. A tiny assert harness, no dependencies; the last line reads "N passed, M failed".
+#include "check.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,16 +23,9 @@ using i64 = std::int64_t;
 
 namespace {
 
-int g_passed = 0, g_failed = 0, g_skipped = 0;
-
-void check(bool ok, const std::string& what) {
-  if (ok) {
-    ++g_passed;
-  } else {
-    ++g_failed;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
+using tg_test::check;
+using tg_test::g_failed;
+int g_skipped = 0;
 
 template <class T>
 const char* dtype_name() {
@@ -284,6 +278,5 @@ int main() {
   }
   test_fork(rng);
   std::printf("%d ISA(s) skipped\n", g_skipped);
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return tg_test::finish();
 }

@@ -1,6 +1,7 @@
 // Fused optimizer updates (tapegrad/optim.h): Keras's rules against closed forms, the
 // copy-on-write rule for values held elsewhere, and all-or-nothing argument checks.
 // A tiny assert harness, no dependencies; the last line reads "N passed, M failed".
+#include "check.h"
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -12,16 +13,8 @@
 
 namespace {
 
-int g_passed = 0, g_failed = 0;
-
-void check(bool ok, const std::string& what) {
-  if (ok) {
-    ++g_passed;
-  } else {
-    ++g_failed;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
+using tg_test::check;
+using tg_test::g_failed;
 
 bool near(double a, double b, double tol = 1e-12) { return std::fabs(a - b) <= tol * (1 + std::fabs(b)); }
 
@@ -115,6 +108,5 @@ int main() {
   test_saved_values_never_change();
   test_bad_pairs_change_nothing();
   test_clipping();
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return tg_test::finish();
 }
