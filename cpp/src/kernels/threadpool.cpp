@@ -41,9 +41,24 @@ struct Pool {
   TeamFn job_fn = nullptr;
   void* job_ctx = nullptr;
   int team_size = 1;
+  bool helpers_only = false;  // run_helpers: workers join only while the job is open
   std::atomic<std::uint64_t> generation{0};
-  std::atomic<int> pending{0};      // team members (other than the caller) still running
+  std::atomic<int> pending{0};      // run_team: members (other than the caller) still running
   std::atomic<bool> in_use{false};  // one team at a time; other callers run inline
+  // run_helpers: (job generation, low 32 bits) << 32 | kJobClosed | helpers running fn. A worker
+  // joins by a CAS that also checks the generation and the closed bit, so a slow worker can never
+  // join a job that is over, or a newer job than the one it read.
+  static constexpr std::uint64_t kJobClosed = std::uint64_t(1) << 31;
+  static constexpr std::uint64_t kHelperCount = kJobClosed - 1;
+  std::atomic<std::uint64_t> helper_state{0};
+
+  bool try_join(std::uint64_t gen) {
+    std::uint64_t s = helper_state.load(std::memory_order_acquire);
+    for (;;) {
+      if ((s >> 32) != (gen & 0xffffffffu) || (s & kJobClosed)) return false;
+      if (helper_state.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel)) return true;
+    }
+  }
 
   void worker_loop(int worker_index) {
     tls_in_team = true;  // a worker calling run_team (nested) runs inline
@@ -64,15 +79,22 @@ struct Pool {
       TeamFn fn;
       void* ctx;
       int size;
+      bool helper;
       {
         std::lock_guard<std::mutex> lock(mu);
         seen = generation.load(std::memory_order_relaxed);
         fn = job_fn;
         ctx = job_ctx;
         size = team_size;
+        helper = helpers_only;
       }
       const int tid = worker_index + 1;  // tid 0 is the caller
-      if (tid < size) {
+      if (helper) {
+        if (tid < size && try_join(seen)) {
+          fn(ctx, tid, size);
+          helper_state.fetch_sub(1, std::memory_order_acq_rel);
+        }
+      } else if (tid < size) {
         fn(ctx, tid, size);
         if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
           std::lock_guard<std::mutex> lock(mu);  // pairs with the caller's predicate check
@@ -137,31 +159,64 @@ void set_num_threads(int n) {
   g_num_threads.store(n > 0 ? n : default_num_threads(), std::memory_order_relaxed);
 }
 
-void run_team(int max_threads, TeamFn fn, void* ctx) {
-  if (max_threads <= 1 || tls_in_team) {
-    fn(ctx, 0, 1);
-    return;
-  }
+namespace {
+
+// Takes the pool for one job and posts it to the workers; nullptr (the job then runs inline on the
+// caller) when max_threads <= 1, inside a team, or while another thread's job holds the pool.
+Pool* post_job(int max_threads, TeamFn fn, void* ctx, bool helpers_only) {
+  if (max_threads <= 1 || tls_in_team) return nullptr;
   Pool& p = pool();
   bool expected = false;
-  if (!p.in_use.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
-    fn(ctx, 0, 1);  // another thread's team is running: do this job alone, on this thread
-    return;
-  }
+  if (!p.in_use.compare_exchange_strong(expected, true, std::memory_order_acquire)) return nullptr;
   {
     std::lock_guard<std::mutex> lock(p.mu);
     p.ensure_workers(max_threads - 1);
     p.job_fn = fn;
     p.job_ctx = ctx;
     p.team_size = max_threads;
-    p.pending.store(max_threads - 1, std::memory_order_relaxed);
-    p.generation.fetch_add(1, std::memory_order_release);
+    p.helpers_only = helpers_only;
+    p.pending.store(helpers_only ? 0 : max_threads - 1, std::memory_order_relaxed);
+    const std::uint64_t gen = p.generation.load(std::memory_order_relaxed) + 1;
+    p.helper_state.store((gen & 0xffffffffu) << 32, std::memory_order_relaxed);
+    p.generation.store(gen, std::memory_order_release);
   }
   p.wake_cv.notify_all();
+  return &p;
+}
 
+void run_as_member(TeamFn fn, void* ctx, int team_size) {
   tls_in_team = true;
-  fn(ctx, 0, max_threads);
+  fn(ctx, 0, team_size);
   tls_in_team = false;
+}
+
+}  // namespace
+
+void run_helpers(int max_threads, TeamFn fn, void* ctx) {
+  Pool* p = post_job(max_threads, fn, ctx, /*helpers_only=*/true);
+  if (p == nullptr) {
+    fn(ctx, 0, 1);
+    return;
+  }
+  run_as_member(fn, ctx, max_threads);
+  // Close the job: from now on no worker joins, so only the helpers already running are waited
+  // for (they are awake and finishing their last task; a preempted one gets yields).
+  p->helper_state.fetch_or(Pool::kJobClosed, std::memory_order_acq_rel);
+  for (int i = 0; p->helper_state.load(std::memory_order_acquire) & Pool::kHelperCount; ++i) {
+    if (i < 4096) cpu_relax();
+    else std::this_thread::yield();
+  }
+  p->in_use.store(false, std::memory_order_release);
+}
+
+void run_team(int max_threads, TeamFn fn, void* ctx) {
+  Pool* pp = post_job(max_threads, fn, ctx, /*helpers_only=*/false);
+  if (pp == nullptr) {
+    fn(ctx, 0, 1);  // a team of one on this thread (see post_job)
+    return;
+  }
+  Pool& p = *pp;
+  run_as_member(fn, ctx, max_threads);
 
   // Spin briefly (the workers usually finish within a few microseconds of us), then sleep.
   for (int i = 0; i < 4096 && p.pending.load(std::memory_order_acquire) != 0; ++i) cpu_relax();

@@ -32,8 +32,25 @@ void run_team(int max_threads, F&& f) {
       const_cast<void*>(static_cast<const void*>(&f)));
 }
 
+// Like run_team, but the workers are helpers, not required members: tid 0 runs fn on the calling
+// thread, and each worker runs fn only if it reaches the job before the caller's own fn has
+// returned (a worker still asleep or busy then skips it). So fn must share its work out dynamically
+// (from a counter) and never wait for another member to arrive; in return a late or sleeping
+// worker (a futex wake-up costs ~30 us here) never delays the caller, which waits only for helpers
+// that are already running. team_size is the most members that may run.
+void run_helpers(int max_threads, TeamFn fn, void* ctx);
+
+template <class F>  // f(int tid, int team_size)
+void run_helpers(int max_threads, F&& f) {
+  run_helpers(
+      max_threads,
+      [](void* ctx, int tid, int team_size) { (*static_cast<F*>(ctx))(tid, team_size); },
+      const_cast<void*>(static_cast<const void*>(&f)));
+}
+
 // Runs fn(task) for every task in [0, n_tasks) on up to max_threads threads (tasks are taken in
-// increasing order from a shared counter, so each task must be independent of the others).
+// increasing order from a shared counter, so each task must be independent of the others). The
+// workers are helpers (run_helpers): when none is awake in time, the caller runs every task.
 template <class F>  // f(std::int64_t task)
 void parallel_for(std::int64_t n_tasks, F&& f, int max_threads = num_threads()) {
   if (n_tasks <= 0) return;
@@ -43,7 +60,7 @@ void parallel_for(std::int64_t n_tasks, F&& f, int max_threads = num_threads()) 
   }
   std::atomic<std::int64_t> next{0};
   const int team = n_tasks < max_threads ? static_cast<int>(n_tasks) : max_threads;
-  run_team(team, [&](int, int) {
+  run_helpers(team, [&](int, int) {
     for (std::int64_t t = next.fetch_add(1); t < n_tasks; t = next.fetch_add(1)) f(t);
   });
 }

@@ -17,10 +17,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <thread>
 #include <type_traits>
+#include <vector>
 
 #include "../threadpool.h"
 #include "tapegrad/gemm.h"
@@ -53,6 +56,10 @@ constexpr std::int64_t kSupMaxK = 96;
 // second team member may not be scheduled for a whole time slice. 128^3 (2 M) stays on one thread
 // (tried with two: 21-52 GFLOP/s against 59-73 on one, bench_gemm_compare.py --threads 2).
 constexpr std::int64_t kThreadMinWork = std::int64_t(1) << 22;
+// From this many multiply-adds, with more than one thread, products whose packed B fits in L2 go to
+// gemm_helper_shared (Note [Helper-shared GEMM]), where a worker that is not awake costs nothing,
+// so threads pay off from about half a 128^3 product.
+constexpr std::int64_t kHelperMinWork = std::int64_t(1) << 20;
 
 // ---- blocking from cache sizes ----------------------------------------------------------------
 struct CacheSizes {
@@ -82,6 +89,9 @@ CacheSizes cache_sizes() {
   }();
   return sizes;
 }
+
+// The largest packed B (bytes) gemm_helper_shared takes: this core's L2.
+std::int64_t gemm_helper_max_packed_b() { return cache_sizes().l2; }
 
 struct Blocking {
   std::int64_t mc, kc, nc;
@@ -323,6 +333,71 @@ void split_team(int nt, std::int64_t m_tiles, std::int64_t n_panels, int* tm, in
   }
 }
 
+// Packs the B micro-panels [q0, q1) of the block at columns jc, rows [pc, pc+kc) into dst (panel q
+// at dst + q*nr*kc), with the ISA's packer for full panels of a transposed B when it has one.
+template <class T>
+void pack_b_panels(const GemmProblem<T>& pr, std::int64_t jc, std::int64_t q0, std::int64_t q1,
+                   std::int64_t pc, std::int64_t kc, T* dst) {
+  if (!(pr.pack_b_trans_isa && pr.trans_b)) {
+    pack_b(pr.trans_b, pr.B, pr.ldb, pr.N, jc, q0, q1, pc, kc, pr.nr, dst);
+    return;
+  }
+  for (std::int64_t q = q0; q < q1; ++q) {
+    const std::int64_t j = jc + q * pr.nr;
+    if (j + pr.nr <= pr.N)
+      pr.pack_b_trans_isa(pr.B + j * pr.ldb + pc, pr.ldb, kc, dst + q * pr.nr * kc);
+    else
+      pack_b(true, pr.B, pr.ldb, pr.N, jc, q, q + 1, pc, kc, pr.nr, dst);
+  }
+}
+
+// Packs op(A) rows [ic, ic+mc), columns [pc, pc+kc) into dst (the ISA's packer when it has one).
+template <class T>
+void pack_a_block(const GemmProblem<T>& pr, std::int64_t ic, std::int64_t mc, std::int64_t pc,
+                  std::int64_t kc, T* dst) {
+  if (pr.pack_a_isa && !pr.trans_a)
+    pr.pack_a_isa(pr.A + ic * pr.lda + pc, pr.lda, mc, kc, dst);
+  else
+    pack_a(pr.trans_a, pr.A, pr.lda, ic, mc, pc, kc, pr.mr, dst);
+}
+
+// The epilogue of K block [pc, pc+kc): later K blocks accumulate onto the first's result, and bias
+// and relu wait for the last.
+template <class T>
+UkernelEpilogue<T> block_epilogue(const GemmProblem<T>& pr, std::int64_t pc, std::int64_t kc) {
+  const bool last_k_block = pc + kc == pr.K;
+  UkernelEpilogue<T> ep;
+  ep.alpha = pr.alpha;
+  ep.beta = pc == 0 ? pr.beta : T(1);
+  ep.bias = last_k_block ? pr.bias : nullptr;
+  ep.relu = last_k_block && pr.relu;
+  return ep;
+}
+
+// The tiles of rows [ic, ic+mc) (packed in packed_a) times one packed B micro-panel b at column j.
+// Full tiles call the kernel directly (the common case, kept free of per-tile work); edge tiles go
+// through compute_tile's scratch tile. Each tile also prefetches a slice of [next, next_end), the
+// caller's next B micro-panel (see gemm_team_member).
+template <class T>
+void panel_tiles(const GemmProblem<T>& pr, const T* packed_a, std::int64_t ic, std::int64_t mc,
+                 const T* b, std::int64_t j, std::int64_t kc, const UkernelEpilogue<T>& ep,
+                 const char* next, const char* next_end, std::int64_t slice) {
+  const int mr = pr.mr;
+  UkernelEpilogue<T> tile_ep = ep;
+  if (ep.bias) tile_ep.bias = ep.bias + j;
+  const bool full_cols = j + pr.nr <= pr.N;
+  for (std::int64_t ir = 0, t = 0; ir < mc; ir += mr, ++t) {
+    const char* pf = next + t * slice;
+    const char* pf_end = std::min(pf + slice, next_end);
+    for (; pf < pf_end; pf += 64) __builtin_prefetch(pf, 0, 2);
+    const std::int64_t i = ic + ir;
+    if (full_cols && i + mr <= pr.M)
+      pr.ukernel(kc, packed_a + ir * kc, b, pr.C + i * pr.ldc + j, pr.ldc, &tile_ep);
+    else
+      compute_tile(pr, kc, packed_a + ir * kc, b, i, j, ep);
+  }
+}
+
 // The loop nest run by each member tid of a team of nt (nt == 1: the whole GEMM on this thread).
 template <class T>
 void gemm_team_member(const GemmProblem<T>& pr, int tid, int nt) {
@@ -343,35 +418,16 @@ void gemm_team_member(const GemmProblem<T>& pr, int tid, int nt) {
 
     for (std::int64_t pc = 0; pc < pr.K; pc += blk.kc) {
       const std::int64_t kc = std::min(blk.kc, pr.K - pc);
-      const bool last_k_block = pc + kc == pr.K;
-      UkernelEpilogue<T> ep;
-      ep.alpha = pr.alpha;
-      ep.beta = pc == 0 ? pr.beta : T(1);  // later K blocks accumulate onto the first's result
-      ep.bias = last_k_block ? pr.bias : nullptr;
-      ep.relu = last_k_block && pr.relu;
+      const UkernelEpilogue<T> ep = block_epilogue(pr, pc, kc);
 
       // Every member packs a slice of the shared B block, then waits for the others' slices.
-      const std::int64_t my_panel0 = n_panels * tid / nt, my_panel1 = n_panels * (tid + 1) / nt;
-      if (pr.pack_b_trans_isa && pr.trans_b) {
-        for (std::int64_t q = my_panel0; q < my_panel1; ++q) {
-          const std::int64_t j = jc + q * nr;
-          if (j + nr <= pr.N)
-            pr.pack_b_trans_isa(pr.B + j * pr.ldb + pc, pr.ldb, kc, pr.packed_b + q * nr * kc);
-          else
-            pack_b(true, pr.B, pr.ldb, pr.N, jc, q, q + 1, pc, kc, nr, pr.packed_b);
-        }
-      } else {
-        pack_b(pr.trans_b, pr.B, pr.ldb, pr.N, jc, my_panel0, my_panel1, pc, kc, nr, pr.packed_b);
-      }
+      pack_b_panels(pr, jc, n_panels * tid / nt, n_panels * (tid + 1) / nt, pc, kc, pr.packed_b);
       pr.barrier->arrive_and_wait();
 
       for (std::int64_t t = tile0; t < tile1; t += blk.mc / mr) {
         const std::int64_t ic = t * mr;
         const std::int64_t mc = std::min({blk.mc, pr.M - ic, (tile1 - t) * mr});
-        if (pr.pack_a_isa && !pr.trans_a)
-          pr.pack_a_isa(pr.A + ic * pr.lda + pc, pr.lda, mc, kc, packed_a);
-        else
-          pack_a(pr.trans_a, pr.A, pr.lda, ic, mc, pc, kc, mr, packed_a);
+        pack_a_block(pr, ic, mc, pc, kc, packed_a);
         // The next B micro-panel is in L3 (a large B block does not fit L2); pull it toward L2 a
         // slice per tile while this panel's tiles run, so the next panel's first tile does not
         // stall on it (as BLIS's kernels prefetch their next panel). A panel is kc*nr elements,
@@ -384,27 +440,76 @@ void gemm_team_member(const GemmProblem<T>& pr, int tid, int nt) {
           const T* b = pr.packed_b + q * nr * kc;
           const char* next = reinterpret_cast<const char*>(b + nr * kc);
           const char* next_end = q + 1 < panel1 ? next + panel_bytes : next;
-          const std::int64_t j = jc + q * nr;
-          // Full tiles call the kernel directly (the common case, kept free of per-tile work);
-          // edge tiles go through compute_tile's scratch tile.
-          UkernelEpilogue<T> tile_ep = ep;
-          if (ep.bias) tile_ep.bias = ep.bias + j;
-          const bool full_cols = j + nr <= pr.N;
-          for (std::int64_t ir = 0, t = 0; ir < mc; ir += mr, ++t) {
-            const char* pf = next + t * slice;
-            const char* pf_end = std::min(pf + slice, next_end);
-            for (; pf < pf_end; pf += 64) __builtin_prefetch(pf, 0, 2);
-            const std::int64_t i = ic + ir;
-            if (full_cols && i + mr <= pr.M)
-              pr.ukernel(kc, packed_a + ir * kc, b, pr.C + i * pr.ldc + j, pr.ldc, &tile_ep);
-            else
-              compute_tile(pr, kc, packed_a + ir * kc, b, i, j, ep);
-          }
+          panel_tiles(pr, packed_a, ic, mc, b, jc + q * nr, kc, ep, next, next_end, slice);
         }
       }
       pr.barrier->arrive_and_wait();  // nobody repacks B while another member still reads it
     }
   }
+}
+
+// ---- mid-size products: work shared out to helpers ---------------------------------------------
+// Note [Helper-shared GEMM]: from kHelperMinWork multiply-adds up to products whose whole packed B
+// fits in L2, the team is run_helpers's: no member waits for another to arrive, so a worker that
+// is asleep (a ~30 us futex wake-up, the time of a whole 128^3 product) costs the caller nothing;
+// it joins when it wakes, or never. The work is two queues drawn from shared counters: first the B
+// micro-panels of every K block (packed once, into one buffer, each marked ready when done), then
+// tasks of rows x panel groups (each packs its own A rows, then runs its tiles, waiting only for
+// panels another running member is packing that moment). Every tile gets the same kernel, K blocks
+// and epilogues as gemm_team_member's, so the results are bit-identical to it and to any team.
+template <class T>
+void gemm_helper_shared(GemmProblem<T>& pr) {
+  const Blocking& blk = pr.blk;
+  const int mr = pr.mr, nr = pr.nr;
+  const std::int64_t n_panels = (pr.N + nr - 1) / nr;
+  const std::int64_t m_tiles = (pr.M + mr - 1) / mr;
+  const std::int64_t k_blocks = (pr.K + blk.kc - 1) / blk.kc;
+  const std::int64_t block_stride = blk.kc * nr * n_panels;  // elements between K blocks' panels
+  T* packed_b = static_cast<T*>(tls_pack_b.ensure(sizeof(T) * block_stride * k_blocks));
+  const int nt = num_threads();
+  // Tasks: row blocks of whole A rows when there are enough row tiles, else groups of panels.
+  const std::int64_t row_blocks =
+      m_tiles >= 2 * nt ? std::min<std::int64_t>(m_tiles, 4 * nt) : 1;
+  const std::int64_t panel_groups = row_blocks > 1 ? 1 : std::min<std::int64_t>(n_panels, 4 * nt);
+  const std::int64_t n_tasks = row_blocks * panel_groups;
+  const std::int64_t n_packs = k_blocks * n_panels;
+  std::vector<std::atomic<int>> ready(static_cast<std::size_t>(n_packs));  // zero: not packed
+  std::atomic<std::int64_t> next_pack{0}, next_task{0};
+
+  run_helpers(nt, [&](int, int) {
+    for (std::int64_t i = next_pack.fetch_add(1); i < n_packs; i = next_pack.fetch_add(1)) {
+      const std::int64_t pc = i / n_panels * blk.kc, q = i % n_panels;
+      pack_b_panels(pr, 0, q, q + 1, pc, std::min(blk.kc, pr.K - pc),
+                    packed_b + i / n_panels * block_stride);
+      ready[i].store(1, std::memory_order_release);
+    }
+    // A task's rows pack in MC-row pieces, as in gemm_team_member.
+    T* packed_a =
+        static_cast<T*>(tls_pack_a.ensure(sizeof(T) * (blk.mc * blk.kc + gemm_detail::kPackSlack)));
+    for (std::int64_t task = next_task.fetch_add(1); task < n_tasks;
+         task = next_task.fetch_add(1)) {
+      const std::int64_t rb = task / panel_groups, g = task % panel_groups;
+      const std::int64_t tile0 = m_tiles * rb / row_blocks, tile1 = m_tiles * (rb + 1) / row_blocks;
+      const std::int64_t q0 = n_panels * g / panel_groups, q1 = n_panels * (g + 1) / panel_groups;
+      for (std::int64_t pc = 0, kb = 0; pc < pr.K; pc += blk.kc, ++kb) {
+        const std::int64_t kc = std::min(blk.kc, pr.K - pc);
+        const UkernelEpilogue<T> ep = block_epilogue(pr, pc, kc);
+        for (std::int64_t t = tile0; t < tile1; t += blk.mc / mr) {
+          const std::int64_t ic = t * mr;
+          const std::int64_t mc = std::min({blk.mc, pr.M - ic, (tile1 - t) * mr});
+          pack_a_block(pr, ic, mc, pc, kc, packed_a);
+          for (std::int64_t q = q0; q < q1; ++q) {
+            const std::int64_t i = kb * n_panels + q;
+            for (int spin = 0; ready[i].load(std::memory_order_acquire) == 0; ++spin) {
+              if (spin >= 4096) std::this_thread::yield();  // its packer was preempted
+            }
+            const T* b = packed_b + kb * block_stride + q * nr * kc;
+            panel_tiles(pr, packed_a, ic, mc, b, q * nr, kc, ep, nullptr, nullptr, 0);
+          }
+        }
+      }
+    }
+  });
 }
 
 // ---- small cases ------------------------------------------------------------------------------
@@ -508,12 +613,6 @@ void gemm_impl(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
     else gemm_direct(d);
     return;
   }
-  if constexpr (std::is_same<T, float>::value) {
-    if (table.sup_f32 && !trans_b && work <= kSupMaxWork && K <= kSupMaxK) {
-      gemm_sup_f32(pr, table.sup_f32, table.mr_f32, table.nr_f32);
-      return;
-    }
-  }
   pr.ukernel = Ukernel<T>::fn(table);
   pr.mr = Ukernel<T>::mr(table);
   pr.nr = Ukernel<T>::nr(table);
@@ -526,7 +625,19 @@ void gemm_impl(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
     pr.pack_b_trans_isa = table.pack_b_trans_f64;
   }
 
-  const std::int64_t nc_max = std::min(pr.blk.nc, (N + pr.nr - 1) / pr.nr * pr.nr);
+  const std::int64_t n_padded = (N + pr.nr - 1) / pr.nr * pr.nr;
+  if (work >= kHelperMinWork && num_threads() > 1 && n_padded <= pr.blk.nc &&
+      n_padded * K * std::int64_t(sizeof(T)) <= gemm_helper_max_packed_b()) {
+    gemm_helper_shared(pr);
+    return;
+  }
+  if constexpr (std::is_same<T, float>::value) {
+    if (table.sup_f32 && !trans_b && work <= kSupMaxWork && K <= kSupMaxK) {
+      gemm_sup_f32(pr, table.sup_f32, table.mr_f32, table.nr_f32);
+      return;
+    }
+  }
+  const std::int64_t nc_max = std::min(pr.blk.nc, n_padded);
   const std::int64_t kc_max = std::min(pr.blk.kc, K);
   pr.packed_b = static_cast<T*>(tls_pack_b.ensure(sizeof(T) * nc_max * kc_max));
 
