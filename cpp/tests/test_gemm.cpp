@@ -173,11 +173,13 @@ void test_fused(std::mt19937& rng) {
 
 // Bit-identical C for 1 and 2 threads (and 3: an odd split) on sizes large enough to be threaded:
 // the team path, and the helper-shared one (Note [Helper-shared GEMM]) by row blocks, by panel
-// groups (M = 10) and over several K blocks (K = 1000).
+// groups (M = 10), over several K blocks (K = 1000) and where one thread takes the unpacked kernel
+// (200x128x64).
 template <class T>
 void test_thread_invariance(std::mt19937& rng) {
   const i64 shapes[][3] = {{512, 512, 512}, {1000, 129, 300}, {37, 2000, 300}, {2000, 37, 300},
-                           {259, 263, 700},  {10, 200, 600},   {300, 64, 1000}, {128, 128, 128}};
+                           {259, 263, 700},  {10, 200, 600},   {300, 64, 1000}, {128, 128, 128},
+                           {200, 128, 64}};
   for (auto& s : shapes)
     for (int t = 0; t < 4; ++t) {
       const bool ta = t & 1, tb = t & 2;

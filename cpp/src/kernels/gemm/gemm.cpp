@@ -56,9 +56,10 @@ constexpr std::int64_t kSupMaxK = 96;
 // second team member may not be scheduled for a whole time slice. 128^3 (2 M) stays on one thread
 // (tried with two: 21-52 GFLOP/s against 59-73 on one, bench_gemm_compare.py --threads 2).
 constexpr std::int64_t kThreadMinWork = std::int64_t(1) << 22;
-// From this many multiply-adds, with more than one thread, products whose packed B fits in L2 go to
-// gemm_helper_shared (Note [Helper-shared GEMM]), where a worker that is not awake costs nothing,
-// so threads pay off from about half a 128^3 product.
+// From this many multiply-adds, with more than one thread, products whose packed B fits a quarter
+// of L3 go to gemm_helper_shared (Note [Helper-shared GEMM]), where a worker that is not awake
+// costs nothing, so threads pay off from half a 128^3 product (128^3 2-thread: 98-123 GFLOP/s
+// against 80-82 on one).
 constexpr std::int64_t kHelperMinWork = std::int64_t(1) << 20;
 
 // ---- blocking from cache sizes ----------------------------------------------------------------
@@ -90,8 +91,10 @@ CacheSizes cache_sizes() {
   return sizes;
 }
 
-// The largest packed B (bytes) gemm_helper_shared takes: this core's L2.
-std::int64_t gemm_helper_max_packed_b() { return cache_sizes().l2; }
+// The largest packed B (bytes) gemm_helper_shared takes: a quarter of L3, as the team path's
+// KC x NC block of B (the whole 1024^2 float B, the 784-1024-1024 MLP's; not 2048^2, where the
+// team path measured 5% faster).
+std::int64_t gemm_helper_max_packed_b() { return cache_sizes().l3 / 4; }
 
 struct Blocking {
   std::int64_t mc, kc, nc;
@@ -449,14 +452,19 @@ void gemm_team_member(const GemmProblem<T>& pr, int tid, int nt) {
 }
 
 // ---- mid-size products: work shared out to helpers ---------------------------------------------
-// Note [Helper-shared GEMM]: from kHelperMinWork multiply-adds up to products whose whole packed B
-// fits in L2, the team is run_helpers's: no member waits for another to arrive, so a worker that
-// is asleep (a ~30 us futex wake-up, the time of a whole 128^3 product) costs the caller nothing;
-// it joins when it wakes, or never. The work is two queues drawn from shared counters: first the B
-// micro-panels of every K block (packed once, into one buffer, each marked ready when done), then
-// tasks of rows x panel groups (each packs its own A rows, then runs its tiles, waiting only for
-// panels another running member is packing that moment). Every tile gets the same kernel, K blocks
-// and epilogues as gemm_team_member's, so the results are bit-identical to it and to any team.
+// Note [Helper-shared GEMM]: from kHelperMinWork multiply-adds, with more than one thread, up to
+// products whose whole packed B fits in a quarter of L3, the team is run_helpers's: no member
+// waits for another to arrive, so a worker that is not awake costs the caller nothing; it joins
+// when it wakes, or never. That matters here: on these 2-vCPU VMs a worker idle for over ~1 ms
+// starts ~110-150 us after it is woken (its vCPU has halted), the time of a whole 256^3 product,
+// and the team path's barriers then stall the caller (measured: 2-thread 256^3 at half the
+// 1-thread speed for whole bursts of calls); the dynamic tasks also balance a core slowed by its
+// neighbours. The work is two queues drawn from shared counters: first the B micro-panels of every
+// K block (packed once, into one buffer, each marked ready when done), then tasks of rows x panel
+// groups (each packs its own A rows, then runs its tiles, waiting only for panels another running
+// member is packing at that moment). Every tile gets the same kernel, K blocks and epilogues as in
+// gemm_team_member (and the unpacked kernel's arithmetic), so the results are bit-identical to the
+// other paths and to any team.
 template <class T>
 void gemm_helper_shared(GemmProblem<T>& pr) {
   const Blocking& blk = pr.blk;
