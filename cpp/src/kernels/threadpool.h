@@ -2,8 +2,10 @@
 // hangs in a forked child and fights NumPy's OpenBLAS pool for the 2 cores; no thread per call: a
 // wake-up already costs ~30 us, so callers use the pool only above a work threshold.
 //
-// The calling thread always works too (it is thread 0 of the team). Workers spin briefly after a
-// job, then sleep on a condition variable. After fork() the child forgets the parent's pool (its
+// The calling thread always works too (it is thread 0 of the team). run_team's members all run;
+// run_helpers's workers join only while the caller still works (for dynamically shared work), so
+// a sleeping worker never delays it. Workers spin briefly after a job, then sleep on a condition
+// variable. After fork() the child forgets the parent's pool (its
 // threads do not exist there) and builds a new one on first use.
 //
 // Thread count: set_num_threads(n) (declared in tapegrad/gemm.h), else env TAPEGRAD_NUM_THREADS,
@@ -11,6 +13,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <type_traits>
 
 #include "tapegrad/gemm.h"  // num_threads, set_num_threads
 
@@ -24,12 +27,19 @@ using TeamFn = void (*)(void* ctx, int thread_id, int team_size);
 // while another thread is using the pool. Returns when every member has returned.
 void run_team(int max_threads, TeamFn fn, void* ctx);
 
+// The TeamFn for a callable f(int tid, int team_size) passed as ctx, and that ctx.
+template <class F>
+void call_member(void* ctx, int tid, int team_size) {
+  (*static_cast<std::remove_reference_t<F>*>(ctx))(tid, team_size);
+}
+template <class F>
+void* member_ctx(F& f) {
+  return const_cast<void*>(static_cast<const void*>(&f));
+}
+
 template <class F>  // f(int tid, int team_size)
 void run_team(int max_threads, F&& f) {
-  run_team(
-      max_threads,
-      [](void* ctx, int tid, int team_size) { (*static_cast<F*>(ctx))(tid, team_size); },
-      const_cast<void*>(static_cast<const void*>(&f)));
+  run_team(max_threads, &call_member<F>, member_ctx(f));
 }
 
 // Like run_team, but the workers are helpers, not required members: tid 0 runs fn on the calling
@@ -42,10 +52,7 @@ void run_helpers(int max_threads, TeamFn fn, void* ctx);
 
 template <class F>  // f(int tid, int team_size)
 void run_helpers(int max_threads, F&& f) {
-  run_helpers(
-      max_threads,
-      [](void* ctx, int tid, int team_size) { (*static_cast<F*>(ctx))(tid, team_size); },
-      const_cast<void*>(static_cast<const void*>(&f)));
+  run_helpers(max_threads, &call_member<F>, member_ctx(f));
 }
 
 // Runs fn(task) for every task in [0, n_tasks) on up to max_threads threads (tasks are taken in
