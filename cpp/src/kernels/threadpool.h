@@ -1,6 +1,6 @@
 // A small persistent thread pool for kernels (GEMM, very large elementwise ops). No OpenMP: libgomp
 // hangs in a forked child and fights NumPy's OpenBLAS pool for the 2 cores; no thread per call: a
-// wake-up already costs ~30 us, so callers use the pool only above a work threshold.
+// wake-up already costs ~10-150 us here, so callers use the pool only above a work threshold.
 //
 // The calling thread always works too (it is thread 0 of the team). run_team's members all run;
 // run_helpers's workers join only while the caller still works (for dynamically shared work), so
