@@ -48,13 +48,13 @@ constexpr std::int64_t kDirectMaxWork = 16 * 1024;
 // time. The unpacked kernel re-reads a K x NR column strip of B in place for every row tile; with
 // B's rows a power-of-two apart that strip maps to a few L1 sets, so a long K (128^3: K = 128
 // lines in 8 of 64 sets) thrashes L1, and packing wins again. Measured: 64^3 +15..25%, 128^3 -5..15%.
-// It stays below kThreadMinWork, so it is one-thread only.
+// It is one-thread only: with more threads, products from kHelperMinWork go to the helper path.
 constexpr std::int64_t kSupMaxWork = std::int64_t(1) << 21;
 constexpr std::int64_t kSupMaxK = 96;
-// Below this many multiply-adds GEMM stays on one thread: a pool wake-up costs ~30 us when the
-// workers sleep (~2 M multiply-adds of single-thread AVX2 work), and on a busy 2-core machine the
-// second team member may not be scheduled for a whole time slice. 128^3 (2 M) stays on one thread
-// (tried with two: 21-52 GFLOP/s against 59-73 on one, bench_gemm_compare.py --threads 2).
+// Below this many multiply-adds the team path (gemm_team_member, for products too large for the
+// helper path) stays on one thread: its barriers wait for every member, a sleeping worker's wake-up
+// costs 10-150 us, and on a busy 2-core machine the second member may not be scheduled for a whole
+// time slice.
 constexpr std::int64_t kThreadMinWork = std::int64_t(1) << 22;
 // From this many multiply-adds, with more than one thread, products whose packed B fits a quarter
 // of L3 go to gemm_helper_shared (Note [Helper-shared GEMM]), where a worker that is not awake
@@ -466,7 +466,7 @@ void gemm_team_member(const GemmProblem<T>& pr, int tid, int nt) {
 // gemm_team_member (and the unpacked kernel's arithmetic), so the results are bit-identical to the
 // other paths and to any team.
 template <class T>
-void gemm_helper_shared(GemmProblem<T>& pr) {
+void gemm_helper_shared(const GemmProblem<T>& pr) {
   const Blocking& blk = pr.blk;
   const int mr = pr.mr, nr = pr.nr;
   const std::int64_t n_panels = (pr.N + nr - 1) / nr;
