@@ -142,6 +142,7 @@ std::vector<std::int64_t> to_indices(py::handle obj, Shape* shape) {
 }
 
 py::array to_numpy(const Tensor& t) {
+  check_untraced(t, "reading the value (.numpy(), np.asarray)");
   // The capsule owns a reference to the tensor's impl, which owns the buffer.
   auto* keep = new TensorPtr(t.impl());
   py::capsule owner(keep, [](void* p) { delete static_cast<TensorPtr*>(p); });

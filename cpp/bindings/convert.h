@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "tapegrad/autograd/tape.h"
+#include "tapegrad/autograd/trace.h"
 #include "tapegrad/tensor.h"
 #include "tapegrad/variable.h"
 

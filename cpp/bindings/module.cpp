@@ -1,6 +1,7 @@
 // The _core extension: module, exception translation, configuration.
 #include "convert.h"
 #include "tapegrad/allocator.h"
+#include "tapegrad/autograd/program.h"
 #include "tapegrad/errors.h"
 #include "tapegrad/kernels.h"
 #include "tapegrad/ops.h"
@@ -11,6 +12,7 @@ void bind_ops(py::module_& m);
 void bind_tape(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_mlp(py::module_& m);
+void bind_function(py::module_& m);
 }  // namespace tg::py_bind
 
 PYBIND11_MODULE(_core, m) {
@@ -25,6 +27,8 @@ PYBIND11_MODULE(_core, m) {
       PyErr_SetString(PyExc_TypeError, e.what());
     } catch (const tg::IndexError& e) {
       PyErr_SetString(PyExc_IndexError, e.what());
+    } catch (const tg::NonFiniteError& e) {
+      PyErr_SetString(PyExc_FloatingPointError, e.what());
     }
   });
   tg::py_bind::bind_tensor(m);
@@ -32,6 +36,7 @@ PYBIND11_MODULE(_core, m) {
   tg::py_bind::bind_tape(m);
   tg::py_bind::bind_optim(m);
   tg::py_bind::bind_mlp(m);
+  tg::py_bind::bind_function(m);
   m.def("isa", &tg::kernels::isa_name, "The instruction set the kernels dispatched to.");
   m.def("num_threads", &tg::kernels::num_threads);
   m.def(

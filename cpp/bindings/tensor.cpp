@@ -15,6 +15,16 @@ py::tuple shape_tuple(const Shape& s) {
   return t;
 }
 
+// A copy of a variable's value for Python. Refused while tracing: a program reads the variable
+// afresh at every replay, so a value read into Python then would be frozen at its traced value.
+Tensor variable_value_copy(const VariableImpl& v) {
+  if (const Trace* trace = active_trace())
+    throw TypeError("tg.function '" + trace->function_name() + "': reading variable '" + v.name +
+                    "' into Python (.numpy(), np.asarray) is not allowed while tracing: the "
+                    "compiled program reads it afresh at every call; use it in tapegrad ops");
+  return v.value.clone();
+}
+
 py::module_& numpy() {
   static py::module_ np = py::module_::import("numpy");
   return np;
@@ -173,9 +183,9 @@ void bind_tensor(py::module_& m) {
             const auto dt = to_dtype(dtype);
             Tensor t = to_tensor(initial_value, dt);
             if (dt && t.dtype() != *dt) t = cast(t, *dt);
-            return std::make_shared<VariableImpl>(stop_gradient(t),
-                                                  name.is_none() ? "Variable" : py::str(name).cast<std::string>(),
-                                                  trainable);
+            std::string var_name = name.is_none() ? "Variable" : py::str(name).cast<std::string>();
+            if (Trace* trace = active_trace()) trace->on_variable_created(var_name);
+            return std::make_shared<VariableImpl>(stop_gradient(t), std::move(var_name), trainable);
           }),
           py::arg("initial_value"), py::arg("trainable") = true, py::arg("name") = py::none(),
           py::arg("dtype") = py::none())
@@ -188,25 +198,25 @@ void bind_tensor(py::module_& m) {
       .def("value", [](const Variable& v) { return wrap(read_variable(v)); },
            "The current value as a Tensor (a read: active tapes watch it).")
       .def("read_value", [](const Variable& v) { return wrap(read_variable(v)); })
-      .def("numpy", [](const VariableImpl& v) { return to_numpy(v.value.clone()); },
+      .def("numpy", [](const VariableImpl& v) { return to_numpy(variable_value_copy(v)); },
            "A copy of the current value: writing into it never changes the variable.")
       .def("assign", [](const Variable& v, py::handle value) {
         const Tensor t = to_tensor(value, v->value.dtype());
-        run_op(t.size(), [&] { v->assign(t); return Tensor(); });
+        run_op(t.size(), [&] { assign_variable(v, t, AssignMode::Assign); return Tensor(); });
         return v;
       }, py::arg("value"))
       .def("assign_add", [](const Variable& v, py::handle delta) {
         const Tensor t = to_tensor(delta, v->value.dtype());
-        run_op(t.size(), [&] { v->assign_add(t); return Tensor(); });
+        run_op(t.size(), [&] { assign_variable(v, t, AssignMode::Add); return Tensor(); });
         return v;
       }, py::arg("delta"))
       .def("assign_sub", [](const Variable& v, py::handle delta) {
         const Tensor t = to_tensor(delta, v->value.dtype());
-        run_op(t.size(), [&] { v->assign_sub(t); return Tensor(); });
+        run_op(t.size(), [&] { assign_variable(v, t, AssignMode::Subtract); return Tensor(); });
         return v;
       }, py::arg("delta"))
       .def("__array__", [](const VariableImpl& v, py::object dtype, py::object copy) {
-        py::object arr = to_numpy(v.value.clone());
+        py::object arr = to_numpy(variable_value_copy(v));
         return dtype.is_none() ? arr : py::object(arr.attr("astype")(dtype));
       }, py::arg("dtype") = py::none(), py::arg("copy") = py::none());
 }

@@ -75,14 +75,23 @@ template <Tensor (*F)(const Tensor&)> PyObject* nb_unary(PyObject* a) {
 Tensor identity(const Tensor& x) { return x; }
 
 PyObject* nb_float(PyObject* a) {
-  return guarded([&] { return py::float_(to_tensor_no_watch(a).item()); });
+  return guarded([&] {
+    const Tensor t = to_tensor_no_watch(a);
+    check_untraced(t, "float()");
+    return py::float_(t.item());
+  });
 }
 PyObject* nb_int(PyObject* a) {
-  return guarded([&] { return py::int_(static_cast<std::int64_t>(to_tensor_no_watch(a).item())); });
+  return guarded([&] {
+    const Tensor t = to_tensor_no_watch(a);
+    check_untraced(t, "int()");
+    return py::int_(static_cast<std::int64_t>(t.item()));
+  });
 }
 int nb_bool(PyObject* a) {
   try {
     const Tensor t = to_tensor_no_watch(a);
+    check_untraced(t, "bool() (an `if` or `while` on a tensor)");
     if (t.size() != 1)
       throw ValueError("the truth value of a tensor with more than one element is ambiguous");
     return t.item() != 0.0;

@@ -21,6 +21,7 @@ from . import (
 )
 from ._core import DType, GradientTape, Tensor, Variable, num_threads, set_num_threads
 from ._core import isa as _isa
+from .compiled import Function, TensorSpec, function
 from .functional import grad, hessian, hvp, value_and_grad
 from .initializers import set_random_seed
 from .ops import (
@@ -74,6 +75,8 @@ def config() -> dict:
 
 __all__ = [
     "DType",
+    "Function",
+    "TensorSpec",
     "GradientTape",
     "Tensor",
     "UnconnectedGradients",
@@ -94,6 +97,7 @@ __all__ = [
     "exp",
     "float32",
     "float64",
+    "function",
     "gather",
     "grad",
     "gradient_check",

@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import _core
 from ._core import GradientTape, Tensor, Variable
 
 
@@ -108,17 +109,23 @@ def _value_str(arr: np.ndarray, as_repr: bool) -> str:
 
 
 def _tensor_str(self) -> str:
+    if _core.is_traced(self):  # inside tg.function's trace: the value is this call's only
+        return _tensor_repr(self)
     return (
         f"tg.Tensor({_value_str(self.numpy(), False)}, shape={self.shape}, dtype={self.dtype.name})"
     )
 
 
 def _tensor_repr(self) -> str:
+    if _core.is_traced(self):
+        return f"<tg.Tensor: shape={self.shape}, dtype={self.dtype.name}, traced>"
     value = _value_str(self.numpy(), True)
     return f"<tg.Tensor: shape={self.shape}, dtype={self.dtype.name}, numpy={value}>"
 
 
 def _variable_repr(self) -> str:
+    if _core.tracing_function() is not None:
+        return f"<tg.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}>"
     return (
         f"<tg.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}, "
         f"numpy={_value_str(self.numpy(), True)}>"

@@ -12,8 +12,10 @@
 // the sweep reaches a node, every consumer of its output (recorded later) has contributed, so the
 // gradient is complete, and a non-persistent tape frees the node and that gradient right away.
 #include "tapegrad/autograd/tape.h"
+#include "tapegrad/autograd/trace.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "tapegrad/errors.h"
 #include "tapegrad/ops.h"
@@ -22,9 +24,9 @@ namespace tg {
 
 namespace detail {
 
-std::vector<Tape*>& active_tapes() {
-  thread_local std::vector<Tape*> tapes;
-  return tapes;
+Recorders& recorders() {
+  thread_local Recorders r;
+  return r;
 }
 
 namespace {
@@ -56,19 +58,49 @@ void record_on_tapes(const OpDef& op, const Inputs& inputs, const Tensor& out, T
 
 void record_slow(const OpDef& op, TensorRefs inputs, const Tensor& out, TensorRefs saved,
                  Attrs&& attrs) {
+  if (Trace* trace = active_trace())
+    trace->on_op(op, std::vector<Tensor>(inputs.begin(), inputs.end()), out, attrs);
   record_on_tapes(op, inputs, out, saved, std::move(attrs));
 }
 void record_slow(const OpDef& op, const std::vector<Tensor>& inputs, const Tensor& out,
                  TensorRefs saved, Attrs&& attrs) {
+  if (Trace* trace = active_trace()) trace->on_op(op, inputs, out, attrs);
   record_on_tapes(op, inputs, out, saved, std::move(attrs));
+}
+void trace_slow(const OpDef& op, TensorRefs inputs, const Tensor& out, Attrs&& attrs) {
+  active_trace()->on_op(op, std::vector<Tensor>(inputs.begin(), inputs.end()), out, attrs);
 }
 
 }  // namespace detail
 
 Tensor read_variable(const Variable& var) {
-  for (Tape* tape : detail::active_tapes())
+  const detail::Recorders& r = detail::recorders();
+  for (Tape* tape : r.tapes)
     if (tape->recording()) tape->on_variable_read(var, var->value);
+  if (r.trace) r.trace->on_variable_read(var, var->value);
   return var->value;
+}
+
+void assign_variable(const Variable& var, const Tensor& value, AssignMode mode) {
+  switch (mode) {
+    case AssignMode::Assign: var->assign(value); break;
+    case AssignMode::Add: var->assign_add(value); break;
+    case AssignMode::Subtract: var->assign_sub(value); break;
+  }
+  // After the write: a failed assign (a shape mismatch) leaves no instruction behind.
+  if (Trace* trace = active_trace()) trace->on_assign(var, mode, value);
+}
+
+void check_finite(const Tensor& t, const std::string& what) {
+  if (Trace* trace = active_trace()) trace->on_check_finite(t, what);
+  dispatch_dtype(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = t.data<T>();
+    for (std::int64_t i = 0; i < t.size(); ++i)
+      if (!std::isfinite(p[i]))
+        throw NonFiniteError(what + " became " + std::to_string(static_cast<double>(p[i])),
+                             static_cast<double>(p[i]));
+  });
 }
 
 Tape::Tape(bool persistent, bool watch_accessed_variables)

@@ -33,4 +33,30 @@ Tensor binary_kernel(kernels::BinaryOp op, const Tensor& a, const Tensor& b, con
   return z;
 }
 
+static const OpDef kUntapedUnary{"untaped_unary", nullptr, [](const std::vector<Tensor>& in, const Node& n) {
+  return unary_kernel(static_cast<kernels::UnaryOp>(n.attrs.ints[0]), in[0]);
+}};
+Tensor untaped_unary(kernels::UnaryOp op, const Tensor& x) {
+  Tensor y = unary_kernel(op, x);
+  if (active_trace()) {
+    Attrs attrs;
+    attrs.ints = {static_cast<std::int64_t>(op)};
+    record_on_trace(kUntapedUnary, {x}, y, std::move(attrs));
+  }
+  return y;
+}
+
+static const OpDef kUntapedBinary{"untaped_binary", nullptr, [](const std::vector<Tensor>& in, const Node& n) {
+  return binary_kernel(static_cast<kernels::BinaryOp>(n.attrs.ints[0]), in[0], in[1], "untaped_binary");
+}};
+Tensor untaped_binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b) {
+  Tensor z = binary_kernel(op, a, b, "untaped_binary");
+  if (active_trace()) {
+    Attrs attrs;
+    attrs.ints = {static_cast<std::int64_t>(op)};
+    record_on_trace(kUntapedBinary, {a, b}, z, std::move(attrs));
+  }
+  return z;
+}
+
 }  // namespace tg::detail

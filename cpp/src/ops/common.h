@@ -21,9 +21,14 @@ Tensor binary_kernel(kernels::BinaryOp op, const Tensor& a, const Tensor& b, con
 // A constant of x's dtype (Python numbers inside VJPs).
 inline Tensor scalar_like(const Tensor& x, double v) { return Tensor::scalar(x.dtype(), v); }
 
-// Gradient routing masks are constants: the tape never tracks them (their derivative is 0 a.e.).
+// Kernel results no tape records (masks, signs, shares: their derivative is 0 a.e. or not
+// needed) but a trace does, since a compiled program must compute them again at every replay.
+Tensor untaped_unary(kernels::UnaryOp op, const Tensor& x);
+Tensor untaped_binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b);
+
+// Gradient routing masks are constants to the tapes: they never track them.
 inline Tensor mask(kernels::BinaryOp cmp, const Tensor& a, const Tensor& b) {
-  return binary_kernel(cmp, a, b, "mask");
+  return untaped_binary(cmp, a, b);
 }
 
 }  // namespace tg::detail

@@ -15,7 +15,7 @@ using kernels::UnaryOp;
 // ---- add: z = a + b.  da = g, db = g.  Saves nothing.
 static const OpDef kAdd{"add", [](const Node& n, const Tensor& g, Needs) -> Grads {
   return {sum_to_shape(g, n.input_shape(0)), sum_to_shape(g, n.input_shape(1))};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return add(in[0], in[1]); }};
 Tensor add(const Tensor& a_, const Tensor& b_) {
   auto [a, b] = promoted(a_, b_, "add");
   Tensor z = binary_kernel(BinaryOp::Add, a, b, "add");
@@ -27,7 +27,7 @@ Tensor add(const Tensor& a_, const Tensor& b_) {
 static const OpDef kSubtract{"subtract", [](const Node& n, const Tensor& g, Needs need) -> Grads {
   return {sum_to_shape(g, n.input_shape(0)),
           need[1] ? sum_to_shape(negative(g), n.input_shape(1)) : Tensor()};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return subtract(in[0], in[1]); }};
 Tensor subtract(const Tensor& a_, const Tensor& b_) {
   auto [a, b] = promoted(a_, b_, "subtract");
   Tensor z = binary_kernel(BinaryOp::Subtract, a, b, "subtract");
@@ -40,7 +40,7 @@ static const OpDef kMultiply{"multiply", [](const Node& n, const Tensor& g, Need
   const Tensor &a = n.saved[0], &b = n.saved[1];
   return {need[0] ? sum_to_shape(multiply(g, b), a.shape()) : Tensor(),
           need[1] ? sum_to_shape(multiply(g, a), b.shape()) : Tensor()};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return multiply(in[0], in[1]); }};
 Tensor multiply(const Tensor& a_, const Tensor& b_) {
   auto [a, b] = promoted(a_, b_, "multiply");
   Tensor z = binary_kernel(BinaryOp::Multiply, a, b, "multiply");
@@ -53,7 +53,7 @@ static const OpDef kDivide{"divide", [](const Node& n, const Tensor& g, Needs ne
   const Tensor &a = n.saved[0], &b = n.saved[1];
   return {need[0] ? sum_to_shape(divide(g, b), a.shape()) : Tensor(),
           need[1] ? sum_to_shape(negative(divide(multiply(g, a), square(b))), b.shape()) : Tensor()};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return divide(in[0], in[1]); }};
 Tensor divide(const Tensor& a_, const Tensor& b_) {
   auto [a, b] = promoted(a_, b_, "divide");
   Tensor z = binary_kernel(BinaryOp::Divide, a, b, "divide");
@@ -68,7 +68,7 @@ static const OpDef kMaximum{"maximum", [](const Node& n, const Tensor& g, Needs 
   const Tensor to_a = multiply(g, mask(BinaryOp::GreaterEqual, a, b));
   return {need[0] ? sum_to_shape(to_a, a.shape()) : Tensor(),
           need[1] ? sum_to_shape(subtract(g, to_a), b.shape()) : Tensor()};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return maximum(in[0], in[1]); }};
 Tensor maximum(const Tensor& a_, const Tensor& b_) {
   auto [a, b] = promoted(a_, b_, "maximum");
   Tensor z = binary_kernel(BinaryOp::Maximum, a, b, "maximum");
@@ -82,7 +82,7 @@ static const OpDef kMinimum{"minimum", [](const Node& n, const Tensor& g, Needs 
   const Tensor to_a = multiply(g, mask(BinaryOp::GreaterEqual, b, a));
   return {need[0] ? sum_to_shape(to_a, a.shape()) : Tensor(),
           need[1] ? sum_to_shape(subtract(g, to_a), b.shape()) : Tensor()};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return minimum(in[0], in[1]); }};
 Tensor minimum(const Tensor& a_, const Tensor& b_) {
   auto [a, b] = promoted(a_, b_, "minimum");
   Tensor z = binary_kernel(BinaryOp::Minimum, a, b, "minimum");
@@ -111,7 +111,7 @@ static const OpDef kPow{"pow", [](const Node& n, const Tensor& g, Needs need) ->
     db = sum_to_shape(multiply(multiply(g, z), log_a), b.shape());
   }
   return {da, db};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return pow(in[0], in[1]); }};
 Tensor pow(const Tensor& a_, const Tensor& b_) {
   auto [a, b] = promoted(a_, b_, "pow");
   Tensor z = binary_kernel(BinaryOp::Pow, a, b, "pow");
@@ -127,7 +127,7 @@ static const OpDef kPowScalar{"pow_scalar", [](const Node& n, const Tensor& g, N
   if (p == 1.0) return {g};
   const Tensor x_p1 = p == 2.0 ? x : pow_scalar(x, p - 1.0);  // x**2: one op less per order
   return {multiply(g, multiply(x_p1, scalar_like(x, p)))};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return pow_scalar(in[0], n.attrs.scalar); }};
 Tensor pow_scalar(const Tensor& x, double p) {
   Tensor z = Tensor::empty(x.dtype(), x.shape());
   dispatch_dtype(x.dtype(), [&](auto tag) {
@@ -143,7 +143,7 @@ Tensor pow_scalar(const Tensor& x, double p) {
 // ---- negative: z = -x.  dx = -g.  Saves nothing.
 static const OpDef kNegative{"negative", [](const Node&, const Tensor& g, Needs) -> Grads {
   return {negative(g)};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return negative(in[0]); }};
 Tensor negative(const Tensor& x) {
   Tensor z = unary_kernel(UnaryOp::Negative, x);
   record(kNegative, {x}, z);
@@ -154,7 +154,7 @@ Tensor negative(const Tensor& x) {
 static const OpDef kSquare{"square", [](const Node& n, const Tensor& g, Needs) -> Grads {
   const Tensor& x = n.saved[0];
   return {multiply(g, multiply(x, scalar_like(x, 2.0)))};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return square(in[0]); }};
 Tensor square(const Tensor& x) {
   Tensor z = unary_kernel(UnaryOp::Square, x);
   record(kSquare, {x}, z, {x});
@@ -165,7 +165,7 @@ Tensor square(const Tensor& x) {
 static const OpDef kSqrt{"sqrt", [](const Node& n, const Tensor& g, Needs) -> Grads {
   const Tensor& z = n.saved[0];
   return {divide(g, multiply(z, scalar_like(z, 2.0)))};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return sqrt(in[0]); }};
 Tensor sqrt(const Tensor& x) {
   Tensor z = unary_kernel(UnaryOp::Sqrt, x);
   record(kSqrt, {x}, z, {z});
@@ -175,7 +175,7 @@ Tensor sqrt(const Tensor& x) {
 // ---- exp: z = e^x.  dx = g * z.  Saves z.
 static const OpDef kExp{"exp", [](const Node& n, const Tensor& g, Needs) -> Grads {
   return {multiply(g, n.saved[0])};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return exp(in[0]); }};
 Tensor exp(const Tensor& x) {
   Tensor z = unary_kernel(UnaryOp::Exp, x);
   record(kExp, {x}, z, {z});
@@ -185,7 +185,7 @@ Tensor exp(const Tensor& x) {
 // ---- log: z = ln x.  dx = g / x.  Saves x.
 static const OpDef kLog{"log", [](const Node& n, const Tensor& g, Needs) -> Grads {
   return {divide(g, n.saved[0])};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return log(in[0]); }};
 Tensor log(const Tensor& x) {
   Tensor z = unary_kernel(UnaryOp::Log, x);
   record(kLog, {x}, z, {x});
@@ -196,7 +196,7 @@ Tensor log(const Tensor& x) {
 static const OpDef kTanh{"tanh", [](const Node& n, const Tensor& g, Needs) -> Grads {
   const Tensor& z = n.saved[0];
   return {multiply(g, subtract(scalar_like(z, 1.0), square(z)))};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return tanh(in[0]); }};
 Tensor tanh(const Tensor& x) {
   Tensor z = unary_kernel(UnaryOp::Tanh, x);
   record(kTanh, {x}, z, {z});
@@ -207,7 +207,7 @@ Tensor tanh(const Tensor& x) {
 static const OpDef kSigmoid{"sigmoid", [](const Node& n, const Tensor& g, Needs) -> Grads {
   const Tensor& z = n.saved[0];
   return {multiply(g, multiply(z, subtract(scalar_like(z, 1.0), z)))};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return sigmoid(in[0]); }};
 Tensor sigmoid(const Tensor& x) {
   Tensor z = unary_kernel(UnaryOp::Sigmoid, x);
   record(kSigmoid, {x}, z, {z});
@@ -217,7 +217,7 @@ Tensor sigmoid(const Tensor& x) {
 // ---- relu: z = max(x, 0).  dx = relu_grad(g, x) = g * (x > 0), so relu'(0) = 0.  Saves x.
 static const OpDef kRelu{"relu", [](const Node& n, const Tensor& g, Needs) -> Grads {
   return {relu_grad(g, n.saved[0])};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return relu(in[0]); }};
 Tensor relu(const Tensor& x) {
   Tensor z = unary_kernel(UnaryOp::Relu, x);
   record(kRelu, {x}, z, {x});
@@ -230,7 +230,7 @@ static const OpDef kReluGrad{"relu_grad", [](const Node& n, const Tensor& gz, Ne
   const Tensor& x = n.saved[0];
   return {need[0] ? sum_to_shape(relu_grad(gz, x), n.input_shape(0)) : Tensor(),
           need[1] ? zeros_like(x) : Tensor()};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return relu_grad(in[0], in[1]); }};
 Tensor relu_grad(const Tensor& g_, const Tensor& x_) {
   auto [g, x] = promoted(g_, x_, "relu_grad");
   Tensor z = binary_kernel(BinaryOp::ReluGrad, g, x, "relu_grad");
@@ -240,8 +240,8 @@ Tensor relu_grad(const Tensor& g_, const Tensor& x_) {
 
 // ---- abs: z = |x|.  dx = g * sign(x), so |x|'(0) = 0.  Saves x.
 static const OpDef kAbs{"abs", [](const Node& n, const Tensor& g, Needs) -> Grads {
-  return {multiply(g, unary_kernel(UnaryOp::Sign, n.saved[0]))};
-}};
+  return {multiply(g, detail::untaped_unary(UnaryOp::Sign, n.saved[0]))};
+}, [](const std::vector<Tensor>& in, const Node& n) { return abs(in[0]); }};
 Tensor abs(const Tensor& x) {
   Tensor z = unary_kernel(UnaryOp::Abs, x);
   record(kAbs, {x}, z, {x});
@@ -255,7 +255,7 @@ static const OpDef kWhere{"where", [](const Node& n, const Tensor& g, Needs need
   const Tensor zero = zeros_like(g);
   return {Tensor(), need[1] ? sum_to_shape(where(cond, g, zero), n.input_shape(1)) : Tensor(),
           need[2] ? sum_to_shape(where(cond, zero, g), n.input_shape(2)) : Tensor()};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return where(in[0], in[1], in[2]); }};
 Tensor where(const Tensor& cond_, const Tensor& a_, const Tensor& b_) {
   // Shapes first (casts keep shapes): a failing where records nothing.
   Shape out_shape =
@@ -275,7 +275,7 @@ Tensor where(const Tensor& cond_, const Tensor& a_, const Tensor& b_) {
 // ---- cast: z = x converted to dtype.  dx = cast(g, x.dtype).  Saves nothing.
 static const OpDef kCast{"cast", [](const Node& n, const Tensor& g, Needs) -> Grads {
   return {cast(g, n.inputs[0].dtype)};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return cast(in[0], n.out_dtype); }};
 Tensor cast(const Tensor& x, DType dtype) {
   if (x.dtype() == dtype) return x;
   Tensor z = Tensor::empty(dtype, x.shape());
@@ -290,8 +290,15 @@ Tensor cast(const Tensor& x, DType dtype) {
   return z;
 }
 
-// ---- stop_gradient: the same value under a new id that no tape tracks.
-Tensor stop_gradient(const Tensor& x) { return x.with_new_id(); }
+// ---- stop_gradient: the same value under a new id that no tape tracks (a trace records it, so a
+// compiled program passes the value on).
+static const OpDef kStopGradient{"stop_gradient", nullptr,
+                                 [](const std::vector<Tensor>& in, const Node&) { return stop_gradient(in[0]); }};
+Tensor stop_gradient(const Tensor& x) {
+  Tensor z = x.with_new_id();
+  record_on_trace(kStopGradient, {x}, z, {});
+  return z;
+}
 
 Tensor ones_like(const Tensor& x) { return Tensor::full(x.dtype(), x.shape(), 1.0); }
 Tensor zeros_like(const Tensor& x) { return Tensor::zeros(x.dtype(), x.shape()); }

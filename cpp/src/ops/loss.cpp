@@ -30,7 +30,8 @@ static const OpDef kMeanSquaredError{
       const Tensor d = mean_squared_error_grad(g, t, p);
       return {need[0] ? sum_to_shape(negative(d), t.shape()) : Tensor(),
               need[1] ? sum_to_shape(d, p.shape()) : Tensor()};
-    }};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) { return mean_squared_error(in[0], in[1]); }};
 Tensor mean_squared_error(const Tensor& y_true, const Tensor& y_pred) {
   const Shape os = broadcast_shapes(y_true.shape(), y_pred.shape(), "mean_squared_error");
   auto [t, p] = promoted(y_true, y_pred);
@@ -61,7 +62,8 @@ static const OpDef kMeanSquaredErrorGrad{
       if (need[1] || need[2]) dp = multiply(multiply(gz, with_last_axis(g, os)), c);
       return {dg, need[1] ? sum_to_shape(negative(dp), t.shape()) : Tensor(),
               need[2] ? sum_to_shape(dp, p.shape()) : Tensor()};
-    }};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) { return mean_squared_error_grad(in[0], in[1], in[2]); }};
 Tensor mean_squared_error_grad(const Tensor& g_, const Tensor& y_true, const Tensor& y_pred) {
   const char* op = "mean_squared_error_grad";
   const Shape os = broadcast_shapes(y_true.shape(), y_pred.shape(), op);

@@ -27,6 +27,15 @@ Shape keepdims_shape(const Shape& s, const std::vector<char>& red) {
   return out;
 }
 
+// The reduced axes and keepdims as attributes, so a compiled program can run the reduction again.
+Attrs reduction_attrs(const std::vector<char>& red, bool keepdims) {
+  Attrs attrs;
+  for (std::size_t i = 0; i < red.size(); ++i)
+    if (red[i]) attrs.ints.push_back(static_cast<std::int64_t>(i));
+  attrs.flag_a = keepdims;
+  return attrs;
+}
+
 Shape squeezed_shape(const Shape& s, const std::vector<char>& red) {
   Shape out;
   for (std::size_t i = 0; i < s.size(); ++i)
@@ -45,15 +54,15 @@ Tensor reduce_kernel(kernels::ReduceOp op, const Tensor& x, const std::vector<ch
 }  // namespace
 
 // ---- reduce_sum: z = sum of x over axes.  dx = g reshaped to keepdims, broadcast to x's shape.
-// Saves nothing (attrs.shape: the keepdims shape).
+// Saves nothing (attrs.shape: the keepdims shape; attrs.ints, flag_a: the axes and keepdims).
 static const OpDef kReduceSum{"reduce_sum", [](const Node& n, const Tensor& g, Needs) -> Grads {
   return {broadcast_to(reshape(g, n.attrs.shape), n.input_shape(0))};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return reduce_sum(in[0], n.attrs.ints, n.attrs.flag_a); }};
 Tensor reduce_sum(const Tensor& x, const Axes& axes, bool keepdims) {
   const auto red = reduced_axes(axes, x.rank(), "reduce_sum");
   Tensor kd = reduce_kernel(kernels::ReduceOp::Sum, x, red);
   Tensor z = keepdims ? kd : kd.view_as(squeezed_shape(x.shape(), red));
-  Attrs attrs;
+  Attrs attrs = reduction_attrs(red, keepdims);
   attrs.shape = kd.shape();
   record(kReduceSum, {x}, z, {}, std::move(attrs));
   return z;
@@ -78,10 +87,10 @@ static const OpDef kReduceMax{"reduce_max", [](const Node& n, const Tensor& g, N
   std::vector<std::int64_t> axes;
   for (std::size_t i = 0; i < kd.size(); ++i)
     if (kd[i] == 1 && x.shape()[i] != 1) axes.push_back(static_cast<std::int64_t>(i));
-  const Tensor share = detail::binary_kernel(kernels::BinaryOp::Divide, is_max,
-                                             reduce_sum(is_max, axes, true), "reduce_max");
+  const Tensor share =
+      detail::untaped_binary(kernels::BinaryOp::Divide, is_max, reduce_sum(is_max, axes, true));
   return {multiply(broadcast_to(reshape(g, kd), x.shape()), share)};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return reduce_max(in[0], n.attrs.ints, n.attrs.flag_a); }};
 Tensor reduce_max(const Tensor& x, const Axes& axes, bool keepdims) {
   const auto red = reduced_axes(axes, x.rank(), "reduce_max");
   for (int i = 0; i < x.rank(); ++i)
@@ -90,14 +99,14 @@ Tensor reduce_max(const Tensor& x, const Axes& axes, bool keepdims) {
                        " has no maximum along axis " + std::to_string(i));
   Tensor kd = reduce_kernel(kernels::ReduceOp::Max, x, red);
   Tensor z = keepdims ? kd : kd.view_as(squeezed_shape(x.shape(), red));
-  record(kReduceMax, {x}, z, {x, kd});
+  record(kReduceMax, {x}, z, {x, kd}, reduction_attrs(red, keepdims));
   return z;
 }
 
 // ---- broadcast_to: z = x broadcast (NumPy rules) to shape.  dx = sum_to_shape(g, x.shape).
 static const OpDef kBroadcastTo{"broadcast_to", [](const Node& n, const Tensor& g, Needs) -> Grads {
   return {sum_to_shape(g, n.input_shape(0))};
-}};
+}, [](const std::vector<Tensor>& in, const Node& n) { return broadcast_to(in[0], n.out_shape); }};
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   if (broadcast_shapes(x.shape(), shape, "broadcast_to") != shape)

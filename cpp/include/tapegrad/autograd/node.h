@@ -22,9 +22,16 @@ struct Needs {
 // tapes give higher derivatives.
 using VjpFn = Grads (*)(const Node& node, const Tensor& g, Needs needs);
 
+// compute(inputs, node): the op's forward again, from what its record call kept (the inputs in
+// order, the attributes, the output's shape and dtype). A compiled program replays an op by this
+// call (see autograd/program.h); it calls the op's public function, so a replay under an active
+// tape is recorded like eager code.
+using ComputeFn = Tensor (*)(const std::vector<Tensor>& inputs, const Node& node);
+
 struct OpDef {
   const char* name;
   VjpFn vjp;
+  ComputeFn compute;
 };
 
 // Per-op attributes; each op uses the fields it needs.

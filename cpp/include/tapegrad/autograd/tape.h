@@ -8,6 +8,8 @@
 
 #include "tapegrad/autograd/id_map.h"
 #include "tapegrad/autograd/node.h"
+#include "tapegrad/autograd/program.h"
+#include "tapegrad/autograd/recorders.h"
 #include "tapegrad/variable.h"
 
 namespace tg {
@@ -17,34 +19,44 @@ class Tape;
 namespace detail {
 struct SweepPlan;
 struct SweepGrads;
-// This thread's active tapes, innermost last. A tape in one thread never sees another's ops.
-std::vector<Tape*>& active_tapes();
+// This thread's active tapes, innermost last.
+inline std::vector<Tape*>& active_tapes() { return recorders().tapes; }
 void record_slow(const OpDef& op, std::initializer_list<std::reference_wrapper<const Tensor>> inputs,
                  const Tensor& out, std::initializer_list<std::reference_wrapper<const Tensor>> saved,
                  Attrs&& attrs);
 void record_slow(const OpDef& op, const std::vector<Tensor>& inputs, const Tensor& out,
                  std::initializer_list<std::reference_wrapper<const Tensor>> saved, Attrs&& attrs);
+void trace_slow(const OpDef& op, std::initializer_list<std::reference_wrapper<const Tensor>> inputs,
+                const Tensor& out, Attrs&& attrs);
 }  // namespace detail
-
-// With no tape active the cost of recording is this one check.
-inline bool any_tape_active() { return !detail::active_tapes().empty(); }
 
 using TensorRefs = std::initializer_list<std::reference_wrapper<const Tensor>>;
 
-// Records out = op(inputs) on every active tape that tracks one of the inputs; `saved` is what the
-// VJP will need (inputs, output or a mask), kept only if some tape records the op.
+// Records out = op(inputs) on every active tape that tracks one of the inputs, and on the active
+// trace (trace.h) if any; `saved` is what the VJP will need (inputs, output or a mask), kept only
+// if some tape records the op.
 inline void record(const OpDef& op, TensorRefs inputs, const Tensor& out, TensorRefs saved = {},
                    Attrs attrs = {}) {
-  if (any_tape_active()) detail::record_slow(op, inputs, out, saved, std::move(attrs));
+  if (any_recorder_active()) detail::record_slow(op, inputs, out, saved, std::move(attrs));
 }
 inline void record(const OpDef& op, const std::vector<Tensor>& inputs, const Tensor& out,
                    TensorRefs saved = {}, Attrs attrs = {}) {
-  if (any_tape_active()) detail::record_slow(op, inputs, out, saved, std::move(attrs));
+  if (any_recorder_active()) detail::record_slow(op, inputs, out, saved, std::move(attrs));
+}
+// Records out = op(inputs) on the active trace only: values no tape differentiates (masks,
+// stop_gradient) that a compiled program must still compute.
+inline void record_on_trace(const OpDef& op, TensorRefs inputs, const Tensor& out, Attrs attrs) {
+  if (active_trace()) detail::trace_slow(op, inputs, out, std::move(attrs));
 }
 
 // Reading a variable: every active tape that watches it (trainable and auto-watching, or
-// watched explicitly) starts tracking the value read.
+// watched explicitly) starts tracking the value read; an active trace records the read.
 Tensor read_variable(const Variable& var);
+// var.assign / assign_add / assign_sub(value), recorded on an active trace.
+void assign_variable(const Variable& var, const Tensor& value, AssignMode mode);
+// Raises NonFiniteError when t holds a NaN or an infinity; recorded on an active trace, so a
+// compiled training step stops at that point (before its update) at every replay.
+void check_finite(const Tensor& t, const std::string& what);
 
 // A gradient source or a target: a tensor, or a variable (all the values read from it).
 struct Endpoint {

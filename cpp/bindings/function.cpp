@@ -1,0 +1,156 @@
+// Traces and compiled programs for Python (`tg.function`, python/tapegrad/function.py): the
+// Python side keeps the cache of programs by signature and the argument/result structures; this
+// file records and replays.
+#include <pybind11/stl.h>
+
+#include "convert.h"
+#include "tapegrad/autograd/trace.h"
+#include "tapegrad/errors.h"
+#include "tapegrad/ops.h"
+
+namespace tg::py_bind {
+
+namespace {
+
+Tensor tensor_arg(py::handle obj, const char* what) {
+  if (!is_tensor(obj))
+    throw TypeError(std::string(what) + ": expected a tg.Tensor, got " +
+                    std::string(py::str(py::type::of(obj).attr("__name__"))));
+  return tensor_of(obj);
+}
+
+std::vector<Tensor> tensor_list(py::sequence seq, const char* what) {
+  std::vector<Tensor> out;
+  out.reserve(py::len(seq));
+  for (py::handle h : seq) out.push_back(tensor_arg(h, what));
+  return out;
+}
+
+py::list wrap_all(const std::vector<Tensor>& ts) {
+  py::list out(ts.size());
+  for (std::size_t i = 0; i < ts.size(); ++i) out[i] = wrap(ts[i]);
+  return out;
+}
+
+// Replays `program` once per row of `indices` (steps x batch): tensor argument j is the rows of
+// arrays[j] that the step's indices pick (gathered in C++), arguments after the arrays are
+// `fixed`. Output 0 must hold one element (the loss); its value per step is returned. A
+// check_finite instruction that fails stops the replay at that step (its later instructions,
+// the update, do not run): then `stopped` is true and the last loss is the non-finite value.
+py::tuple run_batches(const Program& program, py::sequence arrays_seq, py::array_t<std::int64_t> indices,
+                      py::sequence fixed_seq) {
+  const std::vector<Tensor> arrays = tensor_list(arrays_seq, "run_batches arrays");
+  const std::vector<Tensor> fixed = tensor_list(fixed_seq, "run_batches fixed arguments");
+  if (indices.ndim() != 2)
+    throw ValueError("run_batches: indices must be (steps, batch), got " + std::to_string(indices.ndim()) +
+                     " dimensions");
+  const std::int64_t steps = indices.shape(0), batch = indices.shape(1);
+  for (const Tensor& a : arrays)
+    if (a.rank() < 1) throw ValueError("run_batches: every array needs a leading sample axis");
+  if (program.outputs().empty())
+    throw ValueError("run_batches: the program returns nothing; its first output must be the loss");
+  auto idx = indices.unchecked<2>();
+  std::vector<double> losses;
+  losses.reserve(static_cast<std::size_t>(steps));
+  bool stopped = false;
+  {
+    py::gil_scoped_release release;
+    std::vector<std::int64_t> rows(static_cast<std::size_t>(batch));
+    std::vector<Tensor> args(arrays.size() + fixed.size());
+    for (std::size_t j = 0; j < fixed.size(); ++j) args[arrays.size() + j] = fixed[j];
+    for (std::int64_t k = 0; k < steps; ++k) {
+      for (std::int64_t i = 0; i < batch; ++i) rows[static_cast<std::size_t>(i)] = idx(k, i);
+      for (std::size_t j = 0; j < arrays.size(); ++j) args[j] = gather(arrays[j], rows, {batch}, 0);
+      try {
+        const std::vector<Tensor> out = program.run(args);
+        if (out[0].size() != 1)
+          throw ValueError("run_batches: output 0 must hold one element (the loss), got shape " +
+                           shape_str(out[0].shape()));
+        losses.push_back(out[0].item());
+      } catch (const NonFiniteError& e) {
+        losses.push_back(e.value);
+        stopped = true;
+        break;
+      }
+    }
+  }
+  py::array_t<double> out(static_cast<py::ssize_t>(losses.size()));
+  std::copy(losses.begin(), losses.end(), out.mutable_data());
+  return py::make_tuple(out, stopped);
+}
+
+}  // namespace
+
+void bind_function(py::module_& m) {
+  py::class_<Trace>(m, "Trace", "Records this thread's ops as a Program (tg.function's first call).")
+      .def(py::init<std::string, bool>(), py::arg("function_name"), py::arg("may_create_variables"))
+      .def("enter", &Trace::enter)
+      .def("exit", &Trace::exit)
+      .def("add_argument", [](Trace& self, py::handle t) { self.add_argument(tensor_arg(t, "add_argument")); })
+      .def("finish", [](Trace& self, py::sequence outputs) {
+        return self.finish(tensor_list(outputs, "tg.function outputs"));
+      });
+
+  py::class_<Program, std::shared_ptr<Program>>(m, "Program", "A traced function, replayed in C++.")
+      .def(
+          "run",
+          [](const Program& self, py::sequence args) {
+            const std::vector<Tensor> in = tensor_list(args, "tg.function arguments");
+            std::vector<Tensor> out;
+            {
+              py::gil_scoped_release release;
+              out = self.run(in);
+            }
+            return wrap_all(out);
+          },
+          py::arg("args"), "Runs the program on the tensor arguments; returns the output tensors.")
+      .def("run_batches", &run_batches, py::arg("arrays"), py::arg("indices"), py::arg("fixed") = py::list(),
+           "Runs once per row of indices on the rows it picks of each array; returns "
+           "(losses, stopped_by_non_finite).")
+      .def_property_readonly("name", &Program::name)
+      .def_property_readonly("num_instructions", [](const Program& p) { return p.code().size(); })
+      .def_property_readonly("num_constants", &Program::num_constants)
+      .def_property_readonly("argument_specs",
+                             [](const Program& p) {
+                               py::list out;
+                               for (const ArgumentSpec& a : p.arguments()) {
+                                 py::tuple shape(a.shape.size());
+                                 for (std::size_t i = 0; i < a.shape.size(); ++i) shape[i] = a.shape[i];
+                                 out.append(py::make_tuple(shape, a.dtype));
+                               }
+                               return out;
+                             })
+      .def("op_names",
+           [](const Program& p) {
+             std::vector<std::string> names;
+             for (const Instruction& ins : p.code()) {
+               switch (ins.kind) {
+                 case Instruction::Kind::Op: names.emplace_back(ins.op->name); break;
+                 case Instruction::Kind::ReadVariable: names.emplace_back("read_variable"); break;
+                 case Instruction::Kind::Assign: names.emplace_back("assign"); break;
+                 case Instruction::Kind::Effect: names.emplace_back(ins.effect->name()); break;
+                 case Instruction::Kind::CheckFinite: names.emplace_back("check_finite"); break;
+               }
+             }
+             return names;
+           },
+           "The instructions' names in replay order.")
+      .def("__str__", &Program::to_string);
+
+  m.def(
+      "tracing_function",
+      []() -> py::object {
+        const Trace* t = active_trace();
+        return t ? py::object(py::str(t->function_name())) : py::object(py::none());
+      },
+      "The name of the function being traced on this thread, or None.");
+  m.def(
+      "is_traced", [](py::handle t) { return is_tensor(t) && active_trace() && active_trace()->is_dynamic(tensor_of(t).id()); },
+      py::arg("t"), "Whether t's value exists only for the call being traced.");
+  m.def(
+      "check_finite", [](py::handle t, const std::string& what) { check_finite(to_tensor_no_watch(t), what); },
+      py::arg("t"), py::arg("what") = "value",
+      "Raises FloatingPointError when t holds a NaN or infinity; a compiled step stops there.");
+}
+
+}  // namespace tg::py_bind

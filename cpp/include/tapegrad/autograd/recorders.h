@@ -1,0 +1,27 @@
+// What listens to this thread's ops: the active tapes (innermost last) and at most one trace.
+// One thread-local record, so "is anything recording?" is a single check on the eager hot path.
+#pragma once
+#include <vector>
+
+namespace tg {
+
+class Tape;
+class Trace;
+
+namespace detail {
+struct Recorders {
+  std::vector<Tape*> tapes;  // a tape in one thread never sees another's ops
+  Trace* trace = nullptr;
+};
+Recorders& recorders();
+}  // namespace detail
+
+inline Trace* active_trace() { return detail::recorders().trace; }
+
+// With nothing recording, the cost of recording an op is this one check.
+inline bool any_recorder_active() {
+  const detail::Recorders& r = detail::recorders();
+  return !r.tapes.empty() || r.trace != nullptr;
+}
+
+}  // namespace tg
