@@ -56,6 +56,15 @@ def _diverged(loss_value: float, epoch: int, step: int, steps: int, history) -> 
     )
 
 
+def _epoch_batches(rng, n: int, batch_size: int, steps: int, sampling: str, shuffle: bool):
+    """The row indices of one epoch's batches: ``steps`` draws with replacement (``"random"``),
+    else consecutive slices of one pass over the ``n`` samples (shuffled when ``shuffle``)."""
+    if sampling == "random":
+        return rng.integers(0, n, size=(steps, batch_size))
+    order = rng.permutation(n) if shuffle else np.arange(n)
+    return [order[i * batch_size : (i + 1) * batch_size] for i in range(steps)]
+
+
 class _MeanOf:
     """A per-sample loss function reduced to its mean, as Keras's compile does."""
 
@@ -149,6 +158,47 @@ class Trainer:
         else:
             self.optimizer._apply_all(grads, variables)
         return loss_value, pred
+
+    # -- one epoch -------------------------------------------------------------------------
+    def _run_epoch(
+        self,
+        X: Tensor,
+        Y: Tensor,
+        batches,
+        epoch: int,
+        *,
+        variables: list,
+        terminate_on_nan: bool,
+        step_hooks: list,
+        progress: ProgressBar,
+        interrupt: _InterruptFlag,
+        history: callbacks_module.History,
+    ) -> tuple[float, int, int]:
+        """One step per row-index array in ``batches``, stopping after the step during which
+        Ctrl-C came or ``stop_training`` was set. Returns (loss_sum, seen, steps_done): the loss
+        summed over samples, the samples seen and the steps run. With ``terminate_on_nan`` the
+        first non-finite loss raises ``TrainingDiverged`` before that step's update."""
+        loss_sum, seen, steps_done = 0.0, 0, 0
+        for step, idx in enumerate(batches):
+            xb, yb = gather(X, idx), gather(Y, idx)
+            loss_value, pred = self._train_step(xb, yb, variables, terminate_on_nan)
+            if terminate_on_nan and not math.isfinite(loss_value):
+                progress.epoch_end(epoch, {"loss": loss_value}, step + 1)
+                raise _diverged(loss_value, epoch, step, len(batches), history)
+            rows = len(idx)
+            loss_sum += loss_value * rows
+            seen += rows
+            steps_done = step + 1
+            for m in self.metrics:
+                m.update_state(yb, pred)
+            if step_hooks or progress.live:
+                logs = {"loss": loss_sum / seen}
+                for cb in step_hooks:
+                    cb.on_train_batch_end(step, logs)
+                progress.step(step, logs)
+            if interrupt.raised or self.model.stop_training:
+                break
+        return loss_sum, seen, steps_done
 
     # -- fit -------------------------------------------------------------------------------
     def fit(
@@ -253,36 +303,19 @@ class Trainer:
                     progress.epoch_begin(epoch)
                     for m in self.metrics:
                         m.reset_state()
-                    if sampling == "random":
-                        batches = rng.integers(0, n, size=(steps_per_epoch, batch_size))
-                    else:
-                        order = rng.permutation(n) if shuffle else np.arange(n)
-                        batches = [
-                            order[i * batch_size : (i + 1) * batch_size]
-                            for i in range(steps_per_epoch)
-                        ]
-                    loss_sum = 0.0
-                    seen = 0
-                    steps_done = 0
-                    for step, idx in enumerate(batches):
-                        xb, yb = gather(X, idx), gather(Y, idx)
-                        loss_value, pred = self._train_step(xb, yb, variables, terminate_on_nan)
-                        if terminate_on_nan and not math.isfinite(loss_value):
-                            progress.epoch_end(epoch, {"loss": loss_value}, step + 1)
-                            raise _diverged(loss_value, epoch, step, steps_per_epoch, history)
-                        rows = len(idx)
-                        loss_sum += loss_value * rows
-                        seen += rows
-                        steps_done = step + 1
-                        for m in self.metrics:
-                            m.update_state(yb, pred)
-                        if step_hooks or progress.live:
-                            logs = {"loss": loss_sum / seen}
-                            for cb in step_hooks:
-                                cb.on_train_batch_end(step, logs)
-                            progress.step(step, logs)
-                        if interrupt.raised or self.model.stop_training:
-                            break
+                    batches = _epoch_batches(rng, n, batch_size, steps_per_epoch, sampling, shuffle)
+                    loss_sum, seen, steps_done = self._run_epoch(
+                        X,
+                        Y,
+                        batches,
+                        epoch,
+                        variables=variables,
+                        terminate_on_nan=terminate_on_nan,
+                        step_hooks=step_hooks,
+                        progress=progress,
+                        interrupt=interrupt,
+                        history=history,
+                    )
                     logs = {"loss": loss_sum / max(seen, 1)}
                     for m in self.metrics:
                         logs[m.name] = float(m.result())
