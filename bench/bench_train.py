@@ -7,9 +7,8 @@ is the seed's ``len(X_train) // 32`` = 362 steps on random batches drawn with re
 running train metric. Rows:
   step        forward + loss + gradient + update on a fixed batch (us per step)
   hand epoch  the seed's hand-written loop: NumPy random_batch, tape, metric, apply_gradients
-  Trainer     tg.train.Trainer.fit(sampling="random") (ms per epoch): by default the fused C++
-              steps (gather, forward, backward, update; _core.mlp), and with fused=False the
-              tape path; the PyTorch column for both is an eager loop over torch-gathered batches
+  Trainer     tg.train.Trainer.fit(sampling="random") (ms per epoch), training through the tape;
+              the PyTorch column is an eager loop over torch-gathered batches
 Figures are medians over repeats; ratios are against tapegrad. PyTorch is optional
 (`pip install torch==2.13.0`), a benchmark tool here, never a dependency.
 """
@@ -101,8 +100,8 @@ def tapegrad_rows(X, y, repeat: int, steps: int) -> dict:
             grads = tape.gradient(loss, model.variables)
             optimizer.apply_gradients(zip(grads, model.variables))
 
-    def trainer_epochs(fused: bool, n=5):
-        trainer = Trainer(model, loss="mse", optimizer=optimizers.SGD(0.01), fused=fused)
+    def trainer_epochs(n=5):
+        trainer = Trainer(model, loss="mse", optimizer=optimizers.SGD(0.01))
 
         def run():
             model.set_weights(initial)
@@ -113,8 +112,7 @@ def tapegrad_rows(X, y, repeat: int, steps: int) -> dict:
     return {
         "step_us": median_of(step_loop, repeat) / 2000 * 1e6,
         "hand_epoch_ms": median_of(hand_epoch, repeat) * 1e3,
-        "trainer_epoch_ms": trainer_epochs(fused=True),
-        "trainer_tape_epoch_ms": trainer_epochs(fused=False),
+        "trainer_epoch_ms": trainer_epochs(),
     }
 
 
@@ -160,12 +158,10 @@ def torch_rows(X, y, repeat: int, steps: int) -> dict:
             loss.backward()
             optimizer.step()
 
-    loader = median_of(loader_epoch, repeat) * 1e3
     return {
         "step_us": median_of(step_loop, repeat) / 2000 * 1e6,
         "hand_epoch_ms": median_of(hand_epoch, repeat) * 1e3,
-        "trainer_epoch_ms": loader,
-        "trainer_tape_epoch_ms": loader,
+        "trainer_epoch_ms": median_of(loader_epoch, repeat) * 1e3,
     }
 
 
@@ -188,13 +184,11 @@ def main() -> int:
         "step_us": 15.0,
         "hand_epoch_ms": 8.0,
         "trainer_epoch_ms": 5.0,
-        "trainer_tape_epoch_ms": 5.0,
     }
     labels = {
         "step_us": "step, fixed batch (tape)      us",
         "hand_epoch_ms": "seed's hand-written epoch     ms",
-        "trainer_epoch_ms": "Trainer epoch (fused C++)     ms",
-        "trainer_tape_epoch_ms": "Trainer epoch (fused=False)   ms",
+        "trainer_epoch_ms": "Trainer epoch (tape)          ms",
     }
     header = f"{'':34} {'tapegrad':>10} {'goal':>7}"
     if theirs:

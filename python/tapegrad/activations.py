@@ -36,16 +36,6 @@ def get(identifier) -> Optional[Callable]:
     raise TypeError(f"activation must be None, a name or a callable, got {identifier!r}")
 
 
-def name_of(fn: Optional[Callable]) -> Optional[str]:
-    """The table name of a built-in activation ("linear" for None), None for a custom one."""
-    if fn is None:
-        return "linear"
-    for name, known in _BY_NAME.items():
-        if fn is known:
-            return name
-    return None
-
-
 def serialize(fn: Optional[Callable]) -> Optional[str]:
     """The activation's name for a saved model (a custom callable cannot be saved by name)."""
     if fn is None:

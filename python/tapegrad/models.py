@@ -17,7 +17,9 @@ from typing import Optional
 import numpy as np
 
 from . import layers as layers_module
+from . import optimizers
 from ._core import Tensor, Variable
+from .trainer import Trainer, predict
 
 MODEL_FILE = "model.json"
 WEIGHTS_FILE = "weights.npz"
@@ -188,8 +190,6 @@ class Sequential:
 
     # -- training (delegates to tg.train.Trainer) -------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None) -> None:
-        from . import optimizers
-
         if optimizer == "rmsprop":
             optimizer = "adam"  # tapegrad has no RMSprop: Adam is the closest default
         self._compiled = {
@@ -200,8 +200,6 @@ class Sequential:
         self._trainer = None
 
     def _get_trainer(self):
-        from .train import Trainer
-
         if self._compiled is None:
             raise RuntimeError(
                 "You must compile your model before training/testing. "
@@ -223,8 +221,6 @@ class Sequential:
         return self._get_trainer().evaluate(x, y, **kwargs)
 
     def predict(self, x, batch_size: int = 32, verbose=0) -> np.ndarray:
-        from .train import predict
-
         return predict(self, x, batch_size=batch_size)
 
 
