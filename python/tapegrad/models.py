@@ -189,13 +189,18 @@ class Sequential:
         print_fn(f"Non-trainable params: {total - trainable}")
 
     # -- training (delegates to tg.train.Trainer) -------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None) -> None:
+    def compile(
+        self, optimizer="rmsprop", loss=None, metrics=None, run_eagerly: bool = False
+    ) -> None:
+        """Keras's compile; ``run_eagerly=True`` trains through GradientTape every step instead
+        of a ``tg.function`` step replayed in C++."""
         if optimizer == "rmsprop":
             optimizer = "adam"  # tapegrad has no RMSprop: Adam is the closest default
         self._compiled = {
             "optimizer": optimizers.get(optimizer),
             "loss": loss,
             "metrics": list(metrics or []),
+            "compiled": not run_eagerly,
         }
         self._trainer = None
 

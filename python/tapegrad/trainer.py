@@ -1,8 +1,12 @@
 """The Trainer (public as ``tg.train.Trainer``): the seed's minibatch loop, run for the user.
 
-Per step Python does only structure: the batch rows are gathered by one C++ op per array (index
-tensors come from one NumPy call per epoch), the forward and backward run on the C++ tape, and
-the update of every parameter is one fused C++ call. Every step's loss is checked: the first
+One training step is one Python function (``_step_function``: forward and loss under a
+GradientTape, the finiteness check, the gradient, the optimizer's update, the metrics). By
+default it is compiled with ``tg.function``: its first call traces it, and the rest of the epoch
+replays the C++ program over chunks of batches in one call each (``Program.run_batches`` gathers
+every batch in C++), returning to Python only where a per-batch callback, a Python-callable
+learning rate or Ctrl-C needs it. ``Trainer(..., compiled=False)`` calls the same function
+eagerly every step; both give bitwise the same weights. Every step's loss is checked: the first
 non-finite one stops training with ``TrainingDiverged`` naming the epoch and step (Keras's
 TerminateOnNaN, on by default) before that step's update is applied. Ctrl-C stops after the
 current step and returns the history so far (``history.interrupted``).
@@ -17,13 +21,61 @@ from typing import Optional
 
 import numpy as np
 
+from . import _core, initializers, losses
 from . import callbacks as callbacks_module
-from . import initializers, losses
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
 from ._core import GradientTape, Tensor
+from .compiled import function
 from .ops import gather, reduce_mean
 from .progbar import ProgressBar, _format_logs
+
+
+# Compiled steps per C++ call: small enough that Ctrl-C and the live bar respond within a few
+# milliseconds, large enough that the call's own cost is noise.
+_STEPS_PER_CALL = 64
+
+
+def _uniform_run(batches, start: int, limit: int) -> np.ndarray:
+    """Up to ``limit`` batches from ``start`` that share the first one's size, as one
+    (steps, batch) index matrix (a shuffled pass ends in a short batch of its own)."""
+    size = len(batches[start])
+    stop = start + 1
+    while stop < len(batches) and stop - start < limit and len(batches[stop]) == size:
+        stop += 1
+    return np.asarray(np.stack(batches[start:stop]), dtype=np.int64)
+
+
+def _non_finite_value(error: FloatingPointError) -> float:
+    """The value a check_finite error names ("loss became nan")."""
+    try:
+        return float(str(error).rsplit(" ", 1)[-1])
+    except ValueError:
+        return float("nan")
+
+
+class _StepRunner:
+    """Runs the training step over a (steps, batch) index matrix: eagerly one step at a time,
+    or compiled, where the first step of each batch size traces and the rest replay in C++."""
+
+    def __init__(self, train_step, compiled: bool):
+        self.step = function(train_step, name="train_step") if compiled else train_step
+        self.compiled = compiled
+        self.programs: dict = {}  # batch size -> the traced program
+
+    def run(self, X: Tensor, Y: Tensor, group: np.ndarray) -> tuple[np.ndarray, bool]:
+        """(losses of the steps run, whether the last one was non-finite and not applied)."""
+        program = self.programs.get(group.shape[1]) if self.compiled else None
+        if program is not None:
+            return program.run_batches([X, Y], group)
+        xb, yb = gather(X, group[0]), gather(Y, group[0])
+        try:
+            loss = self.step(xb, yb)
+        except FloatingPointError as e:  # check_finite, eager or while tracing
+            return np.array([_non_finite_value(e)]), True
+        if self.compiled:
+            self.programs[group.shape[1]] = self.step.get_program(xb, yb)
+        return np.array([float(loss)]), False
 
 
 class TrainingDiverged(FloatingPointError):
@@ -106,8 +158,11 @@ class Trainer:
     """Fits ``model`` (any callable with ``trainable_variables``) with ``loss`` and
     ``optimizer``; ``metrics`` are reported per epoch (train and ``val_`` forms)."""
 
-    def __init__(self, model, loss="mse", optimizer="adam", metrics=()):
+    def __init__(self, model, loss="mse", optimizer="adam", metrics=(), compiled: bool = True):
+        """``compiled``: train by a ``tg.function`` step replayed in C++ (default), or call the
+        same step eagerly through GradientTape every step (False)."""
         self.model = model
+        self.compiled = bool(compiled)
         loss_fn = losses.get(loss if loss is not None else "mse")
         if not isinstance(loss_fn, losses.Loss):  # a per-sample function: Keras reduces by mean
             loss_fn = _MeanOf(loss_fn)
@@ -143,21 +198,23 @@ class Trainer:
         return shape[-1] if len(shape) > 1 else None
 
     # -- one step --------------------------------------------------------------------------
-    def _train_step(
-        self, xb: Tensor, yb: Tensor, variables: list, skip_non_finite: bool
-    ) -> tuple[float, Tensor]:
-        with GradientTape() as tape:
-            pred = self.model(xb, training=True)
-            loss = self.loss_fn(yb, pred)
-        loss_value = float(loss)
-        if skip_non_finite and not math.isfinite(loss_value):
-            return loss_value, pred
-        grads = tape.gradient(loss, variables)
-        if any(g is None for g in grads):  # the warning path names the variables
-            self.optimizer.apply_gradients(zip(grads, variables))
-        else:
-            self.optimizer._apply_all(grads, variables)
-        return loss_value, pred
+    def _step_function(self, variables: list, terminate_on_nan: bool):
+        """The training step as one function of a batch: what is compiled, or run eagerly."""
+        model, loss_fn, optimizer, metrics = self.model, self.loss_fn, self.optimizer, self.metrics
+
+        def train_step(xb, yb):
+            with GradientTape() as tape:
+                pred = model(xb, training=True)
+                loss = loss_fn(yb, pred)
+            if terminate_on_nan:  # stops before the update: a diverged step changes nothing
+                _core.check_finite(loss, "loss")
+            grads = tape.gradient(loss, variables)
+            optimizer.apply_gradients(zip(grads, variables))
+            for m in metrics:
+                m.update_state(yb, pred)
+            return loss
+
+        return _StepRunner(train_step, self.compiled)
 
     # -- one epoch -------------------------------------------------------------------------
     def _run_epoch(
@@ -167,38 +224,40 @@ class Trainer:
         batches,
         epoch: int,
         *,
-        variables: list,
-        terminate_on_nan: bool,
+        step_fn,
         step_hooks: list,
         progress: ProgressBar,
         interrupt: _InterruptFlag,
         history: callbacks_module.History,
     ) -> tuple[float, int, int]:
-        """One step per row-index array in ``batches``, stopping after the step during which
+        """Steps over ``batches`` (row-index arrays), stopping after the step during which
         Ctrl-C came or ``stop_training`` was set. Returns (loss_sum, seen, steps_done): the loss
-        summed over samples, the samples seen and the steps run. With ``terminate_on_nan`` the
-        first non-finite loss raises ``TrainingDiverged`` before that step's update."""
-        loss_sum, seen, steps_done = 0.0, 0, 0
-        for step, idx in enumerate(batches):
-            xb, yb = gather(X, idx), gather(Y, idx)
-            loss_value, pred = self._train_step(xb, yb, variables, terminate_on_nan)
-            if terminate_on_nan and not math.isfinite(loss_value):
-                progress.epoch_end(epoch, {"loss": loss_value}, step + 1)
-                raise _diverged(loss_value, epoch, step, len(batches), history)
-            rows = len(idx)
-            loss_sum += loss_value * rows
-            seen += rows
-            steps_done = step + 1
-            for m in self.metrics:
-                m.update_state(yb, pred)
+        summed over samples, the samples seen and the steps run. A non-finite loss raises
+        ``TrainingDiverged`` before that step's update."""
+        loss_sum, seen, step = 0.0, 0, 0
+        # Python between steps: per-batch callbacks, a learning rate only Python can compute.
+        per_step = bool(step_hooks) or self.optimizer._needs_python_per_step
+        chunk = 1 if per_step else _STEPS_PER_CALL
+        while step < len(batches):
+            group = _uniform_run(batches, step, chunk)
+            self.optimizer._prepare_step()
+            losses_run, stopped = step_fn.run(X, Y, group)
+            rows = group.shape[1]
+            if stopped:
+                bad = step + len(losses_run) - 1
+                progress.epoch_end(epoch, {"loss": float(losses_run[-1])}, bad + 1)
+                raise _diverged(float(losses_run[-1]), epoch, bad, len(batches), history)
+            loss_sum += float(np.sum(losses_run)) * rows
+            seen += rows * len(losses_run)
+            step += len(losses_run)
             if step_hooks or progress.live:
                 logs = {"loss": loss_sum / seen}
                 for cb in step_hooks:
-                    cb.on_train_batch_end(step, logs)
-                progress.step(step, logs)
+                    cb.on_train_batch_end(step - 1, logs)
+                progress.step(step - 1, logs)
             if interrupt.raised or self.model.stop_training:
                 break
-        return loss_sum, seen, steps_done
+        return loss_sum, seen, step
 
     # -- fit -------------------------------------------------------------------------------
     def fit(
@@ -287,6 +346,7 @@ class Trainer:
         variables = list(self.model.trainable_variables)
         if not variables:
             raise ValueError("the model has no trainable variables")
+        step_fn = self._step_function(variables, terminate_on_nan)
         self.model.stop_training = False
 
         for cb in cbs:
@@ -309,8 +369,7 @@ class Trainer:
                         Y,
                         batches,
                         epoch,
-                        variables=variables,
-                        terminate_on_nan=terminate_on_nan,
+                        step_fn=step_fn,
                         step_hooks=step_hooks,
                         progress=progress,
                         interrupt=interrupt,
