@@ -10,7 +10,6 @@ void bind_tensor(py::module_& m);
 void bind_ops(py::module_& m);
 void bind_tape(py::module_& m);
 void bind_optim(py::module_& m);
-void bind_mlp(py::module_& m);
 }  // namespace tg::py_bind
 
 PYBIND11_MODULE(_core, m) {
@@ -31,7 +30,6 @@ PYBIND11_MODULE(_core, m) {
   tg::py_bind::bind_ops(m);
   tg::py_bind::bind_tape(m);
   tg::py_bind::bind_optim(m);
-  tg::py_bind::bind_mlp(m);
   m.def("isa", &tg::kernels::isa_name, "The instruction set the kernels dispatched to.");
   m.def("num_threads", &tg::kernels::num_threads);
   m.def(

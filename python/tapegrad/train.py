@@ -19,12 +19,12 @@ from typing import Optional
 
 import numpy as np
 
-from . import _core, activations, initializers, losses
+from . import activations, initializers, losses
 from . import callbacks as callbacks_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
 from ._core import GradientTape, Tensor
-from .ops import cast, gather, reduce_mean
+from .ops import gather, reduce_mean
 
 
 class TrainingDiverged(FloatingPointError):
@@ -67,11 +67,6 @@ class _MeanOf:
     def __call__(self, y_true, y_pred):
         values = self.fn(y_true, y_pred)
         return reduce_mean(values) if getattr(values, "ndim", 0) else values
-
-
-# Fused steps per C++ call: small enough that Ctrl-C and the live bar respond within a few
-# milliseconds, large enough that the call's own cost (~10 us) is noise.
-_FUSED_CHUNK = 64
 
 
 class ProgressBar:
@@ -172,10 +167,8 @@ class Trainer:
     def __init__(
         self, model, loss="mse", optimizer="adam", metrics=(), fused: Optional[bool] = None
     ):
-        """``fused``: None (default) trains Dense stacks with an MSE loss by the fused C++ steps
-        (``_core.mlp``) when nothing needs per-step Python (no metrics, no per-step callbacks),
-        and everything else through GradientTape; False always uses the tape; True requires the
-        fused path and raises ValueError when the model does not fit it."""
+        """``fused``: the fused C++ steps were removed, so None (default) and False train through
+        GradientTape and True raises ValueError at fit."""
         self.model = model
         loss_fn = losses.get(loss if loss is not None else "mse")
         if not isinstance(loss_fn, losses.Loss):  # a per-sample function: Keras reduces by mean
@@ -188,54 +181,9 @@ class Trainer:
 
     # -- the fused path ------------------------------------------------------------------------
     def _fused_plan(self, Y: Tensor, step_hooks: list):
-        """(prefix layers, dense layers, activation names) when the fused C++ steps can train the
-        model exactly as the tape would, else a reason string."""
-        if self.metrics or step_hooks:
-            return "metrics and per-step callbacks need the tape path"
-        loss = self.loss_fn
-        if type(loss) is not losses.MeanSquaredError or loss.reduction != "sum_over_batch_size":
-            return "only the mean-squared-error loss"
-        if not isinstance(self.optimizer, (optimizers_module.SGD, optimizers_module.Adam)):
-            return "only SGD and Adam"
-        stack = dense_stack(self.model)
-        if isinstance(stack, str):
-            return stack
-        dense = stack[1]
-        for layer in dense:
-            if not all(v.trainable for v in layer.variables):
-                return f"layer {layer.name!r} has frozen weights"
-        if len(Y.shape) != 2 or Y.dtype != dense[0].kernel.dtype:
-            return "needs 2-D targets of the layers' dtype"
-        return stack
-
-    def _learning_rates(self, n: int) -> np.ndarray:
-        opt = self.optimizer
-        lr = opt.learning_rate
-        if callable(lr):
-            return np.array([float(lr(opt.iterations + i)) for i in range(n)], dtype=np.float64)
-        return np.full(n, float(lr), dtype=np.float64)
-
-    def _fused_steps(self, plan, Xf: Tensor, Y: Tensor, idx: np.ndarray, terminate_on_nan: bool):
-        """Runs the steps of ``idx`` (steps, batch) in C++; returns their losses and whether the
-        last one was non-finite (then not applied)."""
-        _, dense, names = plan
-        opt = self.optimizer
-        clip = opt._clip_args()
-        result_losses, non_finite = _core.mlp.train_steps(
-            Xf,
-            Y,
-            idx,
-            [layer.kernel for layer in dense],
-            [layer.bias for layer in dense],
-            names,
-            opt._impl,
-            self._learning_rates(len(idx)),
-            opt.iterations + 1,
-            *clip,
-            terminate_on_nan,
-        )
-        opt.iterations += len(result_losses) - (1 if non_finite else 0)
-        return result_losses, non_finite
+        """Why the fused C++ steps cannot train the model: they were removed, so every model
+        trains through GradientTape."""
+        return "the fused C++ steps were removed; every model trains through GradientTape"
 
     # -- data preparation ------------------------------------------------------------------
     def _dtype(self):
@@ -372,12 +320,6 @@ class Trainer:
             if self.fused:
                 raise ValueError(f"fused=True cannot train this model: {plan}")
             plan = None
-        Xf = X
-        if plan is not None:
-            for layer in plan[0]:  # Normalization is fixed during fit: apply it to the data once
-                Xf = layer(Xf)
-            if Xf.dtype != Y.dtype:
-                Xf = cast(Xf, Y.dtype)
         self.model.stop_training = False
 
         for cb in cbs:
@@ -405,20 +347,6 @@ class Trainer:
                     loss_sum = 0.0
                     seen = 0
                     steps_done = 0
-                    if plan is not None:
-                        loss_sum, seen, steps_done = self._fused_epoch(
-                            plan,
-                            Xf,
-                            Y,
-                            batches,
-                            epoch,
-                            steps_per_epoch,
-                            terminate_on_nan,
-                            progress,
-                            interrupt,
-                            history,
-                        )
-                        batches = ()
                     for step, idx in enumerate(batches):
                         xb, yb = gather(X, idx), gather(Y, idx)
                         loss_value, pred = self._train_step(xb, yb, variables, terminate_on_nan)
@@ -465,46 +393,6 @@ class Trainer:
             cb.on_train_end()
         self.history = history
         return history
-
-    def _fused_epoch(
-        self,
-        plan,
-        Xf,
-        Y,
-        batches,
-        epoch,
-        steps_per_epoch,
-        terminate_on_nan,
-        progress,
-        interrupt,
-        history,
-    ):
-        """One epoch by the fused C++ steps, in chunks so Ctrl-C, the live bar and
-        ``stop_training`` are seen every few milliseconds. Returns (loss_sum, seen, steps)."""
-        if isinstance(batches, np.ndarray):
-            groups = [batches]
-        else:  # shuffled passes: full batches together, a short last batch on its own
-            full = [b for b in batches if len(b) == len(batches[0])]
-            groups = [np.stack(full)] if full else []
-            groups += [b[None, :] for b in batches[len(full) :]]
-        loss_sum, seen, step = 0.0, 0, 0
-        for group in groups:
-            for start in range(0, len(group), _FUSED_CHUNK):
-                chunk = group[start : start + _FUSED_CHUNK]
-                step_losses, non_finite = self._fused_steps(plan, Xf, Y, chunk, terminate_on_nan)
-                if non_finite:
-                    bad = step + len(step_losses) - 1
-                    progress.epoch_end(epoch, {"loss": float(step_losses[-1])}, bad + 1)
-                    raise _diverged(float(step_losses[-1]), epoch, bad, steps_per_epoch, history)
-                rows = chunk.shape[1]
-                loss_sum += float(step_losses.sum()) * rows
-                seen += rows * len(step_losses)
-                step += len(step_losses)
-                if progress.live:
-                    progress.step(step - 1, {"loss": loss_sum / seen})
-                if interrupt.raised or self.model.stop_training:
-                    return loss_sum, seen, step
-        return loss_sum, seen, step
 
     # -- evaluate / predict ------------------------------------------------------------
     def _evaluate_tensors(self, X: Tensor, Y: Tensor, batch_size: int) -> dict:
@@ -581,22 +469,8 @@ def dense_stack(model):
 
 
 def _forward_fn(model):
-    """The model's forward for evaluation: the fused C++ forward for a Dense stack (no tape,
-    bias and relu in the GEMM), else the model itself."""
-    stack = dense_stack(model)
-    if isinstance(stack, str):
-        return lambda x: model(x, training=False)
-    prefix, dense, names = stack
-    kernels = [layer.kernel for layer in dense]
-    biases = [layer.bias for layer in dense]
-    first = dense[0]
-
-    def forward(x):
-        for layer in prefix:
-            x = layer(x)
-        return _core.mlp.predict(first._cast_input(x), kernels, biases, names)
-
-    return forward
+    """The model's forward for evaluation (no tape)."""
+    return lambda x: model(x, training=False)
 
 
 __all__ = ["ProgressBar", "Trainer", "TrainingDiverged", "dense_stack", "predict"]
