@@ -190,8 +190,6 @@ class Sequential:
     def compile(self, optimizer="rmsprop", loss=None, metrics=None) -> None:
         from . import optimizers
 
-        if optimizer == "rmsprop":
-            optimizer = "adam"  # tapegrad has no RMSprop: Adam is the closest default
         self._compiled = {
             "optimizer": optimizers.get(optimizer),
             "loss": loss,
