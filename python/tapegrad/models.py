@@ -194,8 +194,6 @@ class Sequential:
     ) -> None:
         """Keras's compile; ``run_eagerly=True`` trains through GradientTape every step instead
         of a ``tg.function`` step replayed in C++."""
-        if optimizer == "rmsprop":
-            optimizer = "adam"  # tapegrad has no RMSprop: Adam is the closest default
         self._compiled = {
             "optimizer": optimizers.get(optimizer),
             "loss": loss,

@@ -1,8 +1,13 @@
 """Optimizers with Keras's update rules (SEMANTICS.md section 12).
 
-Python only sorts the ``(grad, var)`` pairs and picks the step's learning rate; the update of
-every parameter is one call into the fused C++ kernels (``_core.optim``), which write through the
-variables' copy-on-write rule, so a tape that saved a variable's old value keeps it.
+Every optimizer's state lives in its C++ object (``_core.optim``): the ``iterations`` counter, the
+learning rate or built-in schedule, clipping and the per-variable slots. ``apply_gradients`` only
+sorts the ``(grad, var)`` pairs and makes one C++ call that updates every parameter through the
+variables' copy-on-write rule (a tape that saved a variable's old value keeps it) and counts the
+update, so a compiled replay of a training step, which calls the same C++ update, is seen here.
+
+A learning rate that is a plain Python callable (not one of ``schedules``' built-ins) is evaluated
+by Python before each eager update; a compiled replay cannot call it and keeps the last rate set.
 """
 
 from __future__ import annotations
@@ -18,12 +23,26 @@ from ._core import optim as _optim
 LearningRate = Union[float, schedules.LearningRateSchedule, Callable[[int], float]]
 
 
+def _clip_property(field: str) -> property:
+    """A clip setting stored on the C++ object (0 there means off, None here)."""
+
+    def get(self):
+        return getattr(self._impl, field) or None
+
+    def set_(self, value):
+        setattr(self._impl, field, value)
+
+    return property(get, set_, doc=f"``{field}`` (None when off).")
+
+
 class Optimizer:
     """Base class: ``apply_gradients`` over ``(grad, var)`` pairs, ``minimize``, clipping,
-    learning-rate schedules and the ``iterations`` counter."""
+    learning-rate schedules and the ``iterations`` counter. A subclass passes its C++ object
+    (``_impl``, a ``_core.optim.Optimizer``) and adds its own settings."""
 
     def __init__(
         self,
+        impl,
         learning_rate: LearningRate = 0.01,
         clipnorm: float | None = None,
         clipvalue: float | None = None,
@@ -44,12 +63,25 @@ class Optimizer:
         for label in set_clips:
             if not clips[label] > 0:
                 raise ValueError(f"{label} must be > 0, got {clips[label]}")
+        self._impl = impl
         self.clipnorm = clipnorm
         self.clipvalue = clipvalue
         self.global_clipnorm = global_clipnorm
         self.learning_rate = learning_rate
         self.name = name or type(self).__name__
-        self.iterations = 0
+
+    clipnorm = _clip_property("clipnorm")
+    clipvalue = _clip_property("clipvalue")
+    global_clipnorm = _clip_property("global_clipnorm")
+
+    @property
+    def iterations(self) -> int:
+        """Updates applied so far (the C++ counter, which compiled replays advance too)."""
+        return self._impl.iterations
+
+    @iterations.setter
+    def iterations(self, value: int) -> None:
+        self._impl.iterations = int(value)
 
     @property
     def learning_rate(self) -> LearningRate:
@@ -57,21 +89,26 @@ class Optimizer:
 
     @learning_rate.setter
     def learning_rate(self, value: LearningRate) -> None:
-        if not callable(value):
+        if callable(value):
+            core = value._to_core() if isinstance(value, schedules.LearningRateSchedule) else None
+            self._python_rate = core is None
+            if core is not None:
+                self._impl.learning_rate = core
+        else:
             value = float(value)
             if not value >= 0:
                 raise ValueError(f"learning_rate must be >= 0, got {value}")
+            self._python_rate = False
+            self._impl.learning_rate = value
         self._learning_rate = value
 
     lr = learning_rate  # the tf.keras 2 name
 
     def current_learning_rate(self) -> float:
-        """The rate the next update uses (a schedule is called with ``iterations``)."""
-        lr = self._learning_rate
-        return float(lr(self.iterations)) if callable(lr) else lr
-
-    def _clip_args(self) -> tuple[float, float, float]:
-        return (self.clipnorm or 0.0, self.global_clipnorm or 0.0, self.clipvalue or 0.0)
+        """The rate the next update uses (a schedule is evaluated at ``iterations``)."""
+        if self._python_rate:
+            return float(self._learning_rate(self.iterations))
+        return self._impl.current_learning_rate()
 
     def apply_gradients(self, grads_and_vars: Iterable) -> int:
         """One update of every variable with a gradient; returns the new ``iterations``.
@@ -105,15 +142,24 @@ class Optimizer:
                 "If using `model.compile()`, did you forget to provide a `loss` argument?",
                 stacklevel=2,
             )
-        self._apply(grads, variables, self.current_learning_rate())
-        self.iterations += 1
-        return self.iterations
+        return self._apply_all(grads, variables)
 
-    def _apply_all(self, grads: list, variables: list) -> None:
+    def _apply_all(self, grads: list, variables: list) -> int:
         """apply_gradients for a trusted caller (the Trainer) holding a gradient for every
-        variable: no per-pair checks beyond the C++ kernels' own."""
-        self._apply(grads, variables, self.current_learning_rate())
-        self.iterations += 1
+        variable: no per-pair checks beyond the C++ ones."""
+        self._prepare_step()
+        return self._impl.apply(grads, variables)
+
+    @property
+    def _needs_python_per_step(self) -> bool:
+        """Whether only Python can compute the next rate: a compiled training step must then
+        return to Python before each update (the Trainer does)."""
+        return self._python_rate
+
+    def _prepare_step(self) -> None:
+        """Hands C++ the next update's rate when only Python can evaluate it."""
+        if self._python_rate:
+            self._impl.learning_rate = self.current_learning_rate()
 
     def minimize(self, loss: Callable, var_list) -> int:
         """One ``apply_gradients`` step on the gradient of ``loss()`` (a zero-argument callable,
@@ -136,9 +182,6 @@ class Optimizer:
             "global_clipnorm": self.global_clipnorm,
         }
 
-    def _apply(self, grads: list, variables: list, lr: float) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must define _apply")
-
 
 class SGD(Optimizer):
     """``w -= lr * g``; with momentum m: ``v = m*v - lr*g; w += v``; with nesterov:
@@ -151,15 +194,11 @@ class SGD(Optimizer):
         nesterov: bool = False,
         **kwargs,
     ):
-        super().__init__(learning_rate, **kwargs)
         if not momentum >= 0:
             raise ValueError(f"momentum must be >= 0, got {momentum}")
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
-        self._impl = _optim.SGD(self.momentum, self.nesterov)
-
-    def _apply(self, grads, variables, lr) -> None:
-        self._impl.apply(grads, variables, lr, *self._clip_args())
+        super().__init__(_optim.SGD(self.momentum, self.nesterov), learning_rate, **kwargs)
 
     def velocity(self, var: Variable):
         """The momentum slot of ``var`` as a NumPy copy (None before its first update)."""
@@ -182,14 +221,13 @@ class Adam(Optimizer):
         amsgrad: bool = False,
         **kwargs,
     ):
-        super().__init__(learning_rate, **kwargs)
         if amsgrad:
-            raise ValueError("Adam: amsgrad=True is not supported")
+            raise ValueError(f"{type(self).__name__}: amsgrad=True is not supported")
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
-        self._impl = _optim.Adam(self.beta_1, self.beta_2, self.epsilon)
+        super().__init__(self._new_impl(), learning_rate, **kwargs)
 
-    def _apply(self, grads, variables, lr) -> None:
-        self._impl.apply(grads, variables, lr, self.iterations + 1, *self._clip_args())
+    def _new_impl(self):
+        return _optim.Adam(self.beta_1, self.beta_2, self.epsilon)
 
     def moments(self, var: Variable):
         """``(m, v)`` of ``var`` as NumPy copies (None before its first update)."""
@@ -204,11 +242,104 @@ class Adam(Optimizer):
         }
 
 
-_BY_NAME = {"sgd": SGD, "adam": Adam}
+class AdamW(Adam):
+    """Adam with Keras's decoupled weight decay: ``w -= w * weight_decay * lr`` before the Adam
+    step (on every variable it updates)."""
+
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.001,
+        weight_decay: float = 0.004,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        amsgrad: bool = False,
+        **kwargs,
+    ):
+        if weight_decay is None:
+            raise ValueError("AdamW: weight_decay must be a float, got None")
+        self.weight_decay = float(weight_decay)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, **kwargs)
+
+    def _new_impl(self):
+        return _optim.AdamW(self.weight_decay, self.beta_1, self.beta_2, self.epsilon)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "weight_decay": self.weight_decay}
+
+
+class RMSprop(Optimizer):
+    """Keras's RMSprop: ``v = rho*v + (1-rho)*g^2``; centered: ``a = rho*a + (1-rho)*g`` and
+    ``d = v - a^2 + epsilon``, else ``d = v + epsilon``; ``u = lr*g/sqrt(d)``; ``w -= u``, or
+    with momentum: ``p = momentum*p + u; w -= p`` (slots start at 0)."""
+
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.001,
+        rho: float = 0.9,
+        momentum: float = 0.0,
+        epsilon: float = 1e-7,
+        centered: bool = False,
+        **kwargs,
+    ):
+        self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
+        self.centered = bool(centered)
+        impl = _optim.RMSprop(self.rho, self.momentum, self.epsilon, self.centered)
+        super().__init__(impl, learning_rate, **kwargs)
+
+    def slots(self, var: Variable) -> dict:
+        """``velocity``, ``momentum`` and ``average_gradient`` of ``var`` as NumPy copies (None
+        before its first update, or when the setting that uses the slot is off)."""
+        return {
+            "velocity": self._impl.velocity(var),
+            "momentum": self._impl.momentum(var),
+            "average_gradient": self._impl.average_gradient(var),
+        }
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "rho": self.rho,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "centered": self.centered,
+        }
+
+
+class Adagrad(Optimizer):
+    """Keras's Adagrad: ``acc += g^2`` (from ``initial_accumulator_value``), then
+    ``w -= lr*g/sqrt(acc + epsilon)``."""
+
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.001,
+        initial_accumulator_value: float = 0.1,
+        epsilon: float = 1e-7,
+        **kwargs,
+    ):
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        self.epsilon = float(epsilon)
+        impl = _optim.Adagrad(self.initial_accumulator_value, self.epsilon)
+        super().__init__(impl, learning_rate, **kwargs)
+
+    def accumulator(self, var: Variable):
+        """The accumulator of ``var`` as a NumPy copy (None before its first update)."""
+        return self._impl.accumulator(var)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "initial_accumulator_value": self.initial_accumulator_value,
+            "epsilon": self.epsilon,
+        }
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
 
 
 def get(identifier) -> Optimizer:
-    """An optimizer from an instance or a name (``"sgd"``, ``"adam"``) with default settings."""
+    """An optimizer from an instance or a name (``"sgd"``, ``"adam"``, ``"adamw"``,
+    ``"rmsprop"``, ``"adagrad"``) with default settings."""
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
@@ -216,4 +347,4 @@ def get(identifier) -> Optimizer:
     raise ValueError(f"unknown optimizer {identifier!r}; expected one of {sorted(_BY_NAME)}")
 
 
-__all__ = ["SGD", "Adam", "Optimizer", "get", "schedules"]
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "get", "schedules"]

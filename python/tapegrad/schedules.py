@@ -1,13 +1,17 @@
 """Learning-rate schedules (``tg.optimizers.schedules``): callables from the step to a rate.
 
-An optimizer given a schedule calls it with its ``iterations`` counter before every update, as
-Keras does.
+An optimizer given a schedule evaluates it at its ``iterations`` counter before every update, as
+Keras does. The built-in schedules are also computed in C++ (``_core.optim.LearningRate``, the
+same operations in the same order, so the same doubles), which lets an optimizer's update run with
+no Python; a schedule whose ``__call__`` is not a built-in one is evaluated by Python.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+
+from ._core import optim as _optim
 
 
 class LearningRateSchedule:
@@ -18,6 +22,15 @@ class LearningRateSchedule:
 
     def get_config(self) -> dict:
         return dict(vars(self))
+
+    def _to_core(self):
+        """This schedule as a ``_core.optim.LearningRate``, or None when only Python can compute
+        it: the C++ spec is used only if the class that defines it also defines the ``__call__``
+        in effect, so a subclass that overrides ``__call__`` is never replaced by its parent's."""
+        for klass in type(self).__mro__:
+            if "__call__" in vars(klass):
+                return klass._core_spec(self) if "_core_spec" in vars(klass) else None
+        return None
 
 
 class _DecayOverSteps(LearningRateSchedule):
@@ -50,6 +63,11 @@ class ExponentialDecay(_DecayOverSteps):
     def __call__(self, step: int) -> float:
         return self.initial_learning_rate * self.decay_rate ** self._progress(step)
 
+    def _core_spec(self):
+        return _optim.LearningRate.exponential_decay(
+            self.initial_learning_rate, self.decay_steps, self.decay_rate, self.staircase
+        )
+
 
 class StepDecay(ExponentialDecay):
     """Step decay: the rate is multiplied by ``drop`` every ``step_size`` steps
@@ -79,9 +97,17 @@ class PiecewiseConstantDecay(LearningRateSchedule):
                 return value
         return self.values[-1]
 
+    def _core_spec(self):
+        return _optim.LearningRate.piecewise_constant_decay(self.boundaries, self.values)
+
 
 class InverseTimeDecay(_DecayOverSteps):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``, floored with staircase."""
 
     def __call__(self, step: int) -> float:
         return self.initial_learning_rate / (1.0 + self.decay_rate * self._progress(step))
+
+    def _core_spec(self):
+        return _optim.LearningRate.inverse_time_decay(
+            self.initial_learning_rate, self.decay_steps, self.decay_rate, self.staircase
+        )
