@@ -3,7 +3,7 @@
 
 As in Keras (``Mean``/``MeanMetricWrapper``), the state is two non-trainable variables, ``total``
 and ``count``, and ``update_state`` is tapegrad ops ending in ``assign_add``: a step traced by
-``tg.function`` replays the update too. The state is float64 so that many small per-batch sums
+``tg.function`` can replay the update. The state is float64 so that many small per-batch sums
 add up without float32's rounding. Inputs pass through ``stop_gradient`` and the variables are
 not trainable, so an update inside a tape changes no gradient.
 """
