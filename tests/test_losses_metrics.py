@@ -59,38 +59,42 @@ def test_metric_running_state_and_reset():
     assert float(m.result()) == 0.0
     assert float(m([5.0], [6])) == 1.0
     assert float(m([4.0], [6])) == 2.5
-    assert (m.total, m.count) == (5.0, 2.0)
+    assert (float(m.total), float(m.count)) == (5.0, 2.0)
     m.reset_states()
     assert float(m.result()) == 0.0
     m.update_state([[1.0, 3.0]], [[0.0, 0.0]])
     m.reset_state()
-    assert m.count == 0
+    assert float(m.count) == 0
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(), (5,), (7, 1), (4, 3), (2, 3, 4), (0, 2)])
-def test_mse_metric_tensor_fast_path_matches_the_numpy_path_and_records_nothing(shape, dtype):
+def test_mse_metric_on_a_taped_prediction_matches_numpy_and_records_nothing(shape, dtype):
     rng = np.random.default_rng(1)
     y = rng.standard_normal(shape).astype(dtype)
     p = rng.standard_normal(shape).astype(dtype)
-    fast, slow = metrics.MeanSquaredError(), metrics.MeanSquaredError()
+    taped, plain = metrics.MeanSquaredError(), metrics.MeanSquaredError()
     x = tg.Variable(p)
     with tg.GradientTape() as tape:
         pred = x * 1.0  # a tensor prediction on the tape, as in the seed's loop
         nodes = tape.num_nodes
         for _ in range(2):
-            fast.update_state(y, pred)  # tensor y_pred, same shape and dtype: the C++ pass
-        assert tape.num_nodes == nodes  # metrics are bookkeeping: nothing recorded
+            taped.update_state(y, pred)
+        assert tape.num_nodes == nodes  # the inputs are detached: nothing recorded
     for _ in range(2):
-        slow.update_state(y, p)  # NumPy y_pred: the NumPy path
-    assert fast.count == slow.count
-    np.testing.assert_allclose(fast.total, slow.total, rtol=1e-6 if dtype == np.float32 else 1e-12)
+        plain.update_state(y, p)
+    per_sample = np.square(y.astype(np.float64) - p)
+    per_sample = per_sample if per_sample.ndim == 0 else per_sample.mean(axis=-1)
+    assert float(taped.count) == float(plain.count) == 2 * per_sample.size
+    rtol = 1e-6 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(float(taped.total), float(plain.total), rtol=rtol)
+    np.testing.assert_allclose(float(taped.total), 2 * per_sample.sum(), rtol=rtol)
 
 
 def test_metric_rank_alignment_is_per_sample():
     m = metrics.MeanSquaredError()
     m.update_state(np.array([1.0, 2.0, 3.0]), tg.constant([[1.0], [2.0], [5.0]]))
-    assert m.count == 3
+    assert float(m.count) == 3
     assert float(m.result()) == pytest.approx(4.0 / 3)
     mae = metrics.MeanAbsoluteError()
     mae.update_state(np.array([[1.0], [2.0]]), np.array([2.0, 4.0]))
@@ -106,3 +110,97 @@ def test_mean_metric_weighted():
     m.update_state([10.0], sample_weight=[0.0])
     assert float(m.result()) == 2.0
     assert metrics.get("mae").name == "mae"
+
+
+ALL_METRICS = [
+    metrics.Mean,
+    metrics.MeanSquaredError,
+    metrics.MeanAbsoluteError,
+    metrics.RootMeanSquaredError,
+]
+
+
+@pytest.mark.parametrize("cls", ALL_METRICS)
+def test_metric_state_is_two_non_trainable_float64_variables(cls):
+    m = cls()
+    for state in (m.total, m.count):
+        assert isinstance(state, tg.Variable)
+        assert not state.trainable
+        assert state.dtype == tg.float64
+        assert state.shape == ()
+    assert m.get_config() == {"name": m.name}
+
+
+@pytest.mark.parametrize("cls", ALL_METRICS)
+def test_empty_metric_result_is_a_float32_zero_without_warnings(cls):
+    m = cls()
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        result = m.result()
+        assert isinstance(result, tg.Tensor)
+        assert (result.dtype, result.shape, float(result)) == (tg.float32, (), 0.0)
+        if cls is metrics.Mean:
+            m.update_state([3.0], sample_weight=[0.0])  # a zero total weight is empty too
+        else:
+            m.update_state(np.ones((0, 2)), np.ones((0, 2)))
+        assert float(m.result()) == 0.0
+
+
+def test_metrics_match_the_keras_docstring_examples():
+    mean = metrics.Mean()
+    mean.update_state([1, 3, 5, 7])
+    assert float(mean.result()) == 4.0
+    mean.reset_state()
+    mean.update_state([1, 3, 5, 7], sample_weight=[1, 1, 0, 0])
+    assert float(mean.result()) == 2.0
+    for cls in (metrics.MeanSquaredError, metrics.MeanAbsoluteError):
+        m = cls()
+        m.update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]])
+        assert float(m.result()) == 0.25
+        m.reset_state()
+        m.update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]], sample_weight=[1, 0])
+        assert float(m.result()) == 0.5
+
+
+def test_weighted_mean_with_a_total_weight_below_one():
+    m = metrics.Mean()
+    m.update_state([2.0], sample_weight=[0.5])  # count 0.5: total / count, not total / 1
+    assert float(m.result()) == 2.0
+
+
+def test_metric_update_inside_a_tape_leaves_the_gradients_unchanged():
+    tg.set_random_seed(0)
+    model = tg.models.Sequential([tg.layers.Dense(4, activation="relu", input_shape=(3,))])
+    model.add(tg.layers.Dense(1))
+    x = np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32)
+    y = np.arange(8, dtype=np.float32)  # (8,) against the model's (8, 1): aligned per sample
+
+    def gradients(metric):
+        with tg.GradientTape() as tape:
+            y_hat = model(x)
+            loss = tg.reduce_mean(tg.nn.mean_squared_error(y[:, None], y_hat))
+            nodes = tape.num_nodes
+            if metric is not None:
+                metric(y, y_hat)  # as the seed's loop does
+                assert tape.num_nodes == nodes
+        watched = {id(v) for v in tape.watched_variables()}
+        assert metric is None or not watched & {id(metric.total), id(metric.count)}
+        return [g.numpy() for g in tape.gradient(loss, model.variables)]
+
+    metric = metrics.MeanSquaredError()
+    for plain, with_metric in zip(gradients(None), gradients(metric)):
+        np.testing.assert_array_equal(plain, with_metric)
+    assert float(metric.count) == 8
+
+
+def test_metric_accumulates_in_float64():
+    # 1e6 values of 1e-9 after a 1e4: each batch adds 1e-4, under half a float32 step at 1e4
+    # (float32 state would stay at 1e4 and lose them all).
+    assert np.float32(1e4) + np.float32(1e-4) == np.float32(1e4)
+    m = metrics.Mean()
+    m.update_state([1e4])
+    tiny = np.full(100_000, 1e-9, np.float32)
+    for _ in range(10):
+        m.update_state(tiny)
+    assert float(m.count) == 1_000_001
+    np.testing.assert_allclose(float(m.total) - 1e4, 1e-3, rtol=1e-5)

@@ -4,7 +4,6 @@
 #include "tapegrad/autograd/program.h"
 #include "tapegrad/errors.h"
 #include "tapegrad/kernels.h"
-#include "tapegrad/ops.h"
 
 namespace tg::py_bind {
 void bind_tensor(py::module_& m);
@@ -64,15 +63,6 @@ PYBIND11_MODULE(_core, m) {
         return tg::alloc::set_cache_limit(static_cast<std::size_t>(bytes));
       },
       py::arg("bytes"), "Bounds the bytes the storage cache keeps; returns the previous bound.");
-  m.def(
-      "mean_squared_error_total",
-      [](py::handle y_true, py::handle y_pred) {
-        return tg::mean_squared_error_total(tg::py_bind::to_tensor_no_watch(y_true),
-                                            tg::py_bind::to_tensor_no_watch(y_pred));
-      },
-      py::arg("y_true"), py::arg("y_pred"),
-      "(sum over samples of mean_squared_error(y_true, y_pred), samples) as floats, unrecorded: "
-      "what the MeanSquaredError metric adds per step.");
   m.def("release_cached_memory", &tg::alloc::release_cached,
         "Returns every cached (free) storage buffer to the system.");
   tg::kernels::num_threads();  // TAPEGRAD_NUM_THREADS is read at import

@@ -1,68 +1,87 @@
 """Keras metrics (SEMANTICS.md 13.1-13.2): running means over samples with ``update_state``,
 ``result``, ``reset_state``/``reset_states``.
 
-Metrics are bookkeeping, not part of the graph: they read values (zero-copy) and accumulate in
-float64 NumPy, so calling one inside a tape records nothing.
+As in Keras (``Mean``/``MeanMetricWrapper``), the state is two non-trainable variables, ``total``
+and ``count``, and ``update_state`` is tapegrad ops ending in ``assign_add``: a step traced by
+``tg.function`` can replay the update. The state is float64 so that many small per-batch sums
+add up without float32's rounding. Inputs pass through ``stop_gradient`` and the variables are
+not trainable, so an update inside a tape changes no gradient.
 """
 
 from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
-
-from . import _core
 from ._core import DType, Tensor, Variable
-from .ops import constant
+from ._core import ops as _ops
+from .losses import align_ranks
+from .ops import abs as tg_abs
+from .ops import (
+    broadcast_to,
+    cast,
+    divide,
+    multiply,
+    reduce_mean,
+    reduce_sum,
+    sqrt,
+    stop_gradient,
+    subtract,
+    where,
+)
 
 
-def _values(x) -> np.ndarray:
-    if isinstance(x, Variable):
-        return x.numpy()
-    return np.asarray(x.numpy() if isinstance(x, Tensor) else x, dtype=np.float64)
-
-
-def _align(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Keras 3's squeeze_or_expand_to_same_rank: (N,) against (N, 1) is per-sample."""
-    if y_pred.ndim == y_true.ndim + 1 and y_pred.shape[-1] == 1:
-        if y_true.ndim == 1:
-            return y_true[:, None], y_pred
-        return y_true, y_pred[..., 0]
-    if y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1] == 1:
-        if y_pred.ndim == 1:
-            return y_true, y_pred[:, None]
-        return y_true[..., 0], y_pred
-    try:
-        np.broadcast_shapes(y_true.shape, y_pred.shape)
-    except ValueError:
-        raise ValueError(
-            f"metric: y_true shape {y_true.shape} and y_pred shape {y_pred.shape} cannot be "
-            "broadcast together"
-        ) from None
+def _aligned(y_true, y_pred) -> tuple[Tensor, Tensor]:
+    """Detached targets in the predictions' dtype, ranks aligned so that (N,) against (N, 1) is
+    one error per sample. Shapes that cannot broadcast make the per-sample op raise ValueError."""
+    y_pred = stop_gradient(y_pred)
+    y_true = stop_gradient(y_true)
+    if y_true.dtype != y_pred.dtype:
+        y_true = cast(y_true, y_pred.dtype)
+    if tuple(y_true.shape) != tuple(y_pred.shape):
+        y_true, y_pred, _ = align_ranks(y_true, y_pred)
     return y_true, y_pred
+
+
+def _as_float64_sum(x: Tensor) -> Tensor:
+    """The batch's sum, then float64: the state accumulates in float64 (module docstring)."""
+    return cast(reduce_sum(x), DType.float64)
+
+
+def _state_variable(name: str) -> Variable:
+    return Variable(0.0, trainable=False, name=name, dtype=DType.float64)
 
 
 class Metric:
     def __init__(self, name: Optional[str] = None, dtype=None):
         self.name = name or _default_name(type(self).__name__)
-        self.reset_state()
+        self.total = _state_variable("total")
+        self.count = _state_variable("count")
 
     def reset_state(self) -> None:
-        self.total = 0.0
-        self.count = 0.0
+        self.total.assign(0.0)
+        self.count.assign(0.0)
 
     reset_states = reset_state  # tf.keras 2's name, used by the seed
 
     def update_state(self, *args, **kwargs) -> None:
         raise NotImplementedError(f"{type(self).__name__} must define update_state")
 
+    def _mean(self) -> Tensor:
+        """total / count in float64, exactly 0 while count is 0. ``where`` discards the 0/0 of an
+        empty metric (a NaN computed in C++: no NumPy warning); ``maximum(count, 1)`` would not
+        do, as weighted counts may lie between 0 and 1."""
+        return where(self.count, divide(self.total, self.count), 0.0)
+
     def result(self) -> Tensor:
-        # float32 like Keras; a diverged run's huge total gives inf without a NumPy cast warning
-        return constant(self.total / self.count if self.count else 0.0, dtype=DType.float32)
+        # float32 like Keras; a diverged run's huge total casts to inf without a warning
+        return cast(self._mean(), DType.float32)
 
     def __call__(self, *args, **kwargs) -> Tensor:
         self.update_state(*args, **kwargs)
         return self.result()
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} result={float(self.result()):.6g}>"
@@ -78,104 +97,55 @@ class Mean(Metric):
     """The running mean of every value passed to ``update_state`` (weighted if asked)."""
 
     def update_state(self, values, sample_weight=None) -> None:
-        v = _values(values)
+        self._accumulate(stop_gradient(values), sample_weight)
+
+    def _accumulate(self, values: Tensor, sample_weight=None) -> None:
+        """Adds detached ``values`` (each weighted by ``sample_weight``) to total and their number
+        (the sum of the weights) to count. The count without weights comes from the shape alone."""
         if sample_weight is None:
-            self.total += float(v.sum())
-            self.count += float(v.size)
+            self.total.assign_add(_as_float64_sum(values))
+            self.count.assign_add(values.size)
             return
-        w = np.broadcast_to(_values(sample_weight), v.shape)
-        self.total += float((v * w).sum())
-        self.count += float(w.sum())
+        weight = stop_gradient(sample_weight)
+        if weight.dtype != values.dtype:
+            weight = cast(weight, values.dtype)
+        values, weight, _ = align_ranks(values, weight)  # (N,) values against (N, 1) weights
+        weight = broadcast_to(weight, tuple(values.shape))
+        self.total.assign_add(_as_float64_sum(multiply(values, weight)))
+        self.count.assign_add(_as_float64_sum(weight))
 
 
 class MeanMetricWrapper(Mean):
     """Mean over samples of a per-sample function of (y_true, y_pred)."""
 
     @staticmethod
-    def per_sample(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    def per_sample(y_true: Tensor, y_pred: Tensor) -> Tensor:
+        """One value per sample (the last axis is one sample), by tapegrad ops."""
         raise NotImplementedError
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        y_true, y_pred = _values(y_true), _values(y_pred)
-        if y_true.shape != y_pred.shape:
-            y_true, y_pred = _align(y_true, y_pred)
-        if sample_weight is None:  # the per-step path: sums without per-sample arrays
-            total, count = self.sum_and_count(y_true - y_pred)
-            self.total += total
-            self.count += count
-            return
-        super().update_state(self.per_sample(y_true, y_pred), sample_weight)
-
-    def sum_and_count(self, diff: np.ndarray) -> tuple[float, float]:
-        """The sum of the per-sample values and the number of samples, from y_true - y_pred."""
-        values = self.per_sample(diff, np.zeros((), diff.dtype))
-        return float(values.sum()), float(values.size)
+        y_true, y_pred = _aligned(y_true, y_pred)
+        self._accumulate(self.per_sample(y_true, y_pred), sample_weight)
 
 
-def _same_dtype(y_true, y_pred: Tensor) -> bool:
-    if isinstance(y_true, Tensor):
-        return y_true.dtype == y_pred.dtype
-    return y_true.dtype == y_pred.dtype.as_numpy_dtype
-
-
-def _mean_last(x: np.ndarray) -> np.ndarray:
-    return x if x.ndim == 0 else x.mean(axis=-1)
-
-
-def _samples(diff: np.ndarray) -> tuple[int, int]:
-    """(number of samples, values per sample) of an error array: the last axis is one sample."""
-    if diff.ndim == 0:
-        return 1, 1
-    width = diff.shape[-1]
-    return (diff.size // width if width else 0), width
+def _mean_last_axis(values: Tensor) -> Tensor:
+    return values if values.ndim == 0 else reduce_mean(values, axis=-1)
 
 
 class MeanSquaredError(MeanMetricWrapper):
-    @staticmethod
-    def per_sample(y_true, y_pred):
-        return _mean_last(np.square(y_true - y_pred))
-
-    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        # The per-step case (a tensor prediction and targets of its shape and dtype, e.g. the
-        # seed's loop): one C++ pass with the loss's kernel, nothing recorded on a tape.
-        if (
-            sample_weight is None
-            and isinstance(y_pred, Tensor)
-            and isinstance(y_true, (Tensor, np.ndarray))
-            and y_true.shape == y_pred.shape
-            and _same_dtype(y_true, y_pred)
-        ):
-            total, count = _core.mean_squared_error_total(y_true, y_pred)
-            self.total += total
-            self.count += count
-            return
-        super().update_state(y_true, y_pred, sample_weight)
-
-    def sum_and_count(self, diff):
-        n, width = _samples(diff)
-        if width == 0:
-            return 0.0, float(n)
-        flat = diff.reshape(-1)
-        # not np.dot: a BLAS call can wake OpenBLAS's worker threads, which then spin on the
-        # other core for ~0.1 s and slow the training step sharing the machine
-        return float((flat * flat).sum()) / width, float(n)
+    # the loss's fused op (one pass): mean(square(y_true - y_pred), axis=-1)
+    per_sample = staticmethod(_ops.mean_squared_error)
 
 
 class MeanAbsoluteError(MeanMetricWrapper):
     @staticmethod
     def per_sample(y_true, y_pred):
-        return _mean_last(np.abs(y_true - y_pred))
-
-    def sum_and_count(self, diff):
-        n, width = _samples(diff)
-        if width == 0:
-            return 0.0, float(n)
-        return float(np.abs(diff).sum()) / width, float(n)
+        return _mean_last_axis(tg_abs(subtract(y_true, y_pred)))
 
 
 class RootMeanSquaredError(MeanSquaredError):
     def result(self) -> Tensor:
-        return Tensor(np.float32(np.sqrt(self.total / self.count) if self.count else 0.0))
+        return cast(sqrt(self._mean()), DType.float32)
 
 
 _BY_NAME = {

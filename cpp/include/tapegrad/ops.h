@@ -2,7 +2,6 @@
 // VJP written with these same ops, what it saves) plus one binding line and one op_table row.
 // Binary ops broadcast like NumPy and promote float32 with float64 to float64.
 #pragma once
-#include <utility>
 #include <optional>
 #include <vector>
 
@@ -50,9 +49,6 @@ Tensor sum_to_shape(const Tensor& g, const Shape& shape);
 Tensor mean_squared_error(const Tensor& y_true, const Tensor& y_pred);
 // Its backward for y_pred as one pass: g[..., None] * 2 (y_pred - y_true) / D, an op itself.
 Tensor mean_squared_error_grad(const Tensor& g, const Tensor& y_true, const Tensor& y_pred);
-// Not an op (never recorded: metrics are bookkeeping): the sum over samples of
-// mean_squared_error(y_true, y_pred) in double, and the number of samples. Same dtype required.
-std::pair<double, std::int64_t> mean_squared_error_total(const Tensor& y_true, const Tensor& y_pred);
 
 // ---- linear algebra (linalg.cpp) ----
 // op(a) @ op(b) for rank >= 2, batch dimensions broadcast; op = transpose of the last two axes.

@@ -83,21 +83,4 @@ Tensor mean_squared_error_grad(const Tensor& g_, const Tensor& y_true, const Ten
   return z;
 }
 
-// ---- mean_squared_error_total: the metric's per-step sums, by the loss's own kernel, unrecorded.
-std::pair<double, std::int64_t> mean_squared_error_total(const Tensor& y_true, const Tensor& y_pred) {
-  if (y_true.dtype() != y_pred.dtype())
-    throw TypeError("mean_squared_error_total: y_true and y_pred must have the same dtype");
-  const Shape os = broadcast_shapes(y_true.shape(), y_pred.shape(), "mean_squared_error");
-  Tensor rows = Tensor::empty(y_true.dtype(), rows_of(os));
-  double total = 0;
-  dispatch_dtype(y_true.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    kernels::mean_squared_error<T>(y_true.data<T>(), y_true.shape(), y_pred.data<T>(),
-                                   y_pred.shape(), os, rows.mutable_data<T>());
-    const T* r = rows.data<T>();
-    for (std::int64_t i = 0; i < rows.size(); ++i) total += static_cast<double>(r[i]);
-  });
-  return {total, rows.size()};
-}
-
 }  // namespace tg
