@@ -234,6 +234,37 @@ def test_jacobian_inside_function():
     assert compiled.trace_count == 1
 
 
+@pytest.mark.xfail(strict=True, reason=REDUCE_MAX_FROZEN)
+def test_reduce_max_gradient_on_replay_with_a_new_maximum():
+    """The minimal repro of REDUCE_MAX_FROZEN: the op rows above hit it in every keepdims=False
+    case."""
+
+    @tg.function
+    def max_grad(x):
+        with tg.GradientTape() as tape:
+            tape.watch(x)
+            y = tg.reduce_max(x)
+        return tape.gradient(y, x)
+
+    np.testing.assert_array_equal(max_grad(tg.constant(np.array([1.0, 4.0]))).numpy(), [0, 1])
+    np.testing.assert_array_equal(max_grad(tg.constant(np.array([5.0, 3.0]))).numpy(), [1, 0])
+
+
+def test_function_called_while_tracing_runs_inline():
+    @tg.function
+    def inner(x):
+        return x * 3.0
+
+    @tg.function
+    def outer(x):
+        return inner(x) + 1.0
+
+    for fill in (1.0, 2.0):
+        np.testing.assert_array_equal(outer(_vec(fill=fill)).numpy(), [3 * fill + 1.0] * 3)
+    assert (outer.trace_count, inner.trace_count) == (1, 0)
+    assert "multiply" in outer.get_program(_vec()).op_names()
+
+
 # ---- retracing ----------------------------------------------------------------------------------
 
 
@@ -294,6 +325,16 @@ def test_reduce_retracing_passes_new_floats_as_tensors():
     np.testing.assert_array_equal(scale(x, 1.5).numpy(), [3.0] * 3)
     np.testing.assert_array_equal(scale(x, 4).numpy(), [8.0] * 3)
     assert scale.trace_count == 1
+
+
+def test_input_signature_none_dimension_accepts_any_size():
+    @tg.function(input_signature=[tg.TensorSpec((None,), tg.float64)])
+    def double(x):
+        return x * 2.0
+
+    for n in (2, 5, 2):
+        np.testing.assert_array_equal(double(tg.constant(np.ones(n))).numpy(), [2.0] * n)
+    assert double.trace_count == 2  # one program per size
 
 
 def test_variable_arguments_keyed_by_identity():
