@@ -33,30 +33,6 @@ def _derivatives(row: OpRow, kwargs: dict, *xs):
     return y, first, outer.gradient(target, list(xs))
 
 
-REDUCE_MAX_FROZEN = (
-    "reduce_max's VJP reads its saved keepdims-layout max (`kd` in reduce.cpp), not the recorded "
-    "squeezed output: the trace freezes the trace-time max as a constant, so a replay on new "
-    "inputs masks x == old max (all false) and the gradient is 0/0 = NaN (every keepdims=False "
-    "case; keepdims=True passes)"
-)
-# (row, case id) -> why the replay differs from eager: library bugs, strict xfails.
-KNOWN_BUGS = {
-    ("reduce_max", case_id): REDUCE_MAX_FROZEN
-    for case_id in (
-        "(2,3,4)",
-        "()",
-        "(1,)[axis=0]",
-        "(5,)",
-        "(2,3,4)[axis=0]",
-        "(2,3,4)[axis=-1]",
-        "(2,3,4)[axis=[0,2]]",
-        "(2,3,4)[axis=[2,0]]",
-        "(3,1)[axis=1]",
-        "(2,3)[axis=[]]",
-    )
-}
-
-
 def _row_params():
     out = []
     for row in ALL_ROWS:
@@ -64,10 +40,8 @@ def _row_params():
             if case.name.startswith("large"):
                 continue  # the small cases cover the same code paths, in a fraction of the time
             for dtype in (np.float64, np.float32) if row.float32 else (np.float64,):
-                bug = KNOWN_BUGS.get((row.name, case.id))
-                marks = [pytest.mark.xfail(strict=True, reason=bug)] if bug else []
                 name = f"{row.name}-{case.id}-{np.dtype(dtype).name}"
-                out.append(pytest.param(row, case, dtype, id=name, marks=marks))
+                out.append(pytest.param(row, case, dtype, id=name))
     return out
 
 
@@ -234,10 +208,9 @@ def test_jacobian_inside_function():
     assert compiled.trace_count == 1
 
 
-@pytest.mark.xfail(strict=True, reason=REDUCE_MAX_FROZEN)
 def test_reduce_max_gradient_on_replay_with_a_new_maximum():
-    """The minimal repro of REDUCE_MAX_FROZEN: the op rows above hit it in every keepdims=False
-    case."""
+    """reduce_max's VJP masks x == max: the max must come from the recorded output, not a value
+    frozen at trace time (the op rows above cover every keepdims=False case)."""
 
     @tg.function
     def max_grad(x):
@@ -458,35 +431,21 @@ def _if_positive(x):
     return -x
 
 
-BUFFER_PROTOCOL_UNGUARDED = (
-    "the Tensor buffer protocol (tensor_getbuffer in cpp/bindings/tensor_type.cpp) does not check "
-    "for an active trace: np.asarray/np.array/memoryview of a traced tensor silently return its "
-    "trace-time value (frozen into whatever Python does with it) instead of raising TypeError"
-)
-
-# name, conversion inside the function, xfail reason (a library bug) or None
+# name, conversion inside the function
 CONVERSIONS = [
-    ("float(t)", lambda x: float(tg.reduce_sum(x)), None),
-    ("bool(t)", lambda x: bool(tg.reduce_sum(x)), None),
-    ("if t:", _if_positive, None),
-    ("t.numpy()", lambda x: x.numpy(), None),
-    ("Variable.numpy()", lambda x: tg.Variable(np.ones(3)).numpy(), None),
-    ("np.asarray(t)", np.asarray, BUFFER_PROTOCOL_UNGUARDED),
-    ("np.array(t)", np.array, BUFFER_PROTOCOL_UNGUARDED),
-    ("memoryview(t)", memoryview, BUFFER_PROTOCOL_UNGUARDED),
+    ("float(t)", lambda x: float(tg.reduce_sum(x))),
+    ("bool(t)", lambda x: bool(tg.reduce_sum(x))),
+    ("if t:", _if_positive),
+    ("t.numpy()", lambda x: x.numpy()),
+    ("Variable.numpy()", lambda x: tg.Variable(np.ones(3)).numpy()),
+    ("np.asarray(t)", np.asarray),  # the buffer protocol, read before __array__
+    ("np.array(t)", np.array),
+    ("memoryview(t)", memoryview),
 ]
 
 
 @pytest.mark.parametrize(
-    "convert",
-    [
-        pytest.param(
-            convert,
-            id=name,
-            marks=[pytest.mark.xfail(strict=True, reason=bug)] if bug else [],
-        )
-        for name, convert, bug in CONVERSIONS
-    ],
+    "convert", [pytest.param(convert, id=name) for name, convert in CONVERSIONS]
 )
 def test_python_conversion_of_traced_value_raises_naming_the_function(convert):
     fail = [True]

@@ -201,6 +201,12 @@ int tensor_getbuffer(PyObject* self, Py_buffer* view, int flags) {
     PyErr_SetString(PyExc_BufferError, "tapegrad tensors are immutable: the buffer is read-only");
     return -1;
   }
+  try {  // np.asarray reads the buffer before __array__: see Note [Traced values stay symbolic]
+    check_untraced(Tensor(as_py(self)->impl), "reading the value (np.asarray, memoryview)");
+  } catch (...) {
+    set_python_error(std::current_exception());
+    return -1;
+  }
   const TensorImpl& t = *as_py(self)->impl;
   const Py_ssize_t rank = static_cast<Py_ssize_t>(t.shape.size());
   auto* dims = new Py_ssize_t[2 * rank + 1];

@@ -76,9 +76,9 @@ def config() -> dict:
 __all__ = [
     "DType",
     "Function",
-    "TensorSpec",
     "GradientTape",
     "Tensor",
+    "TensorSpec",
     "UnconnectedGradients",
     "Variable",
     "abs",

@@ -16,7 +16,8 @@ retraces, as in TensorFlow).
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -47,9 +48,10 @@ class TensorSpec:
         return f"TensorSpec(shape={self.shape}, dtype=tg.{self.dtype.name}, name={self.name!r})"
 
     def __eq__(self, other) -> bool:
-        return (
-            isinstance(other, TensorSpec)
-            and (self.shape, self.dtype, self.name) == (other.shape, other.dtype, other.name)
+        return isinstance(other, TensorSpec) and (self.shape, self.dtype, self.name) == (
+            other.shape,
+            other.dtype,
+            other.name,
         )
 
     def __hash__(self) -> int:
@@ -72,7 +74,9 @@ def function(
     """
 
     def wrap(f: Callable) -> Function:
-        return Function(f, input_signature=input_signature, reduce_retracing=reduce_retracing, name=name)
+        return Function(
+            f, input_signature=input_signature, reduce_retracing=reduce_retracing, name=name
+        )
 
     return wrap if func is None else wrap(func)
 

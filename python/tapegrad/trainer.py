@@ -30,7 +30,6 @@ from .compiled import function
 from .ops import gather, reduce_mean
 from .progbar import ProgressBar, _format_logs
 
-
 # Compiled steps per C++ call: small enough that Ctrl-C and the live bar respond within a few
 # milliseconds, large enough that the call's own cost is noise.
 _STEPS_PER_CALL = 64

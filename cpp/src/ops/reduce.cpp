@@ -79,9 +79,11 @@ Tensor reduce_mean(const Tensor& x, const Axes& axes, bool keepdims) {
 }
 
 // ---- reduce_max: z = max of x over axes.  dx = g split evenly among the maxima of each slice
-// (ties share: [1,3,3] -> [0,.5,.5]).  Saves x and z (keepdims layout).
+// (ties share: [1,3,3] -> [0,.5,.5]).  Saves x and z; attrs.shape is z's keepdims layout, made
+// from z by an op: a compiled program must see the maximum come from the output it recorded.
 static const OpDef kReduceMax{"reduce_max", [](const Node& n, const Tensor& g, Needs) -> Grads {
-  const Tensor &x = n.saved[0], &z_kd = n.saved[1];
+  const Tensor& x = n.saved[0];
+  const Tensor z_kd = reshape(n.saved[1], n.attrs.shape);
   const Tensor is_max = detail::mask(kernels::BinaryOp::Equal, x, z_kd);
   const Shape& kd = z_kd.shape();
   std::vector<std::int64_t> axes;
@@ -99,7 +101,9 @@ Tensor reduce_max(const Tensor& x, const Axes& axes, bool keepdims) {
                        " has no maximum along axis " + std::to_string(i));
   Tensor kd = reduce_kernel(kernels::ReduceOp::Max, x, red);
   Tensor z = keepdims ? kd : kd.view_as(squeezed_shape(x.shape(), red));
-  record(kReduceMax, {x}, z, {x, kd}, reduction_attrs(red, keepdims));
+  Attrs attrs = reduction_attrs(red, keepdims);
+  attrs.shape = kd.shape();
+  record(kReduceMax, {x}, z, {x, z}, std::move(attrs));
   return z;
 }
 
