@@ -394,3 +394,128 @@ def test_predict_and_evaluate_in_batches_match_the_model(acts):
     )
     loss = Trainer(model, loss="mse").evaluate(X, Y, batch_size=64)
     assert loss == pytest.approx(np.mean((whole - Y) ** 2), rel=1e-5)
+
+
+# ---- compiled steps: the Trainer's default ------------------------------------------------------
+
+SCHEDULE = optimizers.schedules.ExponentialDecay(0.05, decay_steps=7, decay_rate=0.8)
+
+OPTIMIZER_ROWS = {
+    "sgd": lambda: optimizers.SGD(0.05),
+    "sgd-momentum-nesterov": lambda: optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+    "adam": lambda: optimizers.Adam(0.01),
+    "adamw": lambda: optimizers.AdamW(0.01, weight_decay=0.1),
+    "rmsprop-centered": lambda: optimizers.RMSprop(0.01, momentum=0.5, centered=True),
+    "adagrad": lambda: optimizers.Adagrad(0.1),
+    "adam-clipnorm": lambda: optimizers.Adam(0.01, clipnorm=0.1),
+    "sgd-global-clipnorm": lambda: optimizers.SGD(0.05, global_clipnorm=0.5),
+    "sgd-builtin-schedule": lambda: optimizers.SGD(SCHEDULE),
+    "sgd-python-schedule": lambda: optimizers.SGD(lambda step: 0.05 / (1.0 + 0.1 * step)),
+}
+
+
+def fit_both_ways(make_optimizer, *, dtype=np.float32, metrics=("mse", "mae"), **fit_kwargs):
+    """Weights, history and iterations after the same fit, compiled and eager."""
+    X, y = linear_problem(200)
+    results = []
+    for compiled in (True, False):
+        model = small_model(16)
+        if dtype == np.float64:
+            model = models.Sequential(
+                [
+                    layers.Dense(16, "tanh", input_shape=(3,), dtype="float64"),
+                    layers.Dense(1, dtype="float64"),
+                ]
+            )
+        trainer = Trainer(
+            model, loss="mse", optimizer=make_optimizer(), metrics=list(metrics), compiled=compiled
+        )
+        kwargs = {"epochs": 3, "batch_size": 32, "verbose": 0, "seed": 5, **fit_kwargs}
+        hist = trainer.fit(X, y, **kwargs)
+        results.append(([v.numpy() for v in model.variables], hist.history, trainer))
+    return results
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZER_ROWS))
+def test_compiled_and_eager_training_give_bitwise_equal_weights(name):
+    (w_c, h_c, t_c), (w_e, h_e, t_e) = fit_both_ways(OPTIMIZER_ROWS[name])
+    for a, b in zip(w_c, w_e):
+        np.testing.assert_array_equal(a, b)
+    assert h_c == h_e  # losses and metrics, every epoch
+    assert t_c.optimizer.iterations == t_e.optimizer.iterations == 3 * 7
+
+
+@pytest.mark.parametrize("sampling", ["epoch", "random"])
+def test_compiled_training_matches_eager_across_samplings_and_dtypes(sampling):
+    # a shuffled pass over 200 samples in batches of 32 ends in a short batch of 8: two programs
+    for dtype in (np.float32, np.float64):
+        (w_c, h_c, _), (w_e, h_e, _) = fit_both_ways(
+            OPTIMIZER_ROWS["adam"], dtype=dtype, sampling=sampling
+        )
+        for a, b in zip(w_c, w_e):
+            np.testing.assert_array_equal(a, b)
+        assert h_c == h_e
+
+
+def test_compiled_trainer_traces_once_per_batch_size_and_replays():
+    X, y = linear_problem(200)
+    trainer = Trainer(small_model(8), optimizer=optimizers.SGD(0.05), metrics=["mse"])
+    steps = []
+    real_step_function = trainer._step_function
+
+    def counting_step_function(*args, **kwargs):
+        runner = real_step_function(*args, **kwargs)
+        steps.append(runner)
+        return runner
+
+    trainer._step_function = counting_step_function
+    trainer.fit(X, y, epochs=4, batch_size=32, verbose=0, seed=1)
+    (runner,) = steps
+    assert runner.step.trace_count == 2  # batches of 32, and the last pass's batch of 8
+    assert sorted(runner.programs) == [8, 32]
+    program = runner.programs[32]
+    names = program.op_names()
+    assert "SGD.apply" in names and "check_finite" in names
+    assert names.count("assign") == 2  # the MSE metric's total and count
+    assert trainer.optimizer.iterations == 4 * 7
+
+
+def test_compiled_divergence_stops_before_the_update_at_the_right_step():
+    X, y = linear_problem()
+    y = y * 1e3
+    for compiled in (True, False):
+        trainer = Trainer(small_model(8), optimizer=optimizers.SGD(10.0), compiled=compiled)
+        with pytest.raises(TrainingDiverged, match=r"at epoch \d+, step \d+ \(of 16\)") as err:
+            trainer.fit(X, y, epochs=50, batch_size=32, verbose=0, seed=0)
+        assert trainer.optimizer.iterations == 16 * err.value.epoch + err.value.step
+        if compiled:
+            compiled_at = (err.value.epoch, err.value.step)
+            compiled_weights = [v.numpy() for v in trainer.model.variables]
+        else:
+            assert (err.value.epoch, err.value.step) == compiled_at
+            for a, b in zip(compiled_weights, [v.numpy() for v in trainer.model.variables]):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_per_batch_callbacks_see_every_step_of_a_compiled_fit():
+    X, y = linear_problem(200)
+    seen = []
+    cb = callbacks.LambdaCallback(on_train_batch_end=lambda step, logs: seen.append(logs["loss"]))
+    trainer = Trainer(small_model(8), optimizer=optimizers.SGD(0.05))
+    hist = trainer.fit(X, y, epochs=2, batch_size=32, verbose=0, seed=2, callbacks=[cb])
+    assert len(seen) == 14
+    # the running loss the callback saw last is the epoch's loss
+    assert seen[-1] == pytest.approx(hist.history["loss"][-1], rel=1e-12)
+
+
+def test_sequential_run_eagerly_trains_like_the_compiled_default():
+    X, y = linear_problem(200)
+    weights = []
+    for run_eagerly in (False, True):
+        model = small_model(8)
+        model.compile(optimizer=optimizers.Adam(0.01), loss="mse", run_eagerly=run_eagerly)
+        model.fit(X, y, epochs=2, batch_size=32, verbose=0, seed=3)
+        assert model._get_trainer().compiled is (not run_eagerly)
+        weights.append([v.numpy() for v in model.variables])
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
