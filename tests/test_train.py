@@ -519,3 +519,16 @@ def test_sequential_run_eagerly_trains_like_the_compiled_default():
         weights.append([v.numpy() for v in model.variables])
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_random_batch_indices_are_drawn_in_cpp_uniform_and_deterministic():
+    a = tg._core.random_batch_indices(10, 2000, 32, 7)
+    assert a.shape == (2000, 32) and a.dtype == np.int64
+    np.testing.assert_array_equal(a, tg._core.random_batch_indices(10, 2000, 32, 7))
+    assert not np.array_equal(a, tg._core.random_batch_indices(10, 2000, 32, 8))
+    counts = np.bincount(a.ravel(), minlength=10)
+    assert counts.min() > 0.9 * 6400 and counts.max() < 1.1 * 6400  # 64000 draws over 10 rows
+    assert tg._core.random_batch_indices(1, 3, 2, 0).tolist() == [[0, 0]] * 3
+    assert tg._core.random_batch_indices(5, 0, 4, 1).shape == (0, 4)
+    with pytest.raises(ValueError, match="no samples"):
+        tg._core.random_batch_indices(0, 3, 2, 0)

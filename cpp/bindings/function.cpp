@@ -7,6 +7,7 @@
 #include "tapegrad/autograd/trace.h"
 #include "tapegrad/errors.h"
 #include "tapegrad/ops.h"
+#include "tapegrad/sampling.h"
 
 namespace tg::py_bind {
 
@@ -137,6 +138,17 @@ void bind_function(py::module_& m) {
            "The instructions' names in replay order.")
       .def("__str__", &Program::to_string);
 
+  m.def(
+      "random_batch_indices",
+      [](std::int64_t n, std::int64_t steps, std::int64_t batch, std::uint64_t seed) {
+        std::vector<std::int64_t> idx = random_batch_indices(n, steps, batch, seed);
+        py::array_t<std::int64_t> out({steps, batch});
+        std::copy(idx.begin(), idx.end(), out.mutable_data());
+        return out;
+      },
+      py::arg("n"), py::arg("steps"), py::arg("batch"), py::arg("seed"),
+      "steps x batch row indices in [0, n) drawn with replacement in C++, the same for a seed "
+      "everywhere (what Trainer.fit(sampling='random') replays).");
   m.def(
       "tracing_function",
       []() -> py::object {

@@ -110,8 +110,8 @@ def _diverged(loss_value: float, epoch: int, step: int, steps: int, history) -> 
 def _epoch_batches(rng, n: int, batch_size: int, steps: int, sampling: str, shuffle: bool):
     """The row indices of one epoch's batches: ``steps`` draws with replacement (``"random"``),
     else consecutive slices of one pass over the ``n`` samples (shuffled when ``shuffle``)."""
-    if sampling == "random":
-        return rng.integers(0, n, size=(steps, batch_size))
+    if sampling == "random":  # drawn in C++ from a seed the epoch's generator picks
+        return _core.random_batch_indices(n, steps, batch_size, int(rng.integers(2**63)))
     order = rng.permutation(n) if shuffle else np.arange(n)
     return [order[i * batch_size : (i + 1) * batch_size] for i in range(steps)]
 
