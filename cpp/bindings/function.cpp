@@ -3,6 +3,8 @@
 // file records and replays.
 #include <pybind11/stl.h>
 
+#include <unordered_map>
+
 #include "convert.h"
 #include "tapegrad/autograd/trace.h"
 #include "tapegrad/errors.h"
@@ -80,9 +82,79 @@ py::tuple run_batches(const Program& program, py::sequence arrays_seq, py::array
   return py::make_tuple(out, stopped);
 }
 
+// The programs of one tg.function whose arguments are all tensors, by their dtypes and shapes: a
+// call that hits costs one C++ call (the Python side keeps every other signature and traces).
+class TensorSignatureCache {
+ public:
+  // miss: what call returns when it cannot answer; pack(template, outputs) rebuilds a result.
+  TensorSignatureCache(py::object miss, py::object pack) : miss_(std::move(miss)), pack_(std::move(pack)) {}
+
+  py::object call(py::tuple args) {
+    if (active_trace() || !signature_of(args)) return miss_;  // inside a trace: inline in Python
+    auto it = programs_.find(key_);
+    if (it == programs_.end()) return miss_;
+    const Entry& entry = it->second;
+    std::vector<Tensor> in;
+    in.reserve(args.size());
+    for (py::handle h : args) in.push_back(tensor_of(h));
+    std::vector<Tensor> out;
+    {
+      py::gil_scoped_release release;
+      out = entry.program->run(in);
+    }
+    if (entry.single) return wrap(out[0]);
+    return pack_(entry.result_template, wrap_all(out));
+  }
+
+  // args' signature now runs `program`; its result is `result_template` filled from the outputs
+  // (single: the result is output 0 itself).
+  void add(py::tuple args, std::shared_ptr<Program> program, py::object result_template, bool single) {
+    if (!signature_of(args)) throw TypeError("TensorSignatureCache.add: every argument must be a tensor");
+    programs_[key_] = Entry{std::move(program), std::move(result_template), single};
+  }
+
+ private:
+  struct Entry {
+    std::shared_ptr<Program> program;
+    py::object result_template;
+    bool single;
+  };
+  struct KeyHash {
+    std::size_t operator()(const std::vector<std::int64_t>& k) const {
+      std::size_t h = k.size();
+      for (std::int64_t v : k) h = h * 1000003u ^ static_cast<std::size_t>(v);
+      return h;
+    }
+  };
+
+  // key_ = (dtype, rank, dims...) per argument; false when an argument is not a tensor.
+  bool signature_of(py::tuple args) {
+    key_.clear();
+    for (py::handle h : args) {
+      if (!is_tensor(h)) return false;
+      const Tensor t = tensor_of(h);
+      key_.push_back(static_cast<std::int64_t>(t.dtype()));
+      key_.push_back(t.rank());
+      key_.insert(key_.end(), t.shape().begin(), t.shape().end());
+    }
+    return true;
+  }
+
+  py::object miss_, pack_;
+  std::vector<std::int64_t> key_;
+  std::unordered_map<std::vector<std::int64_t>, Entry, KeyHash> programs_;
+};
+
 }  // namespace
 
 void bind_function(py::module_& m) {
+  py::class_<TensorSignatureCache>(m, "TensorSignatureCache",
+                                   "tg.function's programs for all-tensor arguments, looked up in C++.")
+      .def(py::init<py::object, py::object>(), py::arg("miss"), py::arg("pack"))
+      .def("call", &TensorSignatureCache::call, py::arg("args"))
+      .def("add", &TensorSignatureCache::add, py::arg("args"), py::arg("program"),
+           py::arg("result_template"), py::arg("single"));
+
   py::class_<Trace>(m, "Trace", "Records this thread's ops as a Program (tg.function's first call).")
       .def(py::init<std::string, bool>(), py::arg("function_name"), py::arg("may_create_variables"))
       .def("enter", &Trace::enter)

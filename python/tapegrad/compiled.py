@@ -81,6 +81,9 @@ def function(
     return wrap if func is None else wrap(func)
 
 
+_MISS = object()  # what the C++ cache answers when Python must handle the call
+
+
 class _Leaf:
     """A tensor's place in a result structure."""
 
@@ -116,6 +119,8 @@ class Function:
         self.input_signature = input_signature
         self.reduce_retracing = bool(reduce_retracing)
         self._programs: dict = {}  # signature -> (program, result template)
+        # the same programs for all-tensor positional arguments, looked up in one C++ call
+        self._tensor_programs = _core.TensorSignatureCache(_MISS, _pack)
         self.trace_count = 0
 
     def experimental_get_tracing_count(self) -> int:
@@ -131,6 +136,10 @@ class Function:
 
     # -- calls ---------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        if not kwargs:
+            result = self._tensor_programs.call(args)
+            if result is not _MISS:
+                return result
         if _core.tracing_function() is not None:
             # Inside another function's trace: run inline, its ops join that program.
             return self.python_function(*args, **kwargs)
@@ -177,6 +186,8 @@ class Function:
         finally:
             trace.exit()
         self._programs[signature] = (program, template)
+        if not kwargs and all(type(a) is Tensor for a in args):
+            self._tensor_programs.add(args, program, template, type(template) is _Leaf)
         self.trace_count += 1
         return _pack(template, leaves)
 
