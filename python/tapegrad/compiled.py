@@ -145,12 +145,7 @@ class Function:
             return self.python_function(*args, **kwargs)
         if self.input_signature is not None:
             self._check_signature(args, kwargs)
-        key: list = []
-        tensors: list = []
-        _walk(args, key, tensors, self.reduce_retracing)
-        if kwargs:
-            _walk(kwargs, key, tensors, self.reduce_retracing)
-        signature = tuple(key)
+        signature, tensors = self._signature(args, kwargs)
         entry = self._programs.get(signature)
         if entry is None:
             return self._trace(signature, args, kwargs, tensors)
@@ -160,15 +155,19 @@ class Function:
 
     def get_program(self, *args, **kwargs):
         """The program traced for these arguments (traces them if needed): ``str()`` prints it."""
+        signature, tensors = self._signature(args, kwargs)
+        if signature not in self._programs:
+            self._trace(signature, args, kwargs, tensors)
+        return self._programs[signature][0]
+
+    def _signature(self, args, kwargs) -> tuple:
+        """(the cache key of these arguments, their tensor leaves in order)."""
         key: list = []
         tensors: list = []
         _walk(args, key, tensors, self.reduce_retracing)
         if kwargs:
             _walk(kwargs, key, tensors, self.reduce_retracing)
-        signature = tuple(key)
-        if signature not in self._programs:
-            self._trace(signature, args, kwargs, tensors)
-        return self._programs[signature][0]
+        return tuple(key), tensors
 
     def _trace(self, signature, args, kwargs, tensors):
         trace = _core.Trace(self.name, self.trace_count == 0)

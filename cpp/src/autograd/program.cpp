@@ -7,6 +7,7 @@
 
 #include "tapegrad/autograd/tape.h"
 #include "tapegrad/errors.h"
+#include "scratch_lease.h"
 
 namespace tg {
 
@@ -35,51 +36,25 @@ void Program::check_arguments(const std::vector<Tensor>& args) const {
   }
 }
 
-namespace {
-// The slots and input list of one run, kept per thread so a replay allocates only its tensors.
-// A pool, not one set: an effect could itself run a program.
+namespace detail {
+// The slots and input list of one run, leased per thread (scratch_lease.h).
 struct RunScratch {
   std::vector<Tensor> slots;
   std::vector<Tensor> inputs;
+  // Every slot lets go of its tensor: a variable's buffer must be unshared again when the next
+  // step writes it, and intermediates go back to the storage cache.
+  void release() {
+    for (Tensor& t : slots) t = Tensor();
+    inputs.clear();
+  }
 };
-
-class ScratchLease {
- public:
-  ScratchLease() {
-    auto& pool = free_list();
-    if (pool.empty()) {
-      scratch_ = std::make_unique<RunScratch>();
-    } else {
-      scratch_ = std::move(pool.back());
-      pool.pop_back();
-    }
-  }
-  ~ScratchLease() {
-    // Every slot lets go of its tensor now: a variable's buffer must be unshared again when the
-    // next step writes it, and intermediates go back to the storage cache.
-    for (Tensor& t : scratch_->slots) t = Tensor();
-    scratch_->inputs.clear();
-    auto& pool = free_list();
-    if (pool.size() < 4) pool.push_back(std::move(scratch_));
-  }
-  ScratchLease(const ScratchLease&) = delete;
-  ScratchLease& operator=(const ScratchLease&) = delete;
-  RunScratch& operator*() { return *scratch_; }
-
- private:
-  static std::vector<std::unique_ptr<RunScratch>>& free_list() {
-    thread_local std::vector<std::unique_ptr<RunScratch>> pool;
-    return pool;
-  }
-  std::unique_ptr<RunScratch> scratch_;
-};
-}  // namespace
+}  // namespace detail
 
 std::vector<Tensor> Program::run(const std::vector<Tensor>& args) const {
   check_arguments(args);
-  ScratchLease lease;
-  std::vector<Tensor>& slots = (*lease).slots;
-  std::vector<Tensor>& inputs = (*lease).inputs;
+  detail::ScratchLease<detail::RunScratch> lease;
+  std::vector<Tensor>& slots = lease->slots;
+  std::vector<Tensor>& inputs = lease->inputs;
   if (slots.size() < static_cast<std::size_t>(n_slots_)) slots.resize(static_cast<std::size_t>(n_slots_));
   for (std::size_t i = 0; i < args.size(); ++i) slots[i] = args[i];
   for (const auto& [slot, value] : constants_) slots[static_cast<std::size_t>(slot)] = value;

@@ -19,6 +19,7 @@
 
 #include "tapegrad/errors.h"
 #include "tapegrad/ops.h"
+#include "scratch_lease.h"
 
 namespace tg {
 
@@ -217,40 +218,11 @@ struct SweepGrads {
   }
 };
 
-// The buffers of a gradient call, kept per thread and reused, so the sweep of a small graph
-// allocates only its tensors. A pool, not one set: a VJP may itself run a gradient.
+// The buffers of a gradient call, leased per thread (scratch_lease.h).
 struct SweepScratch {
   SweepPlan plan;
   SweepGrads grads;
-};
-
-class ScratchLease {
- public:
-  ScratchLease() {
-    auto& pool = free_list();
-    if (pool.empty()) {
-      scratch_ = std::make_unique<SweepScratch>();
-    } else {
-      scratch_ = std::move(pool.back());
-      pool.pop_back();
-    }
-  }
-  ~ScratchLease() {
-    scratch_->grads.values.clear();  // the gradients go now, not at the next call
-    auto& pool = free_list();
-    if (pool.size() < 8) pool.push_back(std::move(scratch_));
-  }
-  ScratchLease(const ScratchLease&) = delete;
-  ScratchLease& operator=(const ScratchLease&) = delete;
-  SweepPlan& plan() { return scratch_->plan; }
-  SweepGrads& grads() { return scratch_->grads; }
-
- private:
-  static std::vector<std::unique_ptr<SweepScratch>>& free_list() {
-    thread_local std::vector<std::unique_ptr<SweepScratch>> pool;
-    return pool;
-  }
-  std::unique_ptr<SweepScratch> scratch_;
+  void release() { grads.values.clear(); }  // the gradients go now, not at the next call
 };
 
 }  // namespace detail
@@ -362,10 +334,10 @@ std::vector<Tensor> Tape::gradient(const std::vector<Endpoint>& targets,
   target_values.reserve(targets.size());
   for (const Endpoint& t : targets) target_values.push_back(read_target(t));
 
-  detail::ScratchLease scratch;
-  detail::SweepPlan& plan = scratch.plan();
+  detail::ScratchLease<detail::SweepScratch> scratch;
+  detail::SweepPlan& plan = scratch->plan;
   plan_sweep(sources, plan);
-  detail::SweepGrads& grads = scratch.grads();
+  detail::SweepGrads& grads = scratch->grads;
   grads.reset(2 * plan.n_nodes + 2 * targets.size());
   for (std::size_t i = 0; i < target_values.size(); ++i) {
     const Tensor& t = target_values[i];
@@ -425,10 +397,10 @@ template <class MakeSeed>
 std::vector<std::vector<Tensor>> Tape::sweep_rows(const Tensor& target,
                                                   const std::vector<Endpoint>& sources,
                                                   std::int64_t n_rows, MakeSeed&& make_seed) {
-  detail::ScratchLease scratch;
-  detail::SweepPlan& plan = scratch.plan();
+  detail::ScratchLease<detail::SweepScratch> scratch;
+  detail::SweepPlan& plan = scratch->plan;
   plan_sweep(sources, plan);
-  detail::SweepGrads& grads = scratch.grads();
+  detail::SweepGrads& grads = scratch->grads;
   std::vector<std::vector<Tensor>> rows(static_cast<std::size_t>(n_rows));
   for (std::int64_t r = 0; r < n_rows; ++r) {
     grads.reset(2 * plan.n_nodes + 2);
