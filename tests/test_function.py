@@ -612,3 +612,26 @@ def test_check_finite_raises_on_replay_and_skips_later_assigns():
     assert guarded_step.trace_count == 1
     guarded_step(tg.constant(np.array([1.0, 1.0])))  # still runs afterwards
     np.testing.assert_array_equal(v.numpy(), [-1.5, -2.5])
+
+
+def test_optimizer_state_is_read_at_every_replay_without_retracing():
+    """The update is the C++ optimizer's own apply: a new learning rate, a schedule's step and
+    the iterations counter are seen by every replay, and none of them retraces."""
+    w = tg.Variable(np.zeros(2))
+    optimizer = tg.optimizers.SGD(1.0)
+
+    @tg.function
+    def step(g):
+        optimizer.apply_gradients([(g, w)])
+
+    g = tg.constant(np.ones(2))
+    step(g)
+    np.testing.assert_array_equal(w.numpy(), [-1.0, -1.0])
+    optimizer.learning_rate = 0.5
+    step(g)
+    np.testing.assert_array_equal(w.numpy(), [-1.5, -1.5])
+    optimizer.learning_rate = tg.optimizers.schedules.PiecewiseConstantDecay([2], [0.25, 0.125])
+    step(g)  # iterations == 2: the first value
+    step(g)  # iterations == 3: the second
+    np.testing.assert_array_equal(w.numpy(), [-1.875, -1.875])
+    assert optimizer.iterations == 4 and step.trace_count == 1

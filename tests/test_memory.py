@@ -102,6 +102,46 @@ def test_training_loop_10k_steps_rss_stays_flat():
     assert np.isfinite(w.numpy()).all()
 
 
+def test_100k_compiled_training_steps_rss_stays_flat():
+    """A tg.function training step (tape, gradient, optimizer, metric) replayed 100k times, and
+    the Trainer's batched replays: nothing a replay makes outlives it."""
+    rng = np.random.default_rng(0)
+    model = tg.models.Sequential(
+        [tg.layers.Dense(32, "relu", input_shape=(8,)), tg.layers.Dense(1)]
+    )
+    optimizer = tg.optimizers.Adam(1e-3)
+    metric = tg.metrics.MeanSquaredError()
+    variables = model.trainable_variables
+
+    @tg.function
+    def step(x, y):
+        with tg.GradientTape() as tape:
+            pred = model(x)
+            loss = tg.reduce_mean(tg.nn.mean_squared_error(y, pred))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        metric.update_state(y, pred)
+        return loss
+
+    x = tg.constant(rng.standard_normal((16, 8)).astype(np.float32))
+    y = tg.constant(rng.standard_normal((16, 1)).astype(np.float32))
+    for _ in range(1000):  # warm-up: allocator pools, caches
+        step(x, y)
+    program = step.get_program(x, y)
+    X = tg.constant(rng.standard_normal((512, 8)).astype(np.float32))
+    Y = tg.constant(rng.standard_normal((512, 1)).astype(np.float32))
+    indices = tg._core.random_batch_indices(512, 1000, 16, 0)
+    program.run_batches([X, Y], indices)
+    before = rss()
+    for _ in range(50_000):
+        step(x, y)
+    for _ in range(50):
+        program.run_batches([X, Y], indices)
+    growth = rss() - before
+    assert step.trace_count == 1 and optimizer.iterations == 1000 + 1000 + 100_000
+    assert growth < 4 * MB, f"RSS grew by {growth / MB:.1f} MB over 100k compiled steps"
+    assert np.isfinite(float(metric.result()))
+
+
 def test_nested_tape_loop_rss_stays_flat():
     x = tg.Variable(np.linspace(-1, 1, 128 * 128).reshape(128, 128))
 
