@@ -204,39 +204,50 @@ int three_ways(std::int64_t batch) {
   }
   std::printf("checked: 3 steps by tape, replay and hand-written ops give bitwise equal weights\n");
 
-  const double peak = fma_peak_gflops();
-  std::vector<double> ops_s, program_s, tape_s;
+  // The peak is measured in every round beside the steps: on a shared machine it moves with the
+  // neighbours' load, and a percentage means something only against the peak of the same moment.
+  std::vector<double> peak_gflops, ops_s, program_s, tape_s;
   for (int round = 0; round < 5; ++round) {
+    peak_gflops.push_back(fma_peak_gflops());
     ops_s.push_back(bench::time_it([&] { ops_step(by_ops, b.x, b.y, c); }, 5, 0.1, 1).median_s);
     program_s.push_back(bench::time_it([&] { program->run({b.x, b.y}); }, 5, 0.1, 1).median_s);
     tape_s.push_back(bench::time_it([&] { tape_step(by_tape, b.x, b.y); }, 5, 0.1, 1).median_s);
   }
-  std::vector<double> replay_over_ops, tape_over_replay;
-  for (std::size_t i = 0; i < ops_s.size(); ++i) {
-    replay_over_ops.push_back(program_s[i] / ops_s[i]);
-    tape_over_replay.push_back(tape_s[i] / program_s[i]);
-  }
   const double flops = step_flops(batch, width);
+  auto per_round = [](const std::vector<double>& a, const std::vector<double>& b) {
+    std::vector<double> r;
+    for (std::size_t i = 0; i < a.size(); ++i) r.push_back(a[i] / b[i]);
+    return median(r);
+  };
   std::printf("MLP 784-%lld-%lld-10, batch %lld, 1 thread, ISA %s, %.2f GFLOP/step (median of 5 rounds)\n",
               static_cast<long long>(width), static_cast<long long>(width), static_cast<long long>(batch),
               kernels::isa_name(), flops * 1e-9);
-  if (peak > 0) std::printf("  FMA peak, one core  %8.1f GFLOP/s\n", peak);
-  auto row = [&](const char* name, double s) {
+  const double peak = median(peak_gflops);
+  if (peak > 0)
+    std::printf("  FMA peak, one core  %8.1f GFLOP/s (rounds: %.1f .. %.1f)\n", peak,
+                *std::min_element(peak_gflops.begin(), peak_gflops.end()),
+                *std::max_element(peak_gflops.begin(), peak_gflops.end()));
+  auto row = [&](const char* name, const std::vector<double>& seconds) {
+    const double s = median(seconds);
     std::printf("  %-18s %8.2f ms %7.1f GFLOP/s", name, s * 1e3, flops / s * 1e-9);
-    if (peak > 0) std::printf(" %5.1f%% of peak", 100.0 * flops / s * 1e-9 / peak);
+    if (peak > 0) {  // each round's GFLOP/s against that round's peak
+      std::vector<double> gflops;
+      for (double t : seconds) gflops.push_back(flops / t * 1e-9);
+      std::printf(" %5.1f%% of peak", 100.0 * per_round(gflops, peak_gflops));
+    }
   };
-  row("ops back to back", median(ops_s));
+  row("ops back to back", ops_s);
   std::printf("\n");
-  row("program replay", median(program_s));
-  std::printf("   replay / ops = %.3f\n", median(replay_over_ops));
-  row("eager tape", median(tape_s));
-  std::printf("   tape / replay = %.3f\n", median(tape_over_replay));
+  row("program replay", program_s);
+  std::printf("   replay / ops = %.3f\n", per_round(program_s, ops_s));
+  row("eager tape", tape_s);
+  std::printf("   tape / replay = %.3f\n", per_round(tape_s, program_s));
   return 0;
 }
 
-// One CSV row per size: the replayed step's median time and GFLOP/s, and the FMA peak.
+// One CSV row per size: the replayed step's median time and GFLOP/s, and the FMA peak measured
+// right after it.
 int scaling() {
-  const double peak = fma_peak_gflops();
   std::printf("sweep,batch,width,gflop_per_step,ms_per_step,gflops,fma_peak_gflops\n");
   struct Size {
     const char* sweep;
@@ -255,6 +266,7 @@ int scaling() {
       return 1;
     }
     const double seconds = bench::time_it([&] { program->run({b.x, b.y}); }, 5, 0.05, 1).median_s;
+    const double peak = fma_peak_gflops();  // beside each row: the neighbours' load moves it
     const double flops = step_flops(s.batch, s.width);
     std::printf("%s,%lld,%lld,%.4f,%.4f,%.2f,%.2f\n", s.sweep, static_cast<long long>(s.batch),
                 static_cast<long long>(s.width), flops * 1e-9, seconds * 1e3, flops / seconds * 1e-9,
