@@ -56,15 +56,18 @@ def import_optional(name: str):
     return module
 
 
-def interleaved(contenders: dict, rounds: int) -> dict:
+def interleaved(contenders: dict, rounds: int, reset=lambda: None) -> dict:
     """Seconds per call of each ``fn(n)`` (which runs n calls), timed in turn every round after a
-    warm-up, with n sized so one sample takes about 20 ms. Returns name -> per-round times."""
+    warm-up, with n sized so one sample takes about 20 ms; ``reset()`` runs before each sample,
+    untimed. Returns name -> per-round times."""
     calls = {}
     for name, fn in contenders.items():
+        reset()
         fn(1)
         n, elapsed = 1, 0.0
         while elapsed < 0.02 and n < 1 << 16:
             n *= 2
+            reset()
             start = time.perf_counter()
             fn(n)
             elapsed = time.perf_counter() - start
@@ -72,6 +75,7 @@ def interleaved(contenders: dict, rounds: int) -> dict:
     times = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, fn in contenders.items():
+            reset()
             start = time.perf_counter()
             fn(calls[name])
             times[name].append((time.perf_counter() - start) / calls[name])
@@ -142,7 +146,7 @@ def torch_seed_step(torch, initial, xb, yb):
                 p.sub_(LR * p.grad)
         return loss
 
-    return step
+    return step, params
 
 
 def weights_equal(a, b) -> bool:
@@ -193,7 +197,7 @@ def section_seed_step(X, y, rounds: int, jax, torch) -> None:
 
         contenders["jax.jit"] = jax_steps
     if torch is not None:
-        tstep = torch_seed_step(torch, initial, xb_np, yb_np)
+        tstep, tparams = torch_seed_step(torch, initial, xb_np, yb_np)
         reference = seed_model(initial)
         ref_step = seed_step_fn(reference, optimizers.SGD(LR))
         for _ in range(3):
@@ -203,7 +207,19 @@ def section_seed_step(X, y, rounds: int, jax, torch) -> None:
         contenders["torch eager"] = lambda n: [tstep() for _ in range(n)]
     print("checked: " + "; ".join(checks))
 
-    times = interleaved(contenders, rounds)
+    # Every sample starts from the initial weights: thousands of steps on one batch drive the
+    # loss toward 0 and the step slows down several times over (subnormal floats, presumably).
+    def reset():
+        eager_model.set_weights(initial)
+        compiled_model.set_weights(initial)
+        if jax is not None:
+            state["params"] = [jax.device_put(w) for w in initial]
+        if torch is not None:
+            with torch.no_grad():
+                for p, w in zip(tparams, initial):
+                    p.copy_(torch.from_numpy(w))
+
+    times = interleaved(contenders, rounds, reset)
     print(f"\na. seed step, batch {BATCH}, fixed batch (us/step, median of {rounds} rounds)")
     for name, ts in times.items():
         line = f"   {name:24} {median(ts) * 1e6:9.2f} us"
