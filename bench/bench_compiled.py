@@ -217,7 +217,7 @@ def section_seed_step(X, y, rounds: int, jax, torch) -> None:
         if torch is not None:
             with torch.no_grad():
                 for p, w in zip(tparams, initial):
-                    p.copy_(torch.from_numpy(w))
+                    p.copy_(torch.tensor(w))
 
     times = interleaved(contenders, rounds, reset)
     print(f"\na. seed step, batch {BATCH}, fixed batch (us/step, median of {rounds} rounds)")
