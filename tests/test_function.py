@@ -635,3 +635,44 @@ def test_optimizer_state_is_read_at_every_replay_without_retracing():
     step(g)  # iterations == 3: the second
     np.testing.assert_array_equal(w.numpy(), [-1.875, -1.875])
     assert optimizer.iterations == 4 and step.trace_count == 1
+
+
+def test_an_op_repeated_on_the_same_values_is_computed_once():
+    """Common subexpressions merge; variable reads never do (an assignment may lie between)."""
+    v = tg.Variable(np.array([1.0, 2.0]))
+
+    @tg.function
+    def f(x):
+        first = tg.exp(x) * v
+        v.assign_add(x)
+        return first + tg.exp(x) * v  # the second v read sees the assignment
+
+    x = tg.constant(np.array([0.5, -1.0]))
+    program = f.get_program(x)
+    names = program.op_names()
+    assert names.count("exp") == 1 and names.count("read_variable") == 2
+    assert names.count("multiply") == 2
+    v.assign([1.0, 2.0])
+    expected = np.exp(x.numpy()) * [1.0, 2.0] + np.exp(x.numpy()) * ([1.0, 2.0] + x.numpy())
+    np.testing.assert_array_equal(f(x).numpy(), expected)
+
+
+def test_a_metric_updated_in_a_compiled_step_reuses_the_loss_error():
+    model = tg.layers.Dense(1, input_shape=(3,))
+    metric = tg.metrics.MeanSquaredError()
+
+    @tg.function
+    def step(x, y):
+        with tg.GradientTape() as tape:
+            pred = model(x)
+            loss = tg.reduce_mean(tg.nn.mean_squared_error(y, pred))
+        grads = tape.gradient(loss, model.trainable_variables)
+        metric.update_state(y, pred)
+        return loss, grads
+
+    x = tg.constant(np.ones((4, 3), np.float32))
+    y = tg.constant(np.zeros((4, 1), np.float32))
+    names = step.get_program(x, y).op_names()
+    assert names.count("mean_squared_error") == 1 and names.count("assign") == 2
+    step(x, y)
+    assert float(metric.result()) == pytest.approx(float(step(x, y)[0]))

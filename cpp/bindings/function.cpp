@@ -222,6 +222,15 @@ void bind_function(py::module_& m) {
       "steps x batch row indices in [0, n) drawn with replacement in C++, the same for a seed "
       "everywhere (what Trainer.fit(sampling='random') replays).");
   m.def(
+      "tapes_recording",
+      [] {
+        for (const Tape* t : detail::active_tapes())
+          if (t->recording()) return true;
+        return false;
+      },
+      "Whether a GradientTape records on this thread (bookkeeping such as a metric's update "
+      "detaches its inputs only then, so a trace sees the same op twice and merges it).");
+  m.def(
       "tracing_function",
       []() -> py::object {
         const Trace* t = active_trace();

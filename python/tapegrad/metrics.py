@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ._core import DType, Tensor, Variable
+from ._core import DType, Tensor, Variable, tapes_recording
 from ._core import ops as _ops
 from .losses import align_ranks
 from .ops import abs as tg_abs
 from .ops import (
     broadcast_to,
     cast,
+    convert_to_tensor,
     divide,
     multiply,
     reduce_mean,
@@ -30,11 +31,17 @@ from .ops import (
 )
 
 
+def _detached(x) -> Tensor:
+    """x as a tensor no recording tape tracks. With no tape recording it is x itself: a compiled
+    step whose loss computed the same op on the same tensors then computes it once."""
+    return stop_gradient(x) if tapes_recording() else convert_to_tensor(x)
+
+
 def _aligned(y_true, y_pred) -> tuple[Tensor, Tensor]:
     """Detached targets in the predictions' dtype, ranks aligned so that (N,) against (N, 1) is
     one error per sample. Shapes that cannot broadcast make the per-sample op raise ValueError."""
-    y_pred = stop_gradient(y_pred)
-    y_true = stop_gradient(y_true)
+    y_pred = _detached(y_pred)
+    y_true = _detached(y_true)
     if y_true.dtype != y_pred.dtype:
         y_true = cast(y_true, y_pred.dtype)
     if tuple(y_true.shape) != tuple(y_pred.shape):
@@ -97,7 +104,7 @@ class Mean(Metric):
     """The running mean of every value passed to ``update_state`` (weighted if asked)."""
 
     def update_state(self, values, sample_weight=None) -> None:
-        self._accumulate(stop_gradient(values), sample_weight)
+        self._accumulate(_detached(values), sample_weight)
 
     def _accumulate(self, values: Tensor, sample_weight=None) -> None:
         """Adds detached ``values`` (each weighted by ``sample_weight``) to total and their number
@@ -106,7 +113,7 @@ class Mean(Metric):
             self.total.assign_add(_as_float64_sum(values))
             self.count.assign_add(values.size)
             return
-        weight = stop_gradient(sample_weight)
+        weight = _detached(sample_weight)
         if weight.dtype != values.dtype:
             weight = cast(weight, values.dtype)
         values, weight, _ = align_ranks(values, weight)  # (N,) values against (N, 1) weights

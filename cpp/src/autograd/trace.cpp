@@ -2,6 +2,8 @@
 #include "tapegrad/autograd/trace.h"
 
 #include <algorithm>
+#include <cstring>
+#include <unordered_map>
 
 #include "tapegrad/errors.h"
 
@@ -128,12 +130,51 @@ void Trace::on_variable_created(const std::string& variable_name) const {
                      "only (create them outside the function, or once on the first call)");
 }
 
+namespace {
+// What makes two op instructions compute the same value: the op, its input slots, attributes and
+// output type, as one string of words.
+std::string value_key(const Instruction& ins) {
+  std::vector<std::int64_t> words;
+  words.push_back(reinterpret_cast<std::intptr_t>(ins.op));
+  auto add_list = [&](const auto& list) {
+    words.push_back(static_cast<std::int64_t>(list.size()));
+    words.insert(words.end(), list.begin(), list.end());
+  };
+  add_list(ins.in);
+  const Attrs& a = ins.node.attrs;
+  add_list(a.ints);
+  add_list(a.ints2);
+  add_list(a.shape);
+  add_list(ins.node.out_shape);
+  std::int64_t scalar_bits;
+  std::memcpy(&scalar_bits, &a.scalar, sizeof scalar_bits);
+  words.push_back(scalar_bits);
+  words.push_back(static_cast<std::int64_t>(ins.node.out_dtype) * 4 + a.flag_a * 2 + a.flag_b);
+  return std::string(reinterpret_cast<const char*>(words.data()), words.size() * sizeof(std::int64_t));
+}
+}  // namespace
+
 std::shared_ptr<Program> Trace::finish(const std::vector<Tensor>& outputs) {
   exit();
   std::vector<std::int32_t> output_slots;
   output_slots.reserve(outputs.size());
   for (const Tensor& t : outputs) output_slots.push_back(slot_of(t));
   const std::size_t n_slots = slot_is_constant_.size();
+
+  // Common subexpressions: an op that repeats an earlier one on the same slots with the same
+  // attributes (a metric's error beside the loss's) computes the same value, since slots are
+  // written once and ops are pure. Its readers read the earlier slot; the dead-code walk below
+  // then drops it. Variable reads are never merged: an assignment may lie between two.
+  std::vector<std::int32_t> same_as(n_slots);
+  for (std::size_t s = 0; s < n_slots; ++s) same_as[s] = static_cast<std::int32_t>(s);
+  std::unordered_map<std::string, std::int32_t> first_with_key;
+  for (Instruction& ins : code_) {
+    for (std::int32_t& s : ins.in) s = same_as[static_cast<std::size_t>(s)];
+    if (ins.kind != Instruction::Kind::Op) continue;
+    auto [it, fresh] = first_with_key.emplace(value_key(ins), ins.out);
+    if (!fresh) same_as[static_cast<std::size_t>(ins.out)] = it->second;
+  }
+  for (std::int32_t& s : output_slots) s = same_as[static_cast<std::size_t>(s)];
 
   // Keep what an output or a side effect needs (Note [Replay frees as it goes]): one walk
   // backwards, since every slot is written before it is read.
