@@ -263,9 +263,10 @@ def section_epoch(X, y, rounds: int, jax) -> None:
     extra_epochs = 4
     tg.set_random_seed(0)
     initial = seed_model().get_weights()
-    # The Trainer draws epoch e's batches as rng.integers(0, n, (steps, BATCH)) from one
-    # default_rng(seed) (python/tapegrad/trainer.py's _epoch_batches): its first epoch's matrix.
-    first_epoch_rows = np.random.default_rng(0).integers(0, n, size=(steps, BATCH))
+    # The Trainer draws epoch e's batches in C++ from a seed its default_rng(seed) picks
+    # (python/tapegrad/trainer.py's _epoch_batches): its first epoch's matrix.
+    epoch_seed = int(np.random.default_rng(0).integers(2**63))
+    first_epoch_rows = tg._core.random_batch_indices(n, steps, BATCH, epoch_seed)
 
     def make_trainer(compiled: bool):
         model = seed_model(initial)

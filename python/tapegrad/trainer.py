@@ -234,8 +234,9 @@ class Trainer:
         summed over samples, the samples seen and the steps run. A non-finite loss raises
         ``TrainingDiverged`` before that step's update."""
         loss_sum, seen, step = 0.0, 0, 0
-        # Python between steps: per-batch callbacks, a learning rate only Python can compute.
-        per_step = bool(step_hooks) or self.optimizer._needs_python_per_step
+        # Python between steps: eager steps, per-batch callbacks, a learning rate only Python
+        # can compute.
+        per_step = not self.compiled or bool(step_hooks) or self.optimizer._needs_python_per_step
         chunk = 1 if per_step else _STEPS_PER_CALL
         while step < len(batches):
             group = _uniform_run(batches, step, chunk)
