@@ -653,7 +653,8 @@ def test_an_op_repeated_on_the_same_values_is_computed_once():
     assert names.count("exp") == 1 and names.count("read_variable") == 2
     assert names.count("multiply") == 2
     v.assign([1.0, 2.0])
-    expected = np.exp(x.numpy()) * [1.0, 2.0] + np.exp(x.numpy()) * ([1.0, 2.0] + x.numpy())
+    v0 = np.array([1.0, 2.0])
+    expected = np.exp(x.numpy()) * v0 + np.exp(x.numpy()) * (v0 + x.numpy())
     np.testing.assert_array_equal(f(x).numpy(), expected)
 
 
