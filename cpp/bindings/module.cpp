@@ -11,6 +11,7 @@ void bind_ops(py::module_& m);
 void bind_tape(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_function(py::module_& m);
+void bind_custom_gradient(py::module_& m);
 }  // namespace tg::py_bind
 
 PYBIND11_MODULE(_core, m) {
@@ -34,6 +35,7 @@ PYBIND11_MODULE(_core, m) {
   tg::py_bind::bind_tape(m);
   tg::py_bind::bind_optim(m);
   tg::py_bind::bind_function(m);
+  tg::py_bind::bind_custom_gradient(m);
   m.def("isa", &tg::kernels::isa_name, "The instruction set the kernels dispatched to.");
   m.def("num_threads", &tg::kernels::num_threads);
   m.def(

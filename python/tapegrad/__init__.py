@@ -22,6 +22,7 @@ from . import (
 from ._core import DType, GradientTape, Tensor, Variable, num_threads, set_num_threads
 from ._core import isa as _isa
 from .compiled import Function, TensorSpec, function
+from .custom_gradient import custom_gradient, custom_vjp
 from .functional import grad, hessian, hvp, value_and_grad
 from .initializers import set_random_seed
 from .ops import (
@@ -92,6 +93,8 @@ __all__ = [
     "config",
     "constant",
     "convert_to_tensor",
+    "custom_gradient",
+    "custom_vjp",
     "data",
     "divide",
     "exp",

@@ -2,6 +2,7 @@
 // VJP written with these same ops, what it saves) plus one binding line and one op_table row.
 // Binary ops broadcast like NumPy and promote float32 with float64 to float64.
 #pragma once
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -75,6 +76,13 @@ Tensor gather(const Tensor& x, const std::vector<std::int64_t>& indices, const S
 // The adjoint of gather: rows of g added into zeros whose `axis` has extent axis_len.
 Tensor scatter_add(const Tensor& g, const std::vector<std::int64_t>& indices,
                    const Shape& index_shape, std::int64_t axis, std::int64_t axis_len);
+
+// ---- supplied gradients (custom.cpp) ----
+struct CustomVjp;
+// y under a new id that the tapes record as an op of `inputs` with `vjp` as its VJP
+// (tg.custom_gradient). One call per output of the custom function.
+Tensor custom_gradient(const std::vector<Tensor>& inputs, const Tensor& y,
+                       std::shared_ptr<const CustomVjp> vjp);
 
 // ---- makers (never recorded) ----
 Tensor ones_like(const Tensor& x);

@@ -68,6 +68,10 @@ void record_slow(const OpDef& op, const std::vector<Tensor>& inputs, const Tenso
   if (Trace* trace = active_trace()) trace->on_op(op, inputs, out, attrs);
   record_on_tapes(op, inputs, out, saved, std::move(attrs));
 }
+void record_on_tapes_only(const OpDef& op, const std::vector<Tensor>& inputs, const Tensor& out,
+                          Attrs&& attrs) {
+  record_on_tapes(op, inputs, out, {}, std::move(attrs));
+}
 void trace_slow(const OpDef& op, TensorRefs inputs, const Tensor& out, Attrs&& attrs) {
   active_trace()->on_op(op, std::vector<Tensor>(inputs.begin(), inputs.end()), out, attrs);
 }
@@ -79,7 +83,29 @@ Tensor read_variable(const Variable& var) {
   for (Tape* tape : r.tapes)
     if (tape->recording()) tape->on_variable_read(var, var->value);
   if (r.trace) r.trace->on_variable_read(var, var->value);
+  for (VariableWatcher* w : r.variable_watchers) w->on_read(var, var->value);
   return var->value;
+}
+
+void VariableWatcher::enter() {
+  if (entered_) return;
+  detail::recorders().variable_watchers.push_back(this);
+  entered_ = true;
+}
+
+void VariableWatcher::exit() {
+  if (!entered_) return;
+  auto& watchers = detail::recorders().variable_watchers;
+  watchers.erase(std::find(watchers.begin(), watchers.end(), this));
+  entered_ = false;
+}
+
+void VariableWatcher::on_read(const Variable& var, const Tensor& value) {
+  if (!var->trainable) return;
+  for (const Variable& v : variables_)
+    if (v->id == var->id) return;
+  variables_.push_back(var);
+  values_.push_back(value);
 }
 
 void assign_variable(const Variable& var, const Tensor& value, AssignMode mode) {

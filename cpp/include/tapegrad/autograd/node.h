@@ -1,6 +1,7 @@
 // A recorded op: plain data (an OpDef pointer, attributes, saved tensors, input/output ids), so a
 // tape can be inspected, freed piece by piece, and swept iteratively. No closures.
 #pragma once
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -34,6 +35,13 @@ struct OpDef {
   ComputeFn compute;
 };
 
+// A VJP supplied at run time (tg.custom_gradient): the bindings implement it around a Python
+// callable, so the core calls it without knowing any Python. See custom_gradient in ops.h.
+struct CustomVjp {
+  virtual ~CustomVjp() = default;
+  virtual Grads vjp(const Node& node, const Tensor& g, Needs needs) const = 0;
+};
+
 // Per-op attributes; each op uses the fields it needs.
 struct Attrs {
   std::vector<std::int64_t> ints;  // axes, permutation, slice begins, gather indices, ...
@@ -42,6 +50,7 @@ struct Attrs {
   double scalar = 0.0;             // pow_scalar's exponent, ...
   bool flag_a = false;             // transpose_a, keepdims, ...
   bool flag_b = false;             // transpose_b, ...
+  std::shared_ptr<const CustomVjp> custom;  // custom_gradient's VJP
 };
 
 struct InputMeta {

@@ -7,11 +7,13 @@ namespace tg {
 
 class Tape;
 class Trace;
+class VariableWatcher;
 
 namespace detail {
 struct Recorders {
   std::vector<Tape*> tapes;  // a tape in one thread never sees another's ops
   Trace* trace = nullptr;
+  std::vector<VariableWatcher*> variable_watchers;  // see tape.h
 };
 Recorders& recorders();
 }  // namespace detail

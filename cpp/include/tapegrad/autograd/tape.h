@@ -28,6 +28,9 @@ void record_slow(const OpDef& op, const std::vector<Tensor>& inputs, const Tenso
                  std::initializer_list<std::reference_wrapper<const Tensor>> saved, Attrs&& attrs);
 void trace_slow(const OpDef& op, std::initializer_list<std::reference_wrapper<const Tensor>> inputs,
                 const Tensor& out, Attrs&& attrs);
+// record() without the trace: for an op whose forward the trace already holds as other ops.
+void record_on_tapes_only(const OpDef& op, const std::vector<Tensor>& inputs, const Tensor& out,
+                          Attrs&& attrs);
 }  // namespace detail
 
 using TensorRefs = std::initializer_list<std::reference_wrapper<const Tensor>>;
@@ -57,6 +60,26 @@ void assign_variable(const Variable& var, const Tensor& value, AssignMode mode);
 // Raises NonFiniteError when t holds a NaN or an infinity; recorded on an active trace, so a
 // compiled training step stops at that point (before its update) at every replay.
 void check_finite(const Tensor& t, const std::string& what);
+
+// Collects the trainable variables read on this thread while it is active, each once with the
+// value first read (TensorFlow's VariableWatcher): what tg.custom_gradient hands its grad_fn.
+class VariableWatcher {
+ public:
+  VariableWatcher() = default;
+  ~VariableWatcher() { exit(); }
+  VariableWatcher(const VariableWatcher&) = delete;
+  VariableWatcher& operator=(const VariableWatcher&) = delete;
+  void enter();
+  void exit();
+  void on_read(const Variable& var, const Tensor& value);
+  const std::vector<Variable>& variables() const { return variables_; }
+  const std::vector<Tensor>& values() const { return values_; }
+
+ private:
+  bool entered_ = false;
+  std::vector<Variable> variables_;
+  std::vector<Tensor> values_;
+};
 
 // A gradient source or a target: a tensor, or a variable (all the values read from it).
 struct Endpoint {
