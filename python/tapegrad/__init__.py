@@ -6,6 +6,7 @@ This module only re-exports; the engine is the C++ extension ``tapegrad._core``.
 
 from . import (
     activations,
+    autodiff,
     callbacks,
     data,
     initializers,
@@ -23,6 +24,7 @@ from ._core import DType, GradientTape, Tensor, Variable, num_threads, set_num_t
 from ._core import isa as _isa
 from .compiled import Function, TensorSpec, function
 from .custom_gradient import custom_gradient, custom_vjp
+from .forward import jacfwd, jacrev, jvp
 from .functional import grad, hessian, hvp, value_and_grad
 from .initializers import set_random_seed
 from .ops import (
@@ -86,6 +88,7 @@ __all__ = [
     "activations",
     "add",
     "approximate_derivative",
+    "autodiff",
     "broadcast_to",
     "callbacks",
     "cast",
@@ -107,6 +110,9 @@ __all__ = [
     "hessian",
     "hvp",
     "initializers",
+    "jacfwd",
+    "jacrev",
+    "jvp",
     "keras",
     "layers",
     "log",

@@ -13,7 +13,8 @@ import functools
 from typing import Callable
 
 from ._core import GradientTape, Tensor, Variable
-from .ops import convert_to_tensor, reduce_sum
+from .forward import ForwardAccumulator
+from .ops import convert_to_tensor
 
 __all__ = ["grad", "hessian", "hvp", "value_and_grad"]
 
@@ -71,9 +72,9 @@ def hvp(f: Callable, x, v):
     """The Hessian of a scalar function ``f`` at ``x`` times ``v``, without forming the Hessian.
 
     ``x`` is one tensor-like value or a list/tuple of them (``f`` is called with ``x`` in that
-    structure, e.g. a model's weights); ``v`` has the same structure and shapes. Double backward
-    through nested tapes (SEMANTICS 7.5): ``outer.gradient(sum(inner.gradient(f(x), x) * v), x)``,
-    about the cost of two gradients.
+    structure, e.g. a model's weights); ``v`` has the same structure and shapes. Forward over
+    reverse: a ForwardAccumulator with tangent ``v`` around the gradient's tape, so H v is the
+    gradient's tangent (the cost of about one gradient and its forward-mode pass).
     """
     x = _as_source(x)
     structured = isinstance(x, (list, tuple))
@@ -90,16 +91,14 @@ def hvp(f: Callable, x, v):
             raise ValueError(
                 f"hvp: v[{i}] has shape {tuple(vi.shape)} but x[{i}] has shape {tuple(xi.shape)}"
             )
-    with GradientTape() as outer:
-        outer.watch(xs)
-        with GradientTape() as inner:
-            inner.watch(xs)
+    # Forward over reverse: the gradient's tangent along v is H v, one forward-mode pass over the
+    # gradient's ops instead of a second reverse sweep over them (forward.py).
+    with ForwardAccumulator(xs, vs) as acc:
+        with GradientTape() as tape:
+            tape.watch(xs)
             y = _scalar_output(f(x), "hvp")
-        gs = inner.gradient(y, xs, unconnected_gradients="zero")
-        gv = reduce_sum(gs[0] * vs[0])
-        for g, vi in zip(gs[1:], vs[1:]):
-            gv = gv + reduce_sum(g * vi)
-    hv = outer.gradient(gv, xs, unconnected_gradients="zero")
+        gs = tape.gradient(y, xs, unconnected_gradients="zero")
+    hv = acc.jvp(gs, unconnected_gradients="zero")
     return type(x)(hv) if structured else hv[0]
 
 

@@ -12,6 +12,7 @@
 // the sweep reaches a node, every consumer of its output (recorded later) has contributed, so the
 // gradient is complete, and a non-persistent tape frees the node and that gradient right away.
 #include "tapegrad/autograd/tape.h"
+#include "tapegrad/autograd/forward.h"
 #include "tapegrad/autograd/trace.h"
 
 #include <algorithm>
@@ -57,16 +58,30 @@ void record_on_tapes(const OpDef& op, const Inputs& inputs, const Tensor& out, T
 }
 }  // namespace
 
-void record_slow(const OpDef& op, TensorRefs inputs, const Tensor& out, TensorRefs saved,
-                 Attrs&& attrs) {
+namespace {
+// The order matters: the trace sees the op before a JVP rule's ops read its output, and the tapes
+// record it before those ops too (a topological order).
+template <class Inputs>
+void record_everywhere(const OpDef& op, const Inputs& inputs, const Tensor& out, TensorRefs saved,
+                       Attrs&& attrs) {
   if (Trace* trace = active_trace())
     trace->on_op(op, std::vector<Tensor>(inputs.begin(), inputs.end()), out, attrs);
+  if (recorders().accumulators.empty()) return record_on_tapes(op, inputs, out, saved, std::move(attrs));
+  const Attrs kept = attrs;
   record_on_tapes(op, inputs, out, saved, std::move(attrs));
+  const std::vector<Tensor> in(inputs.begin(), inputs.end());
+  const std::vector<ForwardAccumulator*> accumulators = recorders().accumulators;
+  for (ForwardAccumulator* acc : accumulators) acc->on_op(op, in, out, kept);
+}
+}  // namespace
+
+void record_slow(const OpDef& op, TensorRefs inputs, const Tensor& out, TensorRefs saved,
+                 Attrs&& attrs) {
+  record_everywhere(op, inputs, out, saved, std::move(attrs));
 }
 void record_slow(const OpDef& op, const std::vector<Tensor>& inputs, const Tensor& out,
                  TensorRefs saved, Attrs&& attrs) {
-  if (Trace* trace = active_trace()) trace->on_op(op, inputs, out, attrs);
-  record_on_tapes(op, inputs, out, saved, std::move(attrs));
+  record_everywhere(op, inputs, out, saved, std::move(attrs));
 }
 void record_on_tapes_only(const OpDef& op, const std::vector<Tensor>& inputs, const Tensor& out,
                           Attrs&& attrs) {
@@ -84,6 +99,7 @@ Tensor read_variable(const Variable& var) {
     if (tape->recording()) tape->on_variable_read(var, var->value);
   if (r.trace) r.trace->on_variable_read(var, var->value);
   for (VariableWatcher* w : r.variable_watchers) w->on_read(var, var->value);
+  for (ForwardAccumulator* a : r.accumulators) a->on_variable_read(var, var->value);
   return var->value;
 }
 

@@ -33,6 +33,15 @@ Tensor binary_kernel(kernels::BinaryOp op, const Tensor& a, const Tensor& b, con
   return z;
 }
 
+Tensor jvp_sum(std::initializer_list<Tensor> terms, const Node& node) {
+  Tensor sum;
+  for (const Tensor& t : terms)
+    if (t.defined()) sum = sum.defined() ? add(sum, t) : t;
+  if (!sum.defined()) return sum;
+  if (sum.dtype() != node.out_dtype) sum = cast(sum, node.out_dtype);
+  return sum.shape() == node.out_shape ? sum : broadcast_to(sum, node.out_shape);
+}
+
 static const OpDef kUntapedUnary{"untaped_unary", nullptr, [](const std::vector<Tensor>& in, const Node& n) {
   return unary_kernel(static_cast<kernels::UnaryOp>(n.attrs.ints[0]), in[0]);
 }};

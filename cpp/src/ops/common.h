@@ -1,5 +1,6 @@
 // Helpers shared by the op family files (not part of the public API).
 #pragma once
+#include <initializer_list>
 #include <utility>
 
 #include "tapegrad/autograd/tape.h"
@@ -25,6 +26,12 @@ inline Tensor scalar_like(const Tensor& x, double v) { return Tensor::scalar(x.d
 // needed) but a trace does, since a compiled program must compute them again at every replay.
 Tensor untaped_unary(kernels::UnaryOp op, const Tensor& x);
 Tensor untaped_binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b);
+
+// A JVP's result: the sum of the defined terms (undefined when none), broadcast to the output's
+// shape and dtype (a binary op's terms have their input's shape).
+Tensor jvp_sum(std::initializer_list<Tensor> terms, const Node& node);
+// t, or zeros of x's shape and dtype when t is undefined (a tangent that is zero).
+inline Tensor or_zeros(const Tensor& t, const Tensor& x) { return t.defined() ? t : zeros_like(x); }
 
 // Gradient routing masks are constants to the tapes: they never track them.
 inline Tensor mask(kernels::BinaryOp cmp, const Tensor& a, const Tensor& b) {

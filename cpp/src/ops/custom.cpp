@@ -1,5 +1,6 @@
 // Ops whose gradient someone else supplies.
 #include "common.h"
+#include "tapegrad/autograd/forward.h"
 
 namespace tg {
 
@@ -17,6 +18,7 @@ Tensor custom_gradient(const std::vector<Tensor>& inputs, const Tensor& y,
                        std::shared_ptr<const CustomVjp> vjp) {
   if (!vjp) throw ValueError("custom_gradient: no VJP given");
   Tensor z = stop_gradient(y);  // a new id; recorded on an active trace
+  for (ForwardAccumulator* acc : detail::recorders().accumulators) acc->pass_on(y, z);  // forward mode
   if (!detail::active_tapes().empty()) {
     Attrs attrs;
     attrs.custom = std::move(vjp);

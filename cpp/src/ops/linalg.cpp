@@ -21,7 +21,11 @@ static const OpDef kMatmul{"matmul", [](const Node& n, const Tensor& g, Needs ne
   if (need[0]) da = ta ? matmul(b, g, tb, true) : matmul(g, b, false, !tb);
   if (need[1]) db = tb ? matmul(g, a, true, ta) : matmul(a, g, !ta, false);
   return {da.defined() ? sum_to_shape(da, a.shape()) : da, db.defined() ? sum_to_shape(db, b.shape()) : db};
-}, [](const std::vector<Tensor>& in, const Node& n) { return matmul(in[0], in[1], n.attrs.flag_a, n.attrs.flag_b); }};
+}, [](const std::vector<Tensor>& in, const Node& n) { return matmul(in[0], in[1], n.attrs.flag_a, n.attrs.flag_b); },
+[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+  const bool ta = n.attrs.flag_a, tb = n.attrs.flag_b;
+  return detail::jvp_sum({t[0].defined() ? matmul(t[0], in[1], ta, tb) : Tensor(), t[1].defined() ? matmul(in[0], t[1], ta, tb) : Tensor()}, n);
+}};
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   // Validate the shapes before any promotion cast is recorded: a failing op records nothing.
   if (a.rank() < 2 || b.rank() < 2)
@@ -105,7 +109,11 @@ static const OpDef kDense{"dense", [](const Node& n, const Tensor& g, Needs need
   if (need[1]) grads[1] = matmul(flat ? reshape(x, {M, K}) : x, dz2, true, false);
   if (n.inputs.size() > 2 && need[2]) grads[2] = reduce_sum(dz2, std::vector<std::int64_t>{0});
   return grads;
-}, [](const std::vector<Tensor>& in, const Node& n) { return dense(in[0], in[1], in.size() > 2 ? std::optional<Tensor>(in[2]) : std::nullopt, n.attrs.flag_a); }};
+}, [](const std::vector<Tensor>& in, const Node& n) { return dense(in[0], in[1], in.size() > 2 ? std::optional<Tensor>(in[2]) : std::nullopt, n.attrs.flag_a); },
+[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+  const Tensor pre = detail::jvp_sum({t[0].defined() ? matmul(t[0], in[1]) : Tensor(), t[1].defined() ? matmul(in[0], t[1]) : Tensor(), in.size() > 2 ? t[2] : Tensor()}, n);
+  return n.attrs.flag_a && pre.defined() ? relu_grad(pre, z) : pre;
+}};
 Tensor dense(const Tensor& x, const Tensor& w, const std::optional<Tensor>& b, bool relu) {
   // Validate every shape before any promotion cast is recorded: a failing op records nothing.
   auto shapes = [&] {

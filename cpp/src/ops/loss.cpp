@@ -31,7 +31,14 @@ static const OpDef kMeanSquaredError{
       return {need[0] ? sum_to_shape(negative(d), t.shape()) : Tensor(),
               need[1] ? sum_to_shape(d, p.shape()) : Tensor()};
     },
-    [](const std::vector<Tensor>& in, const Node& n) { return mean_squared_error(in[0], in[1]); }};
+    [](const std::vector<Tensor>& in, const Node& n) { return mean_squared_error(in[0], in[1]); },
+[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+  Tensor dd = t[1];  // the tangent of p - t, in the inputs' shapes (multiply broadcasts)
+  if (t[0].defined()) dd = dd.defined() ? subtract(dd, t[0]) : negative(t[0]);
+  const Tensor diff = subtract(in[1], in[0]);
+  const Tensor prod = multiply(multiply(diff, scalar_like(diff, 2.0)), dd);
+  return prod.rank() == 0 ? prod : reduce_mean(prod, std::vector<std::int64_t>{-1});
+}};
 Tensor mean_squared_error(const Tensor& y_true, const Tensor& y_pred) {
   const Shape os = broadcast_shapes(y_true.shape(), y_pred.shape(), "mean_squared_error");
   auto [t, p] = promoted(y_true, y_pred);
@@ -63,7 +70,14 @@ static const OpDef kMeanSquaredErrorGrad{
       return {dg, need[1] ? sum_to_shape(negative(dp), t.shape()) : Tensor(),
               need[2] ? sum_to_shape(dp, p.shape()) : Tensor()};
     },
-    [](const std::vector<Tensor>& in, const Node& n) { return mean_squared_error_grad(in[0], in[1], in[2]); }};
+    [](const std::vector<Tensor>& in, const Node& n) { return mean_squared_error_grad(in[0], in[1], in[2]); },
+[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+  Tensor by_g, by_diff;
+  if (t[0].defined()) by_g = mean_squared_error_grad(t[0], in[1], in[2]);
+  if (t[1].defined() || t[2].defined())
+    by_diff = mean_squared_error_grad(in[0], detail::or_zeros(t[1], in[1]), detail::or_zeros(t[2], in[2]));
+  return detail::jvp_sum({by_g, by_diff}, n);
+}};
 Tensor mean_squared_error_grad(const Tensor& g_, const Tensor& y_true, const Tensor& y_pred) {
   const char* op = "mean_squared_error_grad";
   const Shape os = broadcast_shapes(y_true.shape(), y_pred.shape(), op);

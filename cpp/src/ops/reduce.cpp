@@ -57,7 +57,10 @@ Tensor reduce_kernel(kernels::ReduceOp op, const Tensor& x, const std::vector<ch
 // Saves nothing (attrs.shape: the keepdims shape; attrs.ints, flag_a: the axes and keepdims).
 static const OpDef kReduceSum{"reduce_sum", [](const Node& n, const Tensor& g, Needs) -> Grads {
   return {broadcast_to(reshape(g, n.attrs.shape), n.input_shape(0))};
-}, [](const std::vector<Tensor>& in, const Node& n) { return reduce_sum(in[0], n.attrs.ints, n.attrs.flag_a); }};
+}, [](const std::vector<Tensor>& in, const Node& n) { return reduce_sum(in[0], n.attrs.ints, n.attrs.flag_a); },
+[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+  return reduce_sum(t[0], n.attrs.ints, n.attrs.flag_a);
+}};
 Tensor reduce_sum(const Tensor& x, const Axes& axes, bool keepdims) {
   const auto red = reduced_axes(axes, x.rank(), "reduce_sum");
   Tensor kd = reduce_kernel(kernels::ReduceOp::Sum, x, red);
@@ -92,7 +95,15 @@ static const OpDef kReduceMax{"reduce_max", [](const Node& n, const Tensor& g, N
   const Tensor share =
       detail::untaped_binary(kernels::BinaryOp::Divide, is_max, reduce_sum(is_max, axes, true));
   return {multiply(broadcast_to(reshape(g, kd), x.shape()), share)};
-}, [](const std::vector<Tensor>& in, const Node& n) { return reduce_max(in[0], n.attrs.ints, n.attrs.flag_a); }};
+}, [](const std::vector<Tensor>& in, const Node& n) { return reduce_max(in[0], n.attrs.ints, n.attrs.flag_a); },
+[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+  const Tensor& x = in[0];
+  const Tensor z_kd = reshape(z, n.attrs.shape);
+  const Tensor is_max = detail::mask(kernels::BinaryOp::Equal, x, z_kd);
+  const Tensor share = detail::untaped_binary(kernels::BinaryOp::Divide, is_max,
+                                              reduce_sum(is_max, n.attrs.ints, true));
+  return reduce_sum(multiply(t[0], share), n.attrs.ints, n.attrs.flag_a);
+}};
 Tensor reduce_max(const Tensor& x, const Axes& axes, bool keepdims) {
   const auto red = reduced_axes(axes, x.rank(), "reduce_max");
   for (int i = 0; i < x.rank(); ++i)
@@ -110,7 +121,10 @@ Tensor reduce_max(const Tensor& x, const Axes& axes, bool keepdims) {
 // ---- broadcast_to: z = x broadcast (NumPy rules) to shape.  dx = sum_to_shape(g, x.shape).
 static const OpDef kBroadcastTo{"broadcast_to", [](const Node& n, const Tensor& g, Needs) -> Grads {
   return {sum_to_shape(g, n.input_shape(0))};
-}, [](const std::vector<Tensor>& in, const Node& n) { return broadcast_to(in[0], n.out_shape); }};
+}, [](const std::vector<Tensor>& in, const Node& n) { return broadcast_to(in[0], n.out_shape); },
+[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+  return broadcast_to(t[0], n.out_shape);
+}};
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   if (broadcast_shapes(x.shape(), shape, "broadcast_to") != shape)

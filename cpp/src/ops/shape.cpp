@@ -9,7 +9,10 @@ namespace tg {
 // ---- reshape: same data, new shape (a zero-copy view: values are immutable).  dx = reshape(g).
 static const OpDef kReshape{"reshape", [](const Node& n, const Tensor& g, Needs) -> Grads {
   return {reshape(g, n.input_shape(0))};
-}, [](const std::vector<Tensor>& in, const Node& n) { return reshape(in[0], n.out_shape); }};
+}, [](const std::vector<Tensor>& in, const Node& n) { return reshape(in[0], n.out_shape); },
+[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+  return reshape(t[0], n.out_shape);
+}};
 Tensor reshape(const Tensor& x, const Shape& shape_) {
   Shape shape = shape_;
   std::int64_t known = 1;
@@ -45,7 +48,10 @@ static const OpDef kTranspose{"transpose", [](const Node& n, const Tensor& g, Ne
   std::vector<std::int64_t> inverse(perm.size());
   for (std::size_t i = 0; i < perm.size(); ++i) inverse[perm[i]] = static_cast<std::int64_t>(i);
   return {transpose(g, inverse)};
-}, [](const std::vector<Tensor>& in, const Node& n) { return transpose(in[0], n.attrs.ints); }};
+}, [](const std::vector<Tensor>& in, const Node& n) { return transpose(in[0], n.attrs.ints); },
+[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+  return transpose(t[0], n.attrs.ints);
+}};
 Tensor transpose(const Tensor& x, const std::optional<std::vector<std::int64_t>>& perm_) {
   const int r = x.rank();
   std::vector<std::int64_t> perm(r);
@@ -84,7 +90,12 @@ static const OpDef kConcat{"concat", [](const Node& n, const Tensor& g, Needs ne
     begin[axis] += n.input_shape(i)[axis];
   }
   return out;
-}, [](const std::vector<Tensor>& in, const Node& n) { return concat(in, n.attrs.ints[0]); }};
+}, [](const std::vector<Tensor>& in, const Node& n) { return concat(in, n.attrs.ints[0]); },
+[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+  std::vector<Tensor> parts;
+  for (std::size_t i = 0; i < in.size(); ++i) parts.push_back(detail::or_zeros(t[i], in[i]));
+  return concat(parts, n.attrs.ints[0]);
+}};
 Tensor concat(const std::vector<Tensor>& values_, std::int64_t axis_) {
   if (values_.empty()) throw ValueError("concat: needs at least one tensor");
   const Shape first = values_[0].shape();
@@ -147,7 +158,10 @@ Tensor stack(const std::vector<Tensor>& values, std::int64_t axis_) {
 // ---- strided_slice: z[k...] = x[begin + k*step ...].  dx = slice_grad(g) (scatter into zeros).
 static const OpDef kStridedSlice{"strided_slice", [](const Node& n, const Tensor& g, Needs) -> Grads {
   return {slice_grad(g, n.input_shape(0), n.attrs.ints, n.attrs.ints2)};
-}, [](const std::vector<Tensor>& in, const Node& n) { return strided_slice(in[0], n.attrs.ints, n.attrs.ints2, n.out_shape); }};
+}, [](const std::vector<Tensor>& in, const Node& n) { return strided_slice(in[0], n.attrs.ints, n.attrs.ints2, n.out_shape); },
+[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+  return strided_slice(t[0], n.attrs.ints, n.attrs.ints2, n.out_shape);
+}};
 namespace {
 // The slice (begin, step, count) must lie inside `shape`: shared by the slice and its scatter,
 // which index the same positions.
@@ -185,7 +199,10 @@ Tensor strided_slice(const Tensor& x, const std::vector<std::int64_t>& begin,
 // ---- slice_grad: z = zeros(shape) with g at the sliced positions.  dg = strided_slice(gz).
 static const OpDef kSliceGrad{"slice_grad", [](const Node& n, const Tensor& g, Needs) -> Grads {
   return {strided_slice(g, n.attrs.ints, n.attrs.ints2, n.input_shape(0))};
-}, [](const std::vector<Tensor>& in, const Node& n) { return slice_grad(in[0], n.out_shape, n.attrs.ints, n.attrs.ints2); }};
+}, [](const std::vector<Tensor>& in, const Node& n) { return slice_grad(in[0], n.out_shape, n.attrs.ints, n.attrs.ints2); },
+[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+  return slice_grad(t[0], n.out_shape, n.attrs.ints, n.attrs.ints2);
+}};
 Tensor slice_grad(const Tensor& g, const Shape& shape, const std::vector<std::int64_t>& begin,
                   const std::vector<std::int64_t>& step) {
   check_slice(shape, begin, step, g.shape(), "slice_grad");
@@ -230,7 +247,10 @@ static const OpDef kGather{"gather", [](const Node& n, const Tensor& g, Needs) -
   const auto axis = n.attrs.ints2[0];
   const Shape index_shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end());
   return {scatter_add(g, n.attrs.ints, index_shape, axis, n.input_shape(0)[axis])};
-}, [](const std::vector<Tensor>& in, const Node& n) { return gather(in[0], n.attrs.ints, Shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end()), n.attrs.ints2[0]); }};
+}, [](const std::vector<Tensor>& in, const Node& n) { return gather(in[0], n.attrs.ints, Shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end()), n.attrs.ints2[0]); },
+[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+  return gather(t[0], n.attrs.ints, Shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end()), n.attrs.ints2[0]);
+}};
 Tensor gather(const Tensor& x, const std::vector<std::int64_t>& indices, const Shape& index_shape,
               std::int64_t axis_) {
   if (x.rank() == 0) throw IndexError("gather: cannot index a 0-d tensor");
@@ -265,7 +285,10 @@ static const OpDef kScatterAdd{"scatter_add", [](const Node& n, const Tensor& g,
   const auto axis = n.attrs.ints2[0];
   const Shape index_shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end());
   return {gather(g, n.attrs.ints, index_shape, axis)};
-}, [](const std::vector<Tensor>& in, const Node& n) { return scatter_add(in[0], n.attrs.ints, Shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end()), n.attrs.ints2[0], n.out_shape[n.attrs.ints2[0]]); }};
+}, [](const std::vector<Tensor>& in, const Node& n) { return scatter_add(in[0], n.attrs.ints, Shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end()), n.attrs.ints2[0], n.out_shape[n.attrs.ints2[0]]); },
+[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+  return scatter_add(t[0], n.attrs.ints, Shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end()), n.attrs.ints2[0], n.out_shape[n.attrs.ints2[0]]);
+}};
 Tensor scatter_add(const Tensor& g, const std::vector<std::int64_t>& indices,
                    const Shape& index_shape, std::int64_t axis_, std::int64_t axis_len) {
   const int idx_rank = static_cast<int>(index_shape.size());

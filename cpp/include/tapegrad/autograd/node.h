@@ -29,10 +29,19 @@ using VjpFn = Grads (*)(const Node& node, const Tensor& g, Needs needs);
 // tape is recorded like eager code.
 using ComputeFn = Tensor (*)(const std::vector<Tensor>& inputs, const Node& node);
 
+// jvp(inputs, tangents, out, node): the output's tangent (forward mode) given the inputs, one
+// tangent per input (an undefined Tensor means zero; at least one is defined) and the output.
+// Written with differentiable ops like the VJP, so an outer tape or accumulator differentiates
+// it again. Returns an undefined Tensor when the output's tangent is zero (a mask, a constant).
+// The output tangent has the output's shape and dtype. node holds the attributes and shapes.
+using JvpFn = Tensor (*)(const std::vector<Tensor>& inputs, const std::vector<Tensor>& tangents,
+                         const Tensor& out, const Node& node);
+
 struct OpDef {
   const char* name;
   VjpFn vjp;
   ComputeFn compute;
+  JvpFn jvp = nullptr;
 };
 
 // A VJP supplied at run time (tg.custom_gradient): the bindings implement it around a Python

@@ -8,12 +8,14 @@ namespace tg {
 class Tape;
 class Trace;
 class VariableWatcher;
+class ForwardAccumulator;
 
 namespace detail {
 struct Recorders {
   std::vector<Tape*> tapes;  // a tape in one thread never sees another's ops
   Trace* trace = nullptr;
   std::vector<VariableWatcher*> variable_watchers;  // see tape.h
+  std::vector<ForwardAccumulator*> accumulators;     // forward mode, innermost last (forward.h)
 };
 Recorders& recorders();
 }  // namespace detail
@@ -23,7 +25,7 @@ inline Trace* active_trace() { return detail::recorders().trace; }
 // With nothing recording, the cost of recording an op is this one check.
 inline bool any_recorder_active() {
   const detail::Recorders& r = detail::recorders();
-  return !r.tapes.empty() || r.trace != nullptr;
+  return !r.tapes.empty() || r.trace != nullptr || !r.accumulators.empty();
 }
 
 }  // namespace tg
