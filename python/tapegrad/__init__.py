@@ -18,6 +18,7 @@ from . import (
     nn,
     optimizers,
     train,
+    utils,
 )
 from ._core import DType, GradientTape, Tensor, Variable, num_threads, set_num_threads
 from ._core import isa as _isa
@@ -138,6 +139,7 @@ __all__ = [
     "tanh",
     "train",
     "transpose",
+    "utils",
     "value_and_grad",
     "where",
     "zeros",
