@@ -102,6 +102,22 @@ def test_watched_tensors_constants_and_fixed_variables_are_distinguished():
     assert len(nodes) == 5 and len(edges) == 4
 
 
+def test_unused_watched_tensors_and_variables_are_drawn_without_targets():
+    used, unused = tg.constant(1.0), tg.constant([1.0, 2.0])
+    idle = tg.Variable(0.0, name="idle")
+    with tg.GradientTape(persistent=True) as tape:
+        tape.watch([used, unused, idle])
+        tg.exp(used)
+    nodes, edges = parse(utils.tape_to_dot(tape))
+    assert labels(nodes) == [
+        "exp\n() float32",
+        "idle\n() float32",
+        "watched",
+        "watched\n() float32",
+    ]
+    assert len(edges) == 1
+
+
 def test_one_box_per_variable_and_one_edge_per_distinct_input():
     x = tg.Variable(2.0, name="x")
     with tg.GradientTape(persistent=True) as tape:

@@ -88,25 +88,24 @@ def _tape_graph(tape: GradientTape) -> _Graph:
         key = f"t{read['id']}"
         graph.leaves[key] = _Leaf(f"var{read['variable']}", kind, label)
         graph.always_drawn.append(key)
-    for tensor_id in data["watched"]:
-        key = f"t{tensor_id}"
-        graph.leaves[key] = _Leaf(f"watched{tensor_id}", "watched", "watched")
-        graph.always_drawn.append(key)
-    made = set()
+    input_types = {}  # tensor id -> "shape dtype", as the ops that read it saw it
     for node in data["nodes"]:
-        inputs = []
         for tensor_id, shape, dtype in zip(
             node["inputs"], node["input_shapes"], node["input_dtypes"]
         ):
-            key = f"t{tensor_id}"
-            inputs.append(key)
-            leaf = graph.leaves.get(key)
-            if leaf is not None and leaf.kind == "watched" and leaf.label == "watched":
-                leaf.label = f"watched\n{_type_text(shape, dtype)}"
-            elif leaf is None and key not in made:  # untracked: a number, an array, a seed
-                graph.leaves[key] = _Leaf(
-                    f"const{tensor_id}", "constant", f"constant\n{_type_text(shape, dtype)}"
-                )
+            input_types.setdefault(tensor_id, _type_text(shape, dtype))
+    for tensor_id in data["watched"]:  # an unused watched tensor is drawn without its type
+        key = f"t{tensor_id}"
+        label = f"watched\n{input_types[tensor_id]}" if tensor_id in input_types else "watched"
+        graph.leaves[key] = _Leaf(f"watched{tensor_id}", "watched", label)
+        graph.always_drawn.append(key)
+    made = set()
+    for node in data["nodes"]:
+        inputs = [f"t{tensor_id}" for tensor_id in node["inputs"]]
+        for tensor_id, key in zip(node["inputs"], inputs):
+            if key not in graph.leaves and key not in made:  # a number, an array, a seed
+                label = f"constant\n{input_types[tensor_id]}"
+                graph.leaves[key] = _Leaf(f"const{tensor_id}", "constant", label)
         output = f"t{node['output']}"
         made.add(output)
         label = _type_text(node["shape"], node["dtype"])
