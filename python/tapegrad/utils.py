@@ -249,6 +249,20 @@ def _quote(text: str) -> str:
     return f'"{escaped}"'
 
 
+def _run_nodes(graph: _Graph, run: list, max_chain: Optional[int]) -> list:
+    """The DOT nodes of a run of linked ops: (node id, label, style, the ops it stands for);
+    one node per op, or one for the whole run when it is longer than max_chain."""
+    ops = [graph.ops[i] for i in run]
+    if len(run) > 1 and len(run) > max_chain:
+        label = f"{len(run)} ops: {ops[0].name} ... {ops[-1].name}\n{ops[-1].label}"
+        return [(f"chain{run[0]}", label, _CHAIN_STYLE, ops)]
+    nodes = []
+    for i, op in zip(run, ops):
+        label = f"{op.name}\n{op.label}" if op.label else op.name
+        nodes.append((f"op{i}", label, _OP_STYLE[op.kind], [op]))
+    return nodes
+
+
 def tape_to_dot(
     tape_or_program,
     targets=None,
@@ -290,22 +304,7 @@ def tape_to_dot(
     op_lines, edges = [], []
 
     for run in _chains(graph, max_chain):
-        ops = [graph.ops[i] for i in run]
-        last = ops[-1]
-        if len(run) > 1 and len(run) > max_chain:
-            node = f"chain{run[0]}"
-            label = f"{len(run)} ops: {ops[0].name} ... {last.name}\n{last.label}"
-            style = _CHAIN_STYLE
-            outside = {k for op in ops for k in op.inputs} - {op.output for op in ops}
-            for key in sorted(outside):
-                collapsed_readers.setdefault(key, []).append(node)
-            members = [(node, label, style, ops)]
-        else:
-            members = []
-            for i, op in zip(run, ops):
-                label = f"{op.name}\n{op.label}" if op.label else op.name
-                members.append((f"op{i}", label, _OP_STYLE[op.kind], [op]))
-        for node, label, style, covered in members:
+        for node, label, style, covered in _run_nodes(graph, run, max_chain):
             if covered[-1].output is not None:
                 value_node[covered[-1].output] = node
             if covered[-1].output in graph.marked:
@@ -315,6 +314,10 @@ def tape_to_dot(
                 for key in dict.fromkeys(covered[0].inputs):  # distinct, in input order
                     individually_read.add(key)
                     edges.append((key, node))
+            else:
+                outside = {k for op in covered for k in op.inputs} - {op.output for op in covered}
+                for key in sorted(outside):
+                    collapsed_readers.setdefault(key, []).append(node)
 
     leaf_nodes: dict = {}  # DOT node id -> _Leaf, in order of first use
     for key in graph.always_drawn:
