@@ -52,6 +52,8 @@ const Variable& variable_of(py::handle obj);
 
 // A zero-copy read-only NumPy view of t (the array keeps the buffer alive).
 py::array to_numpy(const Tensor& t);
+// A shape as a Python tuple of ints (tensor.cpp).
+py::tuple shape_tuple(const Shape& s);
 // Wrap for returning to Python (undefined -> None).
 py::object wrap(const Tensor& t);
 

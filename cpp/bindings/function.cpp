@@ -82,6 +82,80 @@ py::tuple run_batches(const Program& program, py::sequence arrays_seq, py::array
   return py::make_tuple(out, stopped);
 }
 
+const char* assign_name(AssignMode mode) {
+  switch (mode) {
+    case AssignMode::Assign: return "assign";
+    case AssignMode::Add: return "assign_add";
+    case AssignMode::Subtract: return "assign_sub";
+  }
+  return "assign";
+}
+
+py::dict slot_spec(std::int32_t slot, DType dtype, const Shape& shape) {
+  py::dict d;
+  d["slot"] = slot;
+  d["shape"] = shape_tuple(shape);
+  d["dtype"] = py::str(dtype_name(dtype));
+  return d;
+}
+
+// A program as plain Python data, for python/tapegrad/utils.py (tape_to_dot): argument and
+// constant slots, the instructions in replay order, the output slots. Fields an instruction kind
+// does not have are None.
+py::dict program_graph(const Program& p) {
+  py::list arguments, constants, code;
+  for (std::size_t i = 0; i < p.arguments().size(); ++i)
+    arguments.append(slot_spec(static_cast<std::int32_t>(i), p.arguments()[i].dtype, p.arguments()[i].shape));
+  for (const auto& [slot, value] : p.constants()) constants.append(slot_spec(slot, value.dtype(), value.shape()));
+  for (const Instruction& ins : p.code()) {
+    py::dict d;
+    py::object none = py::none();
+    d["kind"] = none;
+    d["name"] = none;
+    d["inputs"] = py::cast(ins.in);
+    d["output"] = ins.out >= 0 ? py::object(py::int_(ins.out)) : none;
+    d["shape"] = none;
+    d["dtype"] = none;
+    d["variable"] = ins.variable ? py::object(py::str(ins.variable->name)) : none;
+    d["variable_id"] = ins.variable ? py::object(py::int_(ins.variable->id)) : none;
+    d["trainable"] = ins.variable ? py::object(py::bool_(ins.variable->trainable)) : none;
+    switch (ins.kind) {
+      case Instruction::Kind::Op:
+        d["kind"] = "op";
+        d["name"] = ins.op->name;
+        d["shape"] = shape_tuple(ins.node.out_shape);
+        d["dtype"] = dtype_name(ins.node.out_dtype);
+        break;
+      case Instruction::Kind::ReadVariable:
+        d["kind"] = "read_variable";
+        d["name"] = "read_variable";
+        d["shape"] = shape_tuple(ins.variable->value.shape());
+        d["dtype"] = dtype_name(ins.variable->value.dtype());
+        break;
+      case Instruction::Kind::Assign:
+        d["kind"] = "assign";
+        d["name"] = assign_name(ins.mode);
+        break;
+      case Instruction::Kind::Effect:
+        d["kind"] = "effect";
+        d["name"] = ins.effect->name();
+        break;
+      case Instruction::Kind::CheckFinite:
+        d["kind"] = "check_finite";
+        d["name"] = "check_finite";
+        break;
+    }
+    code.append(d);
+  }
+  py::dict out;
+  out["name"] = p.name();
+  out["arguments"] = arguments;
+  out["constants"] = constants;
+  out["instructions"] = code;
+  out["outputs"] = py::cast(p.outputs());
+  return out;
+}
+
 // The programs of one tg.function whose arguments are all tensors, by their dtypes and shapes: a
 // call that hits costs one C++ call (the Python side keeps every other signature and traces).
 class TensorSignatureCache {
@@ -208,6 +282,10 @@ void bind_function(py::module_& m) {
              return names;
            },
            "The instructions' names in replay order.")
+      .def("_graph", &program_graph,
+           "The program as plain data: {'name', 'arguments' and 'constants' (slot, shape, dtype), "
+           "'instructions' (kind, name, inputs, output, shape, dtype, variable, variable_id, "
+           "trainable), 'outputs'}; what tapegrad.utils.tape_to_dot draws.")
       .def("__str__", &Program::to_string);
 
   m.def(

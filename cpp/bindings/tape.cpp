@@ -356,6 +356,52 @@ PyObject* m_watched_variables(PyObject* self, PyObject*) {
   });
 }
 
+// The recorded graph as plain Python data, for python/tapegrad/utils.py (tape_to_dot): nodes in
+// recording order, the variable behind each value read, the ids watched by watch(tensor).
+PyObject* m_graph(PyObject* self, PyObject*) {
+  return guarded([&] {
+    const Tape& t = tape_of(self);
+    py::list nodes;
+    for (const auto& node : t.nodes()) {
+      if (!node) continue;  // freed by a non-persistent tape's last sweep
+      py::list inputs, input_shapes, input_dtypes;
+      for (const InputMeta& in : node->inputs) {
+        inputs.append(py::int_(in.id));
+        input_shapes.append(shape_tuple(in.shape));
+        input_dtypes.append(py::str(dtype_name(in.dtype)));
+      }
+      py::dict d;
+      d["op"] = py::str(node->op->name);
+      d["inputs"] = inputs;
+      d["input_shapes"] = input_shapes;
+      d["input_dtypes"] = input_dtypes;
+      d["output"] = py::int_(node->output);
+      d["shape"] = shape_tuple(node->out_shape);
+      d["dtype"] = py::str(dtype_name(node->out_dtype));
+      nodes.append(d);
+    }
+    py::list reads;
+    for (const auto& [value_id, var] : t.variable_reads()) {
+      py::dict d;
+      d["id"] = py::int_(value_id);
+      d["variable"] = py::int_(var->id);
+      d["name"] = py::str(var->name);
+      d["trainable"] = py::bool_(var->trainable);
+      d["shape"] = shape_tuple(var->value.shape());
+      d["dtype"] = py::str(dtype_name(var->value.dtype()));
+      reads.append(d);
+    }
+    py::list watched;
+    for (TensorId id : t.watched_tensor_ids()) watched.append(py::int_(id));
+    py::dict out;
+    out["persistent"] = py::bool_(t.persistent());
+    out["nodes"] = nodes;
+    out["variable_reads"] = reads;
+    out["watched"] = watched;
+    return py::object(std::move(out));
+  });
+}
+
 PyObject* get_persistent(PyObject* self, void*) {
   return guarded([&] { return py::bool_(tape_of(self).persistent()); });
 }
@@ -390,6 +436,10 @@ PyMethodDef tape_methods[] = {
     {"reset", cfn(m_reset), METH_NOARGS, "Discards everything recorded so far."},
     {"watched_variables", cfn(m_watched_variables), METH_NOARGS,
      "The variables this tape watches, in the order they were first watched."},
+    {"_graph", cfn(m_graph), METH_NOARGS,
+     "The recorded graph as plain data: {'persistent', 'nodes' (op, inputs, input_shapes, "
+     "input_dtypes, output, shape, dtype), 'variable_reads' (id, variable, name, trainable, shape, "
+     "dtype), 'watched' (ids)}; what tapegrad.utils.tape_to_dot draws."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyGetSetDef tape_getset[] = {

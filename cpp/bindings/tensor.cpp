@@ -7,13 +7,13 @@
 
 namespace tg::py_bind {
 
-namespace {
-
 py::tuple shape_tuple(const Shape& s) {
   py::tuple t(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) t[i] = py::int_(s[i]);
   return t;
 }
+
+namespace {
 
 // A copy of a variable's value for Python. Refused while tracing: a program reads the variable
 // afresh at every replay, so a value read into Python then would be frozen at its traced value.

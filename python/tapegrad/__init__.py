@@ -19,6 +19,7 @@ from . import (
     nn,
     optimizers,
     train,
+    utils,
 )
 from ._core import DType, GradientTape, Tensor, Variable, num_threads, set_num_threads
 from ._core import isa as _isa
@@ -147,6 +148,7 @@ __all__ = [
     "tanh",
     "train",
     "transpose",
+    "utils",
     "value_and_grad",
     "where",
     "zeros",

@@ -64,7 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", help="write predictions to this .csv (default: print)")
     predict.add_argument("--threads", type=int, default=1)
 
-    sub.add_parser("demo", help="run the seed notebook's derivative and GradientTape cells")
+    demo = sub.add_parser("demo", help="run the seed notebook's derivative and GradientTape cells")
+    demo.add_argument(
+        "--plot",
+        nargs="?",
+        const="tape_plots",
+        metavar="DIR",
+        help="also draw each derivative cell's tape to DIR/cell_<number>.png (default DIR "
+        "%(const)s; needs tapegrad[viz] and Graphviz's dot)",
+    )
     return parser
 
 
@@ -76,7 +84,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return predict(args)
     from .demo import run_seed_cells
 
-    run_seed_cells()
+    run_seed_cells(plot_dir=getattr(args, "plot", None))
     return 0
 
 

@@ -202,6 +202,28 @@ void Tape::on_variable_read(const Variable& var, const Tensor& value) {
   watched_vars_.push_back(var);
 }
 
+std::vector<std::pair<TensorId, Variable>> Tape::variable_reads() const {
+  std::vector<std::pair<TensorId, Variable>> reads;
+  var_reads_.for_each([&](std::uint64_t value_id, std::uint64_t var_id) {
+    for (const Variable& v : watched_vars_)  // every variable read is in watched_vars_
+      if (v->id == var_id) reads.emplace_back(value_id, v);
+  });
+  std::sort(reads.begin(), reads.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  return reads;
+}
+
+std::vector<TensorId> Tape::watched_tensor_ids() const {
+  detail::IdMap<char> made(nodes_.size());
+  for (const auto& node : nodes_)
+    if (node) made.insert(node->output, 1);
+  std::vector<TensorId> ids;
+  tracked_.for_each([&](std::uint64_t id, char) {
+    if (!made.contains(id) && !var_reads_.contains(id)) ids.push_back(id);
+  });
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
 void Tape::reset() {
   nodes_.clear();
   tracked_.clear();

@@ -78,6 +78,7 @@ class Program {
   const std::vector<Instruction>& code() const { return code_; }
   const std::vector<std::int32_t>& outputs() const { return outputs_; }
   std::size_t num_constants() const { return constants_.size(); }
+  const std::vector<std::pair<std::int32_t, Tensor>>& constants() const { return constants_; }
   // The instructions as text, one a line (slot numbers, op names, shapes): for tests and docs.
   std::string to_string() const;
 

@@ -124,6 +124,13 @@ class Tape {
   bool persistent() const { return persistent_; }
   std::size_t num_nodes() const { return nodes_.size(); }
 
+  // For inspection (python/tapegrad/utils.py draws a tape from these): the nodes in recording
+  // order, the variable behind each value read (sorted by value id), and the ids watched by
+  // watch(tensor) (tracked ids that no node made and no variable read gave, sorted).
+  const std::vector<std::shared_ptr<Node>>& nodes() const { return nodes_; }
+  std::vector<std::pair<TensorId, Variable>> variable_reads() const;
+  std::vector<TensorId> watched_tensor_ids() const;
+
   // Used by record/read_variable.
   bool tracks(TensorId id) const { return tracked_.contains(id); }
   void add_node(const std::shared_ptr<Node>& node);
