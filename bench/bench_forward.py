@@ -1,6 +1,6 @@
 """Forward mode timed against its alternatives (and PyTorch), in one run.
 
-    python bench/bench_forward.py [--repeat 15] [--only jvp,jac,hvp,custom]
+    python bench/bench_forward.py [--repeat 15] [--only jvp,jac,hvp,custom,parts]
 
 - ``jvp``: ``tg.jvp`` of the seed model's output (Dense 8->128 relu -> Dense 1, batch 32) with
   respect to its input, against the model's forward pass alone (goal: jvp/forward <= 2.5);
@@ -11,7 +11,8 @@
   backward by nested tapes, ``torch.func.jvp(torch.func.grad(loss))`` (PyTorch's forward over
   reverse) and PyTorch's double backward (goals: double-backward/hvp >= 1.3, torch.func/hvp >= 3);
 - ``custom``: a ``tg.custom_gradient`` function (log1pexp) called under a tape against the same
-  ops undecorated under a tape: the decorator's cost in microseconds per call (goal <= 2 us).
+  ops undecorated under a tape: the decorator's cost in microseconds per call (goal <= 2 us);
+- with ``parts``: the pieces of the ``jvp`` and ``hvp`` cases timed alone (where the time goes).
 
 Each figure is the median over ``--repeat`` rounds of the mean time per call, the contenders'
 rounds interleaved (on a shared, busy machine a burst of load hits every contender alike); every
@@ -328,6 +329,114 @@ def bench_custom(repeat: int) -> None:
     print(f"  {'same with tape.gradient (us per call)':<52} {us[3] - us[2]:10.2f}")
 
 
+# ---- where the jvp and hvp microseconds go -------------------------------------------------------
+
+
+def bench_parts(repeat: int) -> None:
+    from tapegrad import _core
+    from tapegrad._core import ops
+
+    rng = np.random.default_rng(0)
+    x = tg.constant(rng.standard_normal((32, 8)).astype(np.float32))
+    t = tg.constant(rng.standard_normal((32, 8)).astype(np.float32))
+    model = tg.models.Sequential()
+    model.add(tg.layers.Dense(128, activation="relu", input_shape=(8,)))
+    model.add(tg.layers.Dense(1))
+    model(x)
+    w1, b1, w2, b2 = model.trainable_variables
+    h = ops.dense(x, w1, b1, "relu")
+
+    def two_dense():  # what model(x) runs: two fused dense ops
+        return ops.dense(ops.dense(x, w1, b1, "relu"), w2, b2, None)
+
+    def tangent_ops():  # what the two dense JVP rules run: matmul, relu_grad, matmul
+        return ops.matmul(ops.relu_grad(ops.matmul(t, w1.value()), h), w2.value())
+
+    def core_jvp():  # the C++ accumulator without the Python layer
+        acc = _core.ForwardAccumulator()
+        acc.watch(x, t)
+        acc.enter()
+        y = two_dense()
+        acc.exit()
+        return acc.tangent(y)
+
+    with tg.autodiff.ForwardAccumulator([x], [t]) as acc:
+        y = model(x)
+
+    rows = [
+        ("tg.jvp(model, [x], [t])", lambda: tg.jvp(model, [x], [t])),
+        ("model(x)", lambda: model(x)),
+        ("two fused dense ops (model(x) without Sequential)", two_dense),
+        ("the 3 tangent ops called from Python", tangent_ops),
+        ("_core accumulator: watch, enter, 2 dense, tangent", core_jvp),
+        (
+            "tg.autodiff.ForwardAccumulator([x], [t]) (Python)",
+            lambda: tg.autodiff.ForwardAccumulator([x], [t]),
+        ),
+        (
+            "acc.jvp(y, unconnected_gradients='zero')",
+            lambda: acc.jvp(y, unconnected_gradients="zero"),
+        ),
+    ]
+    us = side_by_side([fn for _, fn in rows], 1000, repeat)
+    report("pieces of tg.jvp (case 1, tapegrad alone)", list(zip([n for n, _ in rows], us)))
+
+    rng = np.random.default_rng(0)  # bench_hvp's model, data and v
+    xs, ys = (tg.constant(rng.standard_normal((32, k)).astype(np.float32)) for k in (8, 1))
+    w_np = [
+        (rng.standard_normal((8, 128)) * 0.3).astype(np.float32),
+        (rng.standard_normal(128) * 0.1).astype(np.float32),
+        (rng.standard_normal((128, 1)) * 0.1).astype(np.float32),
+        np.zeros(1, np.float32),
+    ]
+    vs = [tg.constant(rng.standard_normal(w.shape).astype(np.float32)) for w in w_np]
+    params = [tg.Variable(w) for w in w_np]
+
+    def loss(p):
+        w1, b1, w2, b2 = p
+        return tg.reduce_mean((tg.relu(xs @ w1 + b1) @ w2 + b2 - ys) ** 2)
+
+    def core_hvp():  # tg.hvp without its Python layer
+        acc = _core.ForwardAccumulator()
+        for p, v in zip(params, vs):
+            acc.watch(p, v)
+        acc.enter()
+        with tg.GradientTape() as tape:
+            value = loss(params)
+        gs = tape.gradient(value, params)
+        acc.exit()
+        return [acc.tangent(g) for g in gs]
+
+    def loss_under_acc():
+        acc = _core.ForwardAccumulator()
+        for p, v in zip(params, vs):
+            acc.watch(p, v)
+        acc.enter()
+        loss(params)
+        acc.exit()
+
+    def gradient():
+        with tg.GradientTape() as tape:
+            value = loss(params)
+        return tape.gradient(value, params)
+
+    for a, b in zip(tg.hvp(loss, params, vs), core_hvp()):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-6)
+    rows = [
+        ("tg.hvp(loss, params, vs)", lambda: tg.hvp(loss, params, vs)),
+        ("the same by hand with the _core accumulator", core_hvp),
+        ("loss(params) (9 ops)", lambda: loss(params)),
+        ("loss(params) under a _core accumulator (+11 ops)", loss_under_acc),
+        ("tape + loss + tape.gradient (no accumulator)", gradient),
+        (
+            "tg.autodiff.ForwardAccumulator(params, vs) (Python)",
+            lambda: tg.autodiff.ForwardAccumulator(params, vs),
+        ),
+    ]
+    us = side_by_side([fn for _, fn in rows], 200, repeat)
+    report("pieces of tg.hvp (case 3, tapegrad alone)", list(zip([n for n, _ in rows], us)))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="jvp,jac,hvp,custom")
@@ -338,7 +447,13 @@ def main() -> int:
         f"tapegrad {tg.__version__} {tg.config()}, numpy {np.__version__}, "
         f"torch {torch.__version__ if torch else 'not installed'}"
     )
-    benches = {"jvp": bench_jvp, "jac": bench_jac, "hvp": bench_hvp, "custom": bench_custom}
+    benches = {
+        "jvp": bench_jvp,
+        "jac": bench_jac,
+        "hvp": bench_hvp,
+        "custom": bench_custom,
+        "parts": bench_parts,
+    }
     for name in args.only.split(","):
         benches[name](args.repeat)
     return 0
