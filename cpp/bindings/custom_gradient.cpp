@@ -1,6 +1,9 @@
-// tg.custom_gradient for Python (python/tapegrad/custom_gradient.py): a CustomVjp around the user's
-// grad_fn, checked as it answers, and the watcher that finds the variables a function reads.
+// tg.custom_gradient for Python (python/tapegrad/custom_gradient.py): the decorated call (the
+// function run under a variable watcher, its result checked and recorded) and a CustomVjp around
+// the user's grad_fn, checked as it answers.
 #include <pybind11/stl.h>
+
+#include <algorithm>
 
 #include "convert.h"
 #include "tapegrad/errors.h"
@@ -103,51 +106,99 @@ class PyCustomVjp final : public CustomVjp {
   std::vector<Variable> variables_;
 };
 
+// The outputs of a custom function under new ids that the tapes record as one op of the inputs
+// and variable values, whose VJP is grad_fn.
+py::list record_outputs(const std::string& name, std::vector<Tensor> ins, std::size_t n_args,
+                        const std::vector<Tensor>& outs, const py::function& grad_fn,
+                        const std::vector<Variable>& variables) {
+  py::list result;
+  for (std::size_t i = 0; i < outs.size(); ++i) {
+    auto vjp = std::make_shared<PyCustomVjp>(name, grad_fn, i, outs, n_args, variables);
+    result.append(wrap(custom_gradient(ins, outs[i], std::move(vjp))));
+  }
+  return result;
+}
+
+// tg.custom_gradient's call: f(*args) under a variable watcher, its (outputs, grad_fn) checked,
+// the outputs recorded. In C++ so that the decorated call costs little more than f's own ops.
+// accepts_variables(grad_fn) is asked only when f read trainable variables not passed as inputs.
+py::object custom_gradient_call(const std::string& name, const py::function& f, const py::tuple& args,
+                                const py::function& accepts_variables) {
+  std::vector<Tensor> ins;
+  ins.reserve(args.size());
+  std::vector<std::uint64_t> passed;  // variables given as inputs are inputs, not `variables`
+  py::tuple call_args(args.size());
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    py::handle a = args[i];
+    if (is_variable(a)) {
+      passed.push_back(variable_of(a)->id);
+      call_args[i] = a;
+    } else if (!is_tensor(a)) {
+      call_args[i] = wrap(to_tensor(a));
+    } else {
+      call_args[i] = a;
+    }
+  }
+  VariableWatcher watcher;
+  watcher.enter();
+  py::object result;
+  try {
+    result = f(*call_args);
+  } catch (...) {
+    watcher.exit();
+    throw;
+  }
+  watcher.exit();
+  if (!PyTuple_Check(result.ptr()) && !PyList_Check(result.ptr()))
+    throw TypeError("custom_gradient '" + name + "': the function must return (outputs, grad_fn), got " +
+                    std::string(py::str(py::type::of(result).attr("__name__"))));
+  py::sequence pair = py::reinterpret_borrow<py::sequence>(result);
+  if (py::len(pair) != 2 || !PyCallable_Check(py::object(pair[1]).ptr()))
+    throw TypeError("custom_gradient '" + name + "': the function must return (outputs, grad_fn)");
+  py::object outputs = pair[0];
+  py::function grad_fn = py::reinterpret_borrow<py::function>(py::object(pair[1]));
+  for (py::handle a : call_args) ins.push_back(to_tensor(a));  // a variable input: its value read
+  const std::size_t n_args = ins.size();
+  std::vector<Variable> variables;
+  for (std::size_t i = 0; i < watcher.variables().size(); ++i) {
+    const Variable& v = watcher.variables()[i];
+    if (std::find(passed.begin(), passed.end(), v->id) != passed.end()) continue;
+    variables.push_back(v);
+    ins.push_back(watcher.values()[i]);
+  }
+  if (!variables.empty() && !accepts_variables(grad_fn).cast<bool>()) {
+    std::string names;
+    for (const Variable& v : variables) names += (names.empty() ? "'" : ", '") + v->name + "'";
+    throw TypeError("custom_gradient '" + name + "' reads variables [" + names +
+                    "], so grad_fn must accept a keyword argument 'variables' and return "
+                    "(input_grads, variable_grads)");
+  }
+  const bool single = is_tensor(outputs);
+  std::vector<Tensor> outs;
+  if (single) {
+    outs.push_back(tensor_of(outputs));
+  } else {
+    if (!PyTuple_Check(outputs.ptr()) && !PyList_Check(outputs.ptr()))
+      throw TypeError("custom_gradient '" + name + "': the function must return tensors, got " +
+                      std::string(py::str(py::type::of(outputs).attr("__name__"))));
+    for (py::handle h : outputs) {
+      if (!is_tensor(h))
+        throw TypeError("custom_gradient '" + name + "': the function must return tensors, got " +
+                        std::string(py::str(py::type::of(h).attr("__name__"))));
+      outs.push_back(tensor_of(h));
+    }
+  }
+  py::list recorded = record_outputs(name, std::move(ins), n_args, outs, grad_fn, variables);
+  if (single) return recorded[0];
+  if (PyTuple_Check(outputs.ptr())) return py::tuple(recorded);
+  return std::move(recorded);
+}
+
 }  // namespace
 
 void bind_custom_gradient(py::module_& m) {
-  py::class_<VariableWatcher>(m, "VariableWatcher",
-                              "Collects the trainable variables read while it is active.")
-      .def(py::init<>())
-      .def("__enter__", [](VariableWatcher& w) -> VariableWatcher& {
-        w.enter();
-        return w;
-      }, py::return_value_policy::reference)
-      .def("__exit__", [](VariableWatcher& w, py::args) { w.exit(); return false; })
-      .def_property_readonly("variables", [](const VariableWatcher& w) { return w.variables(); })
-      .def_property_readonly("values", [](const VariableWatcher& w) {
-        py::list out;
-        for (const Tensor& t : w.values()) out.append(wrap(t));
-        return out;
-      });
-  m.def(
-      "custom_gradient_record",
-      [](const std::string& name, py::sequence inputs, py::sequence outputs, py::function grad_fn,
-         const std::vector<Variable>& variables, py::sequence variable_values) {
-        std::vector<Tensor> ins;
-        for (py::handle h : inputs) ins.push_back(to_tensor(h));
-        const std::size_t n_args = ins.size();
-        for (py::handle h : variable_values) ins.push_back(to_tensor_no_watch(h));
-        if (ins.size() != n_args + variables.size())
-          throw ValueError("custom_gradient_record: one value per variable expected");
-        std::vector<Tensor> outs;
-        for (py::handle h : outputs) {
-          if (!is_tensor(h))
-            throw TypeError("custom_gradient '" + name + "': the function must return tensors, got " +
-                            std::string(py::str(py::type::of(h).attr("__name__"))));
-          outs.push_back(tensor_of(h));
-        }
-        py::list result;
-        for (std::size_t i = 0; i < outs.size(); ++i) {
-          auto vjp = std::make_shared<PyCustomVjp>(name, grad_fn, i, outs, n_args, variables);
-          result.append(wrap(custom_gradient(ins, outs[i], std::move(vjp))));
-        }
-        return result;
-      },
-      py::arg("name"), py::arg("inputs"), py::arg("outputs"), py::arg("grad_fn"), py::arg("variables"),
-      py::arg("variable_values"),
-      "The outputs under new ids that the tapes record as one op of inputs and variable values "
-      "whose VJP is grad_fn (tg.custom_gradient's core).");
+  m.def("custom_gradient_call", &custom_gradient_call, py::arg("name"), py::arg("f"), py::arg("args"),
+        py::arg("accepts_variables"), "tg.custom_gradient's call (custom_gradient.py).");
 }
 
 }  // namespace tg::py_bind

@@ -17,8 +17,6 @@ import inspect
 from typing import Callable
 
 from . import _core
-from ._core import Tensor, Variable
-from .ops import convert_to_tensor
 
 __all__ = ["custom_gradient", "custom_vjp"]
 
@@ -36,30 +34,10 @@ def custom_gradient(f: Callable) -> Callable:
                 f"custom_gradient '{name}': pass the inputs positionally (keyword arguments "
                 f"{sorted(kwargs)} have no gradient)"
             )
-        inputs = [a if isinstance(a, (Tensor, Variable)) else convert_to_tensor(a) for a in args]
-        with _core.VariableWatcher() as watcher:
-            result = f(*inputs)
-        if not (isinstance(result, (tuple, list)) and len(result) == 2 and callable(result[1])):
-            raise TypeError(
-                f"custom_gradient '{name}': the function must return (outputs, grad_fn), got "
-                f"{type(result).__name__}"
-            )
-        outputs, grad_fn = result
-        # A Variable passed as an input is an input (its value), not one of `variables`.
-        passed = {id(a) for a in args if isinstance(a, Variable)}
-        pairs = [(v, x) for v, x in zip(watcher.variables, watcher.values) if id(v) not in passed]
-        if pairs and not _accepts_variables(grad_fn):
-            raise TypeError(
-                f"custom_gradient '{name}' reads variables {[v.name for v, _ in pairs]}, so "
-                "grad_fn must accept a keyword argument 'variables' and return (input_grads, "
-                "variable_grads)"
-            )
-        single = isinstance(outputs, Tensor)
-        flat = [outputs] if single else list(outputs)
-        recorded = _core.custom_gradient_record(
-            name, inputs, flat, grad_fn, [v for v, _ in pairs], [x for _, x in pairs]
-        )
-        return recorded[0] if single else type(outputs)(recorded)
+        # f runs under a variable watcher; its (outputs, grad_fn) is checked and recorded, all
+        # in one C++ call (cpp/bindings/custom_gradient.cpp). A Variable passed as an input is
+        # an input (its value), not one of `variables`.
+        return _core.custom_gradient_call(name, f, args, _accepts_variables)
 
     return decorated
 

@@ -26,6 +26,11 @@ __all__ = ["ForwardAccumulator", "jacfwd", "jacrev", "jvp"]
 
 
 def _leaves(value) -> list:
+    kind = type(value)
+    if kind is Tensor or kind is Variable:
+        return [value]
+    if (kind is list or kind is tuple) and all(type(v) is Tensor for v in value):
+        return list(value)  # the common flat case, without the recursion
     if isinstance(value, (list, tuple)):
         return [leaf for item in value for leaf in _leaves(item)]
     if isinstance(value, dict):
@@ -39,6 +44,16 @@ def _map(fn, value):
     if isinstance(value, dict):
         return {k: _map(fn, value[k]) for k in value}
     return fn(value)
+
+
+def _zero_for_unconnected(unconnected_gradients) -> bool:
+    if unconnected_gradients in ("zero", UnconnectedGradients.ZERO):
+        return True
+    if unconnected_gradients in ("none", UnconnectedGradients.NONE, None):
+        return False
+    raise ValueError(
+        f"unconnected_gradients must be 'none' or 'zero', got {unconnected_gradients!r}"
+    )
 
 
 class ForwardAccumulator:
@@ -73,7 +88,10 @@ class ForwardAccumulator:
         """The tangent of each tensor or variable in ``primals`` (same structure): ``None`` (or
         zeros with ``unconnected_gradients="zero"``) where it does not depend on the watched
         primals."""
-        zero = UnconnectedGradients(unconnected_gradients) == UnconnectedGradients.ZERO
+        zero = _zero_for_unconnected(unconnected_gradients)
+        if type(primals) is Tensor:  # the common case, without the structure walk
+            t = self._acc.tangent(primals)
+            return zeros_like(primals) if t is None and zero else t
 
         def tangent(value):
             t = self._acc.tangent(value)
@@ -94,9 +112,23 @@ def jvp(f: Callable, primals, tangents):
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     xs = [p if isinstance(p, (Tensor, Variable)) else convert_to_tensor(p) for p in primals]
-    with ForwardAccumulator(xs, list(tangents)) as acc:
+    acc = _core.ForwardAccumulator()  # the C++ accumulator itself: jvp is called in loops
+    for x, t in zip(xs, tangents):
+        acc.watch(x, t)
+    acc.enter()
+    try:
         y = f(*xs)
-    return y, acc.jvp(y, unconnected_gradients="zero")
+    finally:
+        acc.exit()
+    if type(y) is Tensor:
+        t = acc.tangent(y)
+        return y, zeros_like(y) if t is None else t
+    return y, _map(lambda v: _tangent_or_zeros(acc, v), y)
+
+
+def _tangent_or_zeros(acc, value):
+    t = acc.tangent(value)
+    return zeros_like(value.value() if isinstance(value, Variable) else value) if t is None else t
 
 
 def _argument(args, argnums: int, transform: str):

@@ -12,9 +12,9 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
+from . import _core
 from ._core import GradientTape, Tensor, Variable
-from .forward import ForwardAccumulator
-from .ops import convert_to_tensor
+from .ops import convert_to_tensor, zeros_like
 
 __all__ = ["grad", "hessian", "hvp", "value_and_grad"]
 
@@ -93,13 +93,24 @@ def hvp(f: Callable, x, v):
             )
     # Forward over reverse: the gradient's tangent along v is H v, one forward-mode pass over the
     # gradient's ops instead of a second reverse sweep over them (forward.py).
-    with ForwardAccumulator(xs, vs) as acc:
+    acc = _core.ForwardAccumulator()
+    for xi, vi in zip(xs, vs):
+        acc.watch(xi, vi)
+    acc.enter()
+    try:
         with GradientTape() as tape:
             tape.watch(xs)
             y = _scalar_output(f(x), "hvp")
         gs = tape.gradient(y, xs, unconnected_gradients="zero")
-    hv = acc.jvp(gs, unconnected_gradients="zero")
+    finally:
+        acc.exit()
+    hv = [_tangent_or_zeros(acc, g) for g in gs]
     return type(x)(hv) if structured else hv[0]
+
+
+def _tangent_or_zeros(acc, g):
+    t = acc.tangent(g)
+    return zeros_like(g) if t is None else t
 
 
 def _argnums(argnums, n_args: int, transform: str) -> tuple:

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "tapegrad/autograd/recorders.h"
+#include "tapegrad/autograd/tape.h"
 #include "tapegrad/errors.h"
 #include "tapegrad/ops.h"
 
@@ -14,6 +15,7 @@ ForwardAccumulator::~ForwardAccumulator() { exit(); }
 void ForwardAccumulator::enter() {
   if (entered_) throw ValueError("ForwardAccumulator: already active; an accumulator is entered once");
   detail::recorders().accumulators.push_back(this);
+  tapes_at_enter_ = detail::recorders().tapes.size();
   entered_ = true;
 }
 
@@ -74,8 +76,38 @@ void ForwardAccumulator::pass_on(const Tensor& in, const Tensor& out) {
   if (t.defined()) set(out.id(), t);
 }
 
-void ForwardAccumulator::on_op(const OpDef& op, const std::vector<Tensor>& inputs, const Tensor& out,
-                               const Attrs& attrs) {
+bool ForwardAccumulator::has_tangent_for_any(const std::vector<Tensor>& inputs) const {
+  if (in_rule_) return false;
+  for (const Tensor& t : inputs)
+    if (index_.contains(t.id())) return true;
+  return false;
+}
+
+namespace {
+// Pauses the recording tapes from position `first` on (those entered inside an accumulator)
+// while a JVP rule runs; resumes them after, also on an exception.
+class InnerTapesPaused {
+ public:
+  explicit InnerTapesPaused(std::size_t first) {
+    auto& tapes = detail::recorders().tapes;
+    for (std::size_t i = first; i < tapes.size(); ++i)
+      if (tapes[i]->recording()) {
+        tapes[i]->pause();
+        paused_.push_back(tapes[i]);
+      }
+  }
+  ~InnerTapesPaused() {
+    for (Tape* t : paused_) t->resume();
+  }
+  InnerTapesPaused(const InnerTapesPaused&) = delete;
+  InnerTapesPaused& operator=(const InnerTapesPaused&) = delete;
+
+ private:
+  std::vector<Tape*> paused_;
+};
+}  // namespace
+
+void ForwardAccumulator::on_op(const std::vector<Tensor>& inputs, const Tensor& out, const Node& node) {
   if (in_rule_) return;
   std::vector<Tensor> tangents(inputs.size());
   bool any = false;
@@ -84,19 +116,12 @@ void ForwardAccumulator::on_op(const OpDef& op, const std::vector<Tensor>& input
     any = any || tangents[i].defined();
   }
   if (!any) return;
-  if (!op.jvp) throw ValueError(std::string("forward mode: op '") + op.name + "' has no JVP rule");
-  Node node;
-  node.op = &op;
-  node.inputs.reserve(inputs.size());
-  for (const Tensor& t : inputs) node.inputs.push_back({t.id(), t.dtype(), t.shape()});
-  node.output = out.id();
-  node.out_dtype = out.dtype();
-  node.out_shape = out.shape();
-  node.attrs = attrs;
+  if (!node.op->jvp) throw ValueError(std::string("forward mode: op '") + node.op->name + "' has no JVP rule");
   in_rule_ = true;
   Tensor t;
   try {
-    t = op.jvp(inputs, tangents, out, node);
+    InnerTapesPaused paused(std::min(tapes_at_enter_, detail::recorders().tapes.size()));
+    t = node.op->jvp(inputs, tangents, out, node);
   } catch (...) {
     in_rule_ = false;
     throw;

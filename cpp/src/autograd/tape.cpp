@@ -67,11 +67,21 @@ void record_everywhere(const OpDef& op, const Inputs& inputs, const Tensor& out,
   if (Trace* trace = active_trace())
     trace->on_op(op, std::vector<Tensor>(inputs.begin(), inputs.end()), out, attrs);
   if (recorders().accumulators.empty()) return record_on_tapes(op, inputs, out, saved, std::move(attrs));
-  const Attrs kept = attrs;
-  record_on_tapes(op, inputs, out, saved, std::move(attrs));
   const std::vector<Tensor> in(inputs.begin(), inputs.end());
+  bool forward = false;  // does an accumulator carry a tangent into this op?
+  for (const ForwardAccumulator* acc : recorders().accumulators) forward = forward || acc->has_tangent_for_any(in);
+  if (!forward) return record_on_tapes(op, inputs, out, saved, std::move(attrs));
+  Node node;  // what a JVP rule reads, built once for every accumulator
+  node.op = &op;
+  node.inputs.reserve(in.size());
+  for (const Tensor& t : in) node.inputs.push_back({t.id(), t.dtype(), t.shape()});
+  node.output = out.id();
+  node.out_dtype = out.dtype();
+  node.out_shape = out.shape();
+  node.attrs = attrs;
+  record_on_tapes(op, inputs, out, saved, std::move(attrs));
   const std::vector<ForwardAccumulator*> accumulators = recorders().accumulators;
-  for (ForwardAccumulator* acc : accumulators) acc->on_op(op, in, out, kept);
+  for (ForwardAccumulator* acc : accumulators) acc->on_op(in, out, node);
 }
 }  // namespace
 

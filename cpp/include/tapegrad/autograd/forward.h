@@ -4,7 +4,9 @@
 // The rule's ops are themselves ops: outer accumulators and active tapes see them, which is how
 // forward and reverse mode nest in both orders (forward-over-reverse: an accumulator around a
 // tape's gradient gives Hessian-vector products; reverse-over-forward: a tape around an
-// accumulator differentiates a JVP). The accumulator does not feed a rule's ops back to itself.
+// accumulator differentiates a JVP). The accumulator does not feed a rule's ops back to itself,
+// and tapes entered inside it do not record them either (TensorFlow's rule: a tape inside the
+// accumulator differentiates the primal computation, one outside differentiates the JVP).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -34,8 +36,12 @@ class ForwardAccumulator {
   Tensor tangent_of(const Tensor& t) const;
   Tensor tangent_of(const Variable& var) const;
 
+  // Whether one of inputs has a tangent here (before anything is built for the op).
+  bool has_tangent_for_any(const std::vector<Tensor>& inputs) const;
+
   // Hooks (tape.cpp, ops).
-  void on_op(const OpDef& op, const std::vector<Tensor>& inputs, const Tensor& out, const Attrs& attrs);
+  // node: the op's attributes and shapes (built once for every accumulator).
+  void on_op(const std::vector<Tensor>& inputs, const Tensor& out, const Node& node);
   void on_variable_read(const Variable& var, const Tensor& value);
   // out is in (same value, new id: custom_gradient's output): out's tangent is in's.
   void pass_on(const Tensor& in, const Tensor& out);
@@ -44,7 +50,8 @@ class ForwardAccumulator {
   void set(TensorId id, const Tensor& tangent);
 
   bool entered_ = false;
-  bool in_rule_ = false;  // computing a JVP rule: its ops are not fed back to this accumulator
+  bool in_rule_ = false;
+  std::size_t tapes_at_enter_ = 0;  // tapes active outside this accumulator (they see rules' ops)  // computing a JVP rule: its ops are not fed back to this accumulator
   detail::IdMap<std::uint32_t> index_;  // tensor id -> tangents_ slot
   std::vector<Tensor> tangents_;
   std::vector<std::pair<std::uint64_t, Tensor>> variable_tangents_;  // variable id -> tangent
