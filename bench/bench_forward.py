@@ -27,6 +27,7 @@ import sys
 import timeit
 
 import numpy as np
+from bench_higher_order import nested_tapes_hvp, seed_mlp_hvp_problem
 
 import tapegrad as tg
 
@@ -184,18 +185,7 @@ def bench_jac(repeat: int) -> None:
 
 
 def bench_hvp(repeat: int) -> None:
-    # the model, data and v of bench_higher_order.py's bench_hvp
-    rng = np.random.default_rng(0)
-    x_np = rng.standard_normal((32, 8)).astype(np.float32)
-    y_np = rng.standard_normal((32, 1)).astype(np.float32)
-    w_np = [
-        (rng.standard_normal((8, 128)) * 0.3).astype(np.float32),
-        (rng.standard_normal(128) * 0.1).astype(np.float32),
-        (rng.standard_normal((128, 1)) * 0.1).astype(np.float32),
-        np.zeros(1, np.float32),
-    ]
-    v_np = [rng.standard_normal(w.shape).astype(np.float32) for w in w_np]
-
+    x_np, y_np, w_np, v_np = seed_mlp_hvp_problem()  # bench_higher_order.py's MLP HVP
     x, y = tg.constant(x_np), tg.constant(y_np)
     params = [tg.Variable(w) for w in w_np]
     vs = [tg.constant(v) for v in v_np]
@@ -209,14 +199,7 @@ def bench_hvp(repeat: int) -> None:
         return tg.hvp(loss, params, vs)
 
     def tapegrad_double_backward():
-        with tg.GradientTape() as outer:
-            with tg.GradientTape() as inner:
-                value = loss(params)
-            gs = inner.gradient(value, params)
-            dot = tg.reduce_sum(gs[0] * vs[0])
-            for g, v in zip(gs[1:], vs[1:]):
-                dot = dot + tg.reduce_sum(g * v)
-        return outer.gradient(dot, params)
+        return nested_tapes_hvp(loss, params, vs)
 
     hv = [h.numpy() for h in tapegrad_hvp()]
     for a, b in zip(hv, tapegrad_double_backward()):
@@ -275,14 +258,7 @@ def bench_hvp(repeat: int) -> None:
         return tg.hvp(fused_loss, params, vs)
 
     def fused_double_backward():
-        with tg.GradientTape() as outer:
-            with tg.GradientTape() as inner:
-                value = fused_loss(params)
-            gs = inner.gradient(value, params)
-            dot = tg.reduce_sum(gs[0] * vs[0])
-            for g, v in zip(gs[1:], vs[1:]):
-                dot = dot + tg.reduce_sum(g * v)
-        return outer.gradient(dot, params)
+        return nested_tapes_hvp(fused_loss, params, vs)
 
     for a, b in zip(fused_hvp(), fused_double_backward()):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)

@@ -103,7 +103,8 @@ def bench_cell(repeat: int) -> None:
 # ---- HVP of the seed MLP's loss ----------------------------------------------------------------
 
 
-def bench_hvp(repeat: int) -> None:
+def seed_mlp_hvp_problem():
+    """The seed MLP's batch, weights and a direction v, as NumPy arrays (bench_forward.py too)."""
     rng = np.random.default_rng(0)
     x_np = rng.standard_normal((32, 8)).astype(np.float32)
     y_np = rng.standard_normal((32, 1)).astype(np.float32)
@@ -114,7 +115,23 @@ def bench_hvp(repeat: int) -> None:
         np.zeros(1, np.float32),
     ]
     v_np = [rng.standard_normal(w.shape).astype(np.float32) for w in w_np]
+    return x_np, y_np, w_np, v_np
 
+
+def nested_tapes_hvp(loss, params, vs):
+    """H v by double backward, written by hand: outer.gradient(sum(inner.gradient(loss) * v))."""
+    with tg.GradientTape() as outer:
+        with tg.GradientTape() as inner:
+            value = loss(params)
+        gs = inner.gradient(value, params)
+        dot = tg.reduce_sum(gs[0] * vs[0])
+        for g, v in zip(gs[1:], vs[1:]):
+            dot = dot + tg.reduce_sum(g * v)
+    return outer.gradient(dot, params)
+
+
+def bench_hvp(repeat: int) -> None:
+    x_np, y_np, w_np, v_np = seed_mlp_hvp_problem()
     x, y = tg.constant(x_np), tg.constant(y_np)
     params = [tg.Variable(w) for w in w_np]
     vs = [tg.constant(v) for v in v_np]
@@ -128,14 +145,7 @@ def bench_hvp(repeat: int) -> None:
         return tg.hvp(loss, params, vs)
 
     def tapegrad_nested():
-        with tg.GradientTape() as outer:
-            with tg.GradientTape() as inner:
-                value = loss(params)
-            gs = inner.gradient(value, params)
-            dot = tg.reduce_sum(gs[0] * vs[0])
-            for g, v in zip(gs[1:], vs[1:]):
-                dot = dot + tg.reduce_sum(g * v)
-        return outer.gradient(dot, params)
+        return nested_tapes_hvp(loss, params, vs)
 
     hv = [h.numpy() for h in tapegrad_hvp()]
     for a, b in zip(hv, tapegrad_nested()):
