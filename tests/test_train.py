@@ -532,3 +532,25 @@ def test_random_batch_indices_are_drawn_in_cpp_uniform_and_deterministic():
     assert tg._core.random_batch_indices(5, 0, 4, 1).shape == (0, 4)
     with pytest.raises(ValueError, match="no samples"):
         tg._core.random_batch_indices(0, 3, 2, 0)
+
+
+def test_a_model_that_reads_values_in_python_gets_a_hint_to_train_eagerly():
+    class PeekingModel:
+        """Branches on a tensor's value in Python: cannot be compiled."""
+
+        def __init__(self):
+            self.dense = layers.Dense(1, input_shape=(3,))
+            self.trainable_variables = self.dense.trainable_variables
+            self.stop_training = False
+
+        def __call__(self, x, training=False):
+            y = self.dense(x)
+            return y * 2.0 if float(tg.reduce_sum(y)) > 0 else y
+
+    X, y = linear_problem(64)
+    with pytest.raises(TypeError, match=r"while tracing(.|\n)*compiled=False"):
+        Trainer(PeekingModel(), optimizer=optimizers.SGD(0.01)).fit(X, y, verbose=0)
+    hist = Trainer(PeekingModel(), optimizer=optimizers.SGD(0.01), compiled=False).fit(
+        X, y, epochs=2, verbose=0
+    )
+    assert len(hist.history["loss"]) == 2

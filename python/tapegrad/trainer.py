@@ -72,6 +72,14 @@ class _StepRunner:
             loss = self.step(xb, yb)
         except FloatingPointError as e:  # check_finite, eager or while tracing
             return np.array([_non_finite_value(e)]), True
+        except TypeError as e:
+            if self.compiled and "while tracing" in str(e):
+                raise TypeError(
+                    f"{e}\nThe Trainer compiles its training step with tg.function; to run a "
+                    "model that reads tensor values in Python, train eagerly: "
+                    "Trainer(..., compiled=False) or model.compile(..., run_eagerly=True)."
+                ) from e
+            raise
         if self.compiled:
             self.programs[group.shape[1]] = self.step.get_program(xb, yb)
         return np.array([float(loss)]), False
