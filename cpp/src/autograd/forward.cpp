@@ -76,34 +76,31 @@ void ForwardAccumulator::pass_on(const Tensor& in, const Tensor& out) {
   if (t.defined()) set(out.id(), t);
 }
 
-bool ForwardAccumulator::has_tangent_for_any(const std::vector<Tensor>& inputs) const {
-  if (in_rule_) return false;
-  for (const Tensor& t : inputs)
-    if (index_.contains(t.id())) return true;
-  return false;
-}
-
 namespace {
 // Pauses the recording tapes from position `first` on (those entered inside an accumulator)
 // while a JVP rule runs; resumes them after, also on an exception.
 class InnerTapesPaused {
  public:
-  explicit InnerTapesPaused(std::size_t first) {
-    auto& tapes = detail::recorders().tapes;
-    for (std::size_t i = first; i < tapes.size(); ++i)
-      if (tapes[i]->recording()) {
-        tapes[i]->pause();
-        paused_.push_back(tapes[i]);
-      }
+  explicit InnerTapesPaused(std::size_t first) : first_(first) {
+    const auto& tapes = detail::recorders().tapes;
+    for (std::size_t i = first; i < tapes.size() && i - first < kMax; ++i) {
+      paused_[i - first] = tapes[i]->recording();
+      if (paused_[i - first]) tapes[i]->pause();
+    }
   }
   ~InnerTapesPaused() {
-    for (Tape* t : paused_) t->resume();
+    // A rule pushes and pops no tapes of its own that outlive it: the same positions are ours.
+    const auto& tapes = detail::recorders().tapes;
+    for (std::size_t i = first_; i < tapes.size() && i - first_ < kMax; ++i)
+      if (paused_[i - first_]) tapes[i]->resume();
   }
   InnerTapesPaused(const InnerTapesPaused&) = delete;
   InnerTapesPaused& operator=(const InnerTapesPaused&) = delete;
 
  private:
-  std::vector<Tape*> paused_;
+  static constexpr std::size_t kMax = 16;  // tapes nested inside one accumulator (no allocation)
+  std::size_t first_;
+  bool paused_[kMax] = {};
 };
 }  // namespace
 

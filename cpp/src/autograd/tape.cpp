@@ -67,10 +67,11 @@ void record_everywhere(const OpDef& op, const Inputs& inputs, const Tensor& out,
   if (Trace* trace = active_trace())
     trace->on_op(op, std::vector<Tensor>(inputs.begin(), inputs.end()), out, attrs);
   if (recorders().accumulators.empty()) return record_on_tapes(op, inputs, out, saved, std::move(attrs));
-  const std::vector<Tensor> in(inputs.begin(), inputs.end());
   bool forward = false;  // does an accumulator carry a tangent into this op?
-  for (const ForwardAccumulator* acc : recorders().accumulators) forward = forward || acc->has_tangent_for_any(in);
+  for (const ForwardAccumulator* acc : recorders().accumulators)
+    forward = forward || acc->has_tangent_for_any(inputs);
   if (!forward) return record_on_tapes(op, inputs, out, saved, std::move(attrs));
+  const std::vector<Tensor> in(inputs.begin(), inputs.end());
   Node node;  // what a JVP rule reads, built once for every accumulator
   node.op = &op;
   node.inputs.reserve(in.size());
@@ -80,8 +81,10 @@ void record_everywhere(const OpDef& op, const Inputs& inputs, const Tensor& out,
   node.out_shape = out.shape();
   node.attrs = attrs;
   record_on_tapes(op, inputs, out, saved, std::move(attrs));
-  const std::vector<ForwardAccumulator*> accumulators = recorders().accumulators;
-  for (ForwardAccumulator* acc : accumulators) acc->on_op(in, out, node);
+  // By index: an accumulator's rule neither adds nor removes accumulators.
+  const std::size_t n_accumulators = recorders().accumulators.size();
+  for (std::size_t i = 0; i < n_accumulators && i < recorders().accumulators.size(); ++i)
+    recorders().accumulators[i]->on_op(in, out, node);
 }
 }  // namespace
 

@@ -37,7 +37,12 @@ class ForwardAccumulator {
   Tensor tangent_of(const Variable& var) const;
 
   // Whether one of inputs has a tangent here (before anything is built for the op).
-  bool has_tangent_for_any(const std::vector<Tensor>& inputs) const;
+  template <class Inputs> bool has_tangent_for_any(const Inputs& inputs) const {
+    if (in_rule_) return false;
+    for (const Tensor& t : inputs)
+      if (index_.contains(t.id())) return true;
+    return false;
+  }
 
   // Hooks (tape.cpp, ops).
   // node: the op's attributes and shapes (built once for every accumulator).
