@@ -392,7 +392,7 @@ OP_ROWS = (
         lambda t, p: ops.mean_squared_error(t, p),
         _mse_ref,
         MSE_CASES,
-        note="Keras: the mean over the last axis of the broadcast shape (SEMANTICS 13.3)",
+        note="Keras: the mean over the last axis of the broadcast shape",
     ),
     OpRow(
         "mean_squared_error_grad",

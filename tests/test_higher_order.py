@@ -1,4 +1,4 @@
-"""Higher-order derivatives (SEMANTICS 7 and 8, issue 3): nested tapes to any order, analytic
+"""Higher-order derivatives (TensorFlow's rules): nested tapes to any order, analytic
 higher derivatives, None versus zeros, jacobian / batch_jacobian against float64 central
 differences, the function transforms of tapegrad.functional, and checks that the op table's
 second-order test is real for every row."""
@@ -231,7 +231,7 @@ def test_persistent_tape_jacobian_inside_its_own_block_is_recorded():
     np.testing.assert_allclose(tape.gradient(s, x).numpy(), 6 * np.array([1.0, 2.0]))
 
 
-# ---- None versus zeros (SEMANTICS 7.4, 3.2) ------------------------------------------------------
+# ---- None versus zeros --------------------------------------------------------------------------
 
 
 def test_seed_cell_5_2_3_exact_output(capsys):

@@ -1,4 +1,4 @@
-"""Dense, Normalization and Sequential (SEMANTICS.md section 14): shapes, initializer bounds,
+"""Dense, Normalization and Sequential (Keras's semantics): shapes, initializer bounds,
 variable order, casting, saving and loading."""
 
 import math

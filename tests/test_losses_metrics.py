@@ -1,4 +1,4 @@
-"""Keras losses and metrics (SEMANTICS.md section 13)."""
+"""Keras losses and metrics."""
 
 import warnings
 

@@ -1,4 +1,5 @@
-"""Tapes free what they saved (SEMANTICS 5.2, DESIGN.md 4, pain point 8), checked through the
+"""Tapes free what they saved (a non-persistent tape drops each node as its sweep consumes it),
+checked through the
 resident set size read from /proc/self/statm (and the peak from getrusage), no weakrefs.
 
 Measurements that need a clean heap run in a fresh interpreter (subprocess) so that earlier tests

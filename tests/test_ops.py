@@ -1,6 +1,7 @@
 """Every op, driven by op_table: forward vs NumPy (float64 and float32), first- and second-order
 gradients vs float64 central differences (gradcheck.py), a coverage test against
-``tapegrad._core.ops``, and the special points of SEMANTICS.md section 10 as explicit tests."""
+``tapegrad._core.ops``, and the special points (relu'(0), |x|'(0), sqrt'(0), pow at 0, ties,
+saturation) as explicit tests."""
 
 from __future__ import annotations
 
@@ -150,7 +151,8 @@ def test_coverage_rows_are_well_formed():
         assert row.max_order in (1, 2)
     elementwise = {"add", "subtract", "multiply", "divide", "maximum", "minimum", "pow"}
     for row in OP_ROWS:
-        if row.op in elementwise:  # STYLE.md pitfall 4: broadcast samples in every binary row
+        # broadcast samples in every binary row: its VJP must undo the broadcasting
+        if row.op in elementwise:
             shapes = {c.shapes for c in row.cases}
             for need in [
                 ((3, 1), (1, 4)),
@@ -163,7 +165,7 @@ def test_coverage_rows_are_well_formed():
                 assert need in shapes, f"{row.name} lacks the case {need}"
 
 
-# ---- special points (SEMANTICS.md 10.9 - 10.11) -------------------------------------------------
+# ---- special points --------------------------------------------------------------------------
 
 
 def grads(f, *xs, dtype=np.float64, upstream=None):
@@ -234,7 +236,7 @@ POW_FORMS = {
     ],
 )
 def test_pow_grad_special_points(form, p, expected):
-    """d(x^2)/dx = 0, d(x^1)/dx = 1, d(x^0)/dx = 0 at x = 0 (not NaN; SEMANTICS 10.9, 16)."""
+    """d(x^2)/dx = 0, d(x^1)/dx = 1, d(x^0)/dx = 0 at x = 0 (not NaN: x^0 is constant)."""
     f = POW_FORMS[form]
     (g,) = grads(lambda x: f(x, p), [0.0, 1.5, -2.0])
     np.testing.assert_array_equal(g, expected)

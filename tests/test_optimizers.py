@@ -1,5 +1,5 @@
 """Optimizers: Keras's update rules against hand math, apply_gradients' pair handling, clipping,
-schedules, and the copy-on-write rule for saved values (SEMANTICS.md sections 11-12)."""
+schedules, and the copy-on-write rule for saved values (Keras's rules)."""
 
 import warnings
 
@@ -27,7 +27,7 @@ def run(opt, dtype=np.float64):
 
 # -- Keras's update rules: one row per optimizer setting ------------------------------------
 # Each reference runs Keras's rule in NumPy over ``grads`` in the variables' dtype T, scalars cast
-# to T as the C++ update casts them (SEMANTICS.md section 12).
+# to T as the C++ update casts them (Keras's rules).
 
 
 def sgd_rule(lr, momentum=0.0, nesterov=False):

@@ -1,8 +1,7 @@
-"""GradientTape semantics: one test per rule of SEMANTICS.md sections 1-7 and 9.
-
-Each test name starts with the rule number it checks (``test_1_3_...`` checks rule 1.3).
-Rules about ``jacobian``/``batch_jacobian`` (section 8, and 7.6 which needs ``jacobian``) are
-not covered here.
+"""GradientTape semantics: one test per rule of TensorFlow's GradientTape, grouped by number:
+1 watching, 2 targets and sources, 3 unconnected gradients, 4 output gradients, 5 persistence
+and re-entry, 6 stop_recording and reset, 7 nesting, 9 dtypes (``test_1_3_...`` checks rule 3 of group 1).
+Jacobians (group 8) are tested in test_higher_order.py.
 """
 
 from __future__ import annotations
@@ -732,7 +731,7 @@ def test_7_5_hessian_vector_product_by_nested_tapes():
 
 
 def test_design_4_thread_local_tapes_do_not_see_other_threads():
-    """DESIGN.md section 4: tapes are thread-local; another thread's ops are not recorded."""
+    """Tapes are thread-local; another thread's ops are not recorded."""
     x = tg.constant(2.0)
     box = {}
 

@@ -1,6 +1,6 @@
 """Tensor and Variable basics: printing, shapes, dtypes, NumPy interop (views, buffer protocol,
 DLPack), Python operators on both sides, conversions, Variable updates and Note [Saved values
-never change] (SEMANTICS.md 9 and 11, DESIGN.md 2)."""
+never change] (see tensor.h)."""
 
 from __future__ import annotations
 
@@ -162,7 +162,7 @@ def test_variable_numpy_is_a_copy():
     try:
         a[0] = 99.0
     except ValueError:
-        pass  # read-only is fine too (SEMANTICS 11.4)
+        pass  # read-only is fine too
     np.testing.assert_array_equal(v.numpy(), [1.0, 2.0])
     v.assign([3.0, 4.0])
     assert a[1] == 2.0  # the copy does not follow the variable either

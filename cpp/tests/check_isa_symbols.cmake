@@ -1,6 +1,6 @@
 # Guard: every per-ISA object file exports only its own entry symbols (each one names its ISA), so
 # the linker can never pick an AVX2/AVX-512 copy of an inline or template function for portable
-# code (DESIGN 5: such a copy would SIGILL on an older CPU). Run by ctest as
+# code (such a copy would SIGILL on an older CPU; cpp/src/kernels/gemm/ukernel.h). Run by ctest as
 #   cmake -DNM=<nm> -DOBJECTS=<obj1|obj2|...> -P check_isa_symbols.cmake
 string(REPLACE "|" ";" _objects "${OBJECTS}")
 set(_checked 0)

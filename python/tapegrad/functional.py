@@ -1,5 +1,5 @@
 """Function transforms built on tapes, beyond TensorFlow's tape API: Hessians, Hessian-vector
-products by nested tapes (SEMANTICS 7.5, 7.6), and JAX-style ``grad`` / ``value_and_grad``.
+products (tests/test_higher_order.py), and JAX-style ``grad`` / ``value_and_grad``.
 
 Each transform only arranges tapes; every derivative is an ordinary tape sweep, so the results
 are Tensors that an enclosing tape records too (``grad(grad(f))`` is a second derivative).
@@ -53,7 +53,7 @@ def _scalar_output(y, transform: str) -> Tensor:
 def hessian(f: Callable, x) -> Tensor:
     """The full Hessian of a scalar function ``f`` at ``x``, of shape ``x.shape + x.shape``.
 
-    ``outer.jacobian(inner.gradient(f(x), x), x)`` with nested tapes (SEMANTICS 7.6): one reverse
+    ``outer.jacobian(inner.gradient(f(x), x), x)`` with nested tapes: one reverse
     sweep per element of ``x``, so meant for small ``x``; use ``hvp`` for large ones.
     """
     x = _as_source(x)

@@ -1,4 +1,4 @@
-"""Keras layers (SEMANTICS.md section 14): ``Dense`` and ``Normalization``.
+"""Keras layers (the rules: tests/test_layers_models.py): ``Dense`` and ``Normalization``.
 
 A layer is built from ``input_shape`` at once or from its first input; floating inputs are cast to
 the layer's dtype (float32 by default: the seed feeds float64 from StandardScaler).

@@ -1,4 +1,4 @@
-"""Keras losses (SEMANTICS.md section 13): per-sample functions and reducing classes.
+"""Keras losses: per-sample functions and reducing classes (rules: tests/test_losses_metrics.py).
 
 ``mean_squared_error(y_true, y_pred)`` is ``mean(square(y_true - y_pred), axis=-1)``. Shapes that
 differ only by a trailing 1 — the seed's ``(N, 1)`` predictions against ``(N,)`` targets — are

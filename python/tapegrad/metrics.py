@@ -1,5 +1,5 @@
-"""Keras metrics (SEMANTICS.md 13.1-13.2): running means over samples with ``update_state``,
-``result``, ``reset_state``/``reset_states``.
+"""Keras metrics: running means over samples with ``update_state``, ``result``,
+``reset_state``/``reset_states`` (the rules: tests/test_losses_metrics.py).
 
 As in Keras (``Mean``/``MeanMetricWrapper``), the state is two non-trainable variables, ``total``
 and ``count``, and ``update_state`` is tapegrad ops ending in ``assign_add``: a step traced by

@@ -1,7 +1,7 @@
 """``tg.models.Sequential``: a stack of layers with Keras's weight order, saving and training.
 
 ``.variables`` and ``.trainable_variables`` list each layer's weights in layer order (kernel then
-bias for Dense; SEMANTICS 14.2). ``compile``/``fit``/``evaluate``/``predict`` delegate to
+bias for Dense). ``compile``/``fit``/``evaluate``/``predict`` delegate to
 ``tg.train.Trainer``. ``save(dir)`` writes ``model.json`` (architecture) and ``weights.npz``;
 ``load_model(dir)`` rebuilds it, Normalization statistics included.
 """

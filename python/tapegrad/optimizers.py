@@ -1,4 +1,4 @@
-"""Optimizers with Keras's update rules (SEMANTICS.md section 12).
+"""Optimizers with Keras's update rules (the rules: tests/test_optimizers.py).
 
 Every optimizer's state lives in its C++ object (``_core.optim``): the ``iterations`` counter, the
 learning rate or built-in schedule, clipping and the per-variable slots. ``apply_gradients`` only
@@ -50,7 +50,7 @@ class Optimizer:
         name: str | None = None,
         **kwargs,
     ):
-        if "lr" in kwargs:  # tutorials written for tf.keras 2 say lr= (SEMANTICS 12.1)
+        if "lr" in kwargs:  # tutorials written for tf.keras 2 say lr=
             learning_rate = kwargs.pop("lr")
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")

@@ -1,5 +1,5 @@
 // Element types a tensor can hold. Only floating types: integers and bools become float32 at the
-// boundary (see DESIGN.md section 2), so no integer tensor ever reaches the tape.
+// boundary (to_tensor in cpp/bindings/convert.cpp), so no integer tensor ever reaches the tape.
 #pragma once
 #include <cstddef>
 #include <cstdint>

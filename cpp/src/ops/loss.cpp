@@ -21,7 +21,7 @@ Tensor with_last_axis(const Tensor& g, const Shape& os) {
 }  // namespace
 
 // ---- mean_squared_error: loss = mean((p - t)^2, axis=-1) over the broadcast shape of y_true t
-// and y_pred p (Keras's losses.mean_squared_error; SEMANTICS 13.3).  With d =
+// and y_pred p (Keras's losses.mean_squared_error).  With d =
 // mean_squared_error_grad(g, t, p) = g[..., None] * 2 (p - t) / D:  dp = d, dt = -d, each summed
 // to its input's shape.  Saves t, p.
 static const OpDef kMeanSquaredError{

@@ -1,5 +1,5 @@
 // GradientTape: records ops on tensors it tracks and sweeps them backwards (TensorFlow's rules,
-// DESIGN.md section 4). The tape itself does no arithmetic: VJPs are ops, run by the sweep.
+// tested rule by rule in tests/test_tape.py). The tape itself does no arithmetic: VJPs are ops, run by the sweep.
 #pragma once
 #include <functional>
 #include <initializer_list>

@@ -4,7 +4,7 @@
 // once per ISA flag set and merged by the linker, so an old CPU could run an AVX-512 copy (SIGILL).
 //
 // ---- Note [Micro-kernel contract] ------------------------------------------------------------
-// (After BLIS's docs/KernelsHowTo.md, but row-major C and with the epilogue folded in.)
+// (BLIS's micro-kernel contract, but row-major C and with the epilogue folded in.)
 //
 //   void ukernel(int64_t k, const T* a, const T* b, T* c, int64_t ldc, const UkernelEpilogue<T>* ep)
 //
