@@ -1,7 +1,7 @@
 """GradientTape semantics: one test per rule of TensorFlow's GradientTape, grouped by number:
 1 watching, 2 targets and sources, 3 unconnected gradients, 4 output gradients, 5 persistence
-and re-entry, 6 stop_recording and reset, 7 nesting, 9 dtypes (``test_1_3_...`` checks rule 3 of group 1).
-Jacobians (group 8) are tested in test_higher_order.py.
+and re-entry, 6 stop_recording and reset, 7 nesting, 9 dtypes (``test_1_3_...`` checks rule 3
+of group 1). Jacobians (group 8) are tested in test_higher_order.py.
 """
 
 from __future__ import annotations
