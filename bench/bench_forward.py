@@ -27,7 +27,7 @@ import sys
 import timeit
 
 import numpy as np
-from bench_higher_order import nested_tapes_hvp, seed_mlp_hvp_problem
+from bench_higher_order import nested_tapes_hvp, seed_mlp_hvp_problem, torch_double_backward_hvp
 
 import tapegrad as tg
 
@@ -185,15 +185,7 @@ def bench_jac(repeat: int) -> None:
 
 
 def bench_hvp(repeat: int) -> None:
-    x_np, y_np, w_np, v_np = seed_mlp_hvp_problem()  # bench_higher_order.py's MLP HVP
-    x, y = tg.constant(x_np), tg.constant(y_np)
-    params = [tg.Variable(w) for w in w_np]
-    vs = [tg.constant(v) for v in v_np]
-
-    def loss(p):
-        w1, b1, w2, b2 = p
-        h = tg.relu(x @ w1 + b1)
-        return tg.reduce_mean((h @ w2 + b2 - y) ** 2)
+    x, y, params, vs, loss, torch_problem = seed_mlp_hvp_problem()  # bench_higher_order.py's
 
     def tapegrad_hvp():
         return tg.hvp(loss, params, vs)
@@ -206,25 +198,16 @@ def bench_hvp(repeat: int) -> None:
         np.testing.assert_allclose(a, b.numpy(), rtol=1e-5, atol=1e-6)
     names = ["tapegrad tg.hvp (forward over reverse)", "tapegrad double backward (nested tapes)"]
     fns = [tapegrad_hvp, tapegrad_double_backward]
-    if torch is not None:
-        xt, yt = torch.from_numpy(x_np), torch.from_numpy(y_np)
-        pt = tuple(torch.tensor(w, requires_grad=True) for w in w_np)
-        pf = tuple(torch.from_numpy(w) for w in w_np)  # torch.func wants plain tensors
-        vt = tuple(torch.from_numpy(v) for v in v_np)
-
-        def torch_loss(p):
-            w1, b1, w2, b2 = p
-            return ((torch.relu(xt @ w1 + b1) @ w2 + b2 - yt) ** 2).mean()
-
+    if torch_problem is not None:
+        torch_loss, weights, vt = torch_problem
+        pt = [w.clone().requires_grad_(True) for w in weights]
         grad_loss = torch.func.grad(torch_loss)
 
         def torch_func_hvp():
-            return torch.func.jvp(grad_loss, (pf,), (vt,))[1]
+            return torch.func.jvp(grad_loss, (tuple(weights),), (tuple(vt),))[1]
 
         def torch_double_backward():
-            gs = torch.autograd.grad(torch_loss(pt), pt, create_graph=True)
-            dot = sum((g * v).sum() for g, v in zip(gs, vt))
-            return torch.autograd.grad(dot, pt)
+            return torch_double_backward_hvp(torch_loss, pt, vt)
 
         for name, fn in (
             ("torch.func", torch_func_hvp),
@@ -244,7 +227,7 @@ def bench_hvp(repeat: int) -> None:
         list(zip(names, us)),
     )
     goal("ratio double backward / tg.hvp", us[1] / us[0], 1.3, at_least=True)
-    if torch is not None:
+    if torch_problem is not None:
         goal("ratio torch.func / tg.hvp", us[2] / us[0], 3, at_least=True)
         print(f"  {'ratio torch double backward / tg.hvp':<52} {us[3] / us[0]:10.2f}")
 

@@ -104,7 +104,9 @@ def bench_cell(repeat: int) -> None:
 
 
 def seed_mlp_hvp_problem():
-    """The seed MLP's batch, weights and a direction v, as NumPy arrays (bench_forward.py too)."""
+    """(x, y, params, vs, loss, torch_problem): the seed MLP's batch, its weights as Variables, a
+    direction v and the MSE loss of the weights; with PyTorch also (torch_loss, weights, v) as
+    torch tensors, else None. bench_forward.py uses it too."""
     rng = np.random.default_rng(0)
     x_np = rng.standard_normal((32, 8)).astype(np.float32)
     y_np = rng.standard_normal((32, 1)).astype(np.float32)
@@ -115,7 +117,29 @@ def seed_mlp_hvp_problem():
         np.zeros(1, np.float32),
     ]
     v_np = [rng.standard_normal(w.shape).astype(np.float32) for w in w_np]
-    return x_np, y_np, w_np, v_np
+    x, y = tg.constant(x_np), tg.constant(y_np)
+
+    def loss(p):
+        w1, b1, w2, b2 = p
+        h = tg.relu(x @ w1 + b1)
+        return tg.reduce_mean((h @ w2 + b2 - y) ** 2)
+
+    params = [tg.Variable(w) for w in w_np]
+    vs = [tg.constant(v) for v in v_np]
+    if torch is None:
+        return x, y, params, vs, loss, None
+    xt, yt = torch.from_numpy(x_np), torch.from_numpy(y_np)
+
+    def torch_loss(p):
+        w1, b1, w2, b2 = p
+        return ((torch.relu(xt @ w1 + b1) @ w2 + b2 - yt) ** 2).mean()
+
+    torch_problem = (
+        torch_loss,
+        [torch.from_numpy(w) for w in w_np],
+        [torch.from_numpy(v) for v in v_np],
+    )
+    return x, y, params, vs, loss, torch_problem
 
 
 def nested_tapes_hvp(loss, params, vs):
@@ -130,16 +154,15 @@ def nested_tapes_hvp(loss, params, vs):
     return outer.gradient(dot, params)
 
 
-def bench_hvp(repeat: int) -> None:
-    x_np, y_np, w_np, v_np = seed_mlp_hvp_problem()
-    x, y = tg.constant(x_np), tg.constant(y_np)
-    params = [tg.Variable(w) for w in w_np]
-    vs = [tg.constant(v) for v in v_np]
+def torch_double_backward_hvp(torch_loss, weights, vs):
+    """The same by PyTorch's double backward (weights require grad)."""
+    gs = torch.autograd.grad(torch_loss(weights), weights, create_graph=True)
+    dot = sum((g * v).sum() for g, v in zip(gs, vs))
+    return torch.autograd.grad(dot, weights)
 
-    def loss(p):
-        w1, b1, w2, b2 = p
-        h = tg.relu(x @ w1 + b1)
-        return tg.reduce_mean((h @ w2 + b2 - y) ** 2)
+
+def bench_hvp(repeat: int) -> None:
+    _, _, params, vs, loss, torch_problem = seed_mlp_hvp_problem()
 
     def tapegrad_hvp():
         return tg.hvp(loss, params, vs)
@@ -152,17 +175,12 @@ def bench_hvp(repeat: int) -> None:
         np.testing.assert_allclose(a, b.numpy(), rtol=1e-6, atol=1e-6)
     names = ["tapegrad tg.hvp", "tapegrad nested tapes by hand"]
     fns = [tapegrad_hvp, tapegrad_nested]
-    if torch is not None:
-        xt, yt = torch.from_numpy(x_np), torch.from_numpy(y_np)
-        pt = [torch.tensor(w, requires_grad=True) for w in w_np]
-        vt = [torch.from_numpy(v) for v in v_np]
+    if torch_problem is not None:
+        torch_loss, weights, vt = torch_problem
+        pt = [w.clone().requires_grad_(True) for w in weights]
 
         def torch_hvp():
-            w1, b1, w2, b2 = pt
-            value = ((torch.relu(xt @ w1 + b1) @ w2 + b2 - yt) ** 2).mean()
-            gs = torch.autograd.grad(value, pt, create_graph=True)
-            dot = sum((g * v).sum() for g, v in zip(gs, vt))
-            return torch.autograd.grad(dot, pt)
+            return torch_double_backward_hvp(torch_loss, pt, vt)
 
         for a, b in zip(hv, torch_hvp()):
             np.testing.assert_allclose(a, b.numpy(), rtol=1e-4, atol=1e-5)

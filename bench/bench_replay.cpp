@@ -11,6 +11,7 @@
 #include <random>
 
 #include "bench.h"
+#include "bench_tensors.h"
 #include "tapegrad/autograd/tape.h"
 #include "tapegrad/autograd/trace.h"
 #include "tapegrad/kernels.h"
@@ -20,12 +21,7 @@ using namespace tg;
 
 namespace {
 
-Tensor random_tensor(Shape shape, std::mt19937& rng, float scale) {
-  Tensor t = Tensor::empty(DType::Float32, std::move(shape));
-  std::normal_distribution<float> normal(0.0f, scale);
-  for (std::int64_t i = 0; i < t.size(); ++i) t.mutable_data<float>()[i] = normal(rng);
-  return t;
-}
+using bench::random_tensor;
 
 struct Model {
   Variable w1, b1, w2, b2;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "bench.h"
+#include "bench_tensors.h"
 #include "tapegrad/autograd/tape.h"
 #include "tapegrad/autograd/trace.h"
 #include "tapegrad/gemm.h"
@@ -39,12 +40,7 @@ namespace {
 const double kLr = 0.01;
 const std::int64_t kInputs = 784, kClasses = 10;
 
-Tensor random_tensor(Shape shape, std::mt19937& rng, float scale) {
-  Tensor t = Tensor::empty(DType::Float32, std::move(shape));
-  std::normal_distribution<float> normal(0.0f, scale);
-  for (std::int64_t i = 0; i < t.size(); ++i) t.mutable_data<float>()[i] = normal(rng);
-  return t;
-}
+using bench::random_tensor;
 
 struct Model {
   std::vector<Variable> vars;  // w1, b1, w2, b2, w3, b3

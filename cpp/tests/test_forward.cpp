@@ -2,6 +2,7 @@
 // variables, nesting with a tape (forward over reverse gives H v), and an op without a rule.
 // A tiny assert harness, no dependencies; the last line reads "N passed, M failed".
 #include "check.h"
+#include "tensors.h"
 #include <cmath>
 #include <memory>
 #include <string>
@@ -17,12 +18,7 @@ namespace {
 using tg_test::check;
 using namespace tg;
 
-Tensor vec(std::vector<double> v) {
-  Tensor t = Tensor::empty(DType::Float64, {static_cast<std::int64_t>(v.size())});
-  for (std::size_t i = 0; i < v.size(); ++i) t.mutable_data<double>()[i] = v[i];
-  return t;
-}
-
+using tg_test::vec;
 bool near(const Tensor& t, std::vector<double> want) {
   if (!t.defined() || t.size() != static_cast<std::int64_t>(want.size())) return false;
   for (std::size_t i = 0; i < want.size(); ++i)

@@ -2,6 +2,7 @@
 // step counter, the copy-on-write rule for values held elsewhere, and all-or-nothing argument checks.
 // A tiny assert harness, no dependencies; the last line reads "N passed, M failed".
 #include "check.h"
+#include "tensors.h"
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -18,11 +19,7 @@ using tg_test::g_failed;
 
 bool near(double a, double b, double tol = 1e-12) { return std::fabs(a - b) <= tol * (1 + std::fabs(b)); }
 
-tg::Tensor vec(std::vector<double> v) {
-  tg::Tensor t = tg::Tensor::empty(tg::DType::Float64, {static_cast<std::int64_t>(v.size())});
-  for (std::size_t i = 0; i < v.size(); ++i) t.mutable_data<double>()[i] = v[i];
-  return t;
-}
+using tg_test::vec;
 
 tg::Variable var(std::vector<double> v) { return std::make_shared<tg::VariableImpl>(vec(v), "w", true); }
 

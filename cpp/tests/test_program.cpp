@@ -3,6 +3,7 @@
 // variables afresh, repeat assignments and optimizer updates, and stop at a failed finiteness check.
 // A tiny assert harness, no dependencies; the last line reads "N passed, M failed".
 #include "check.h"
+#include "tensors.h"
 #include <cmath>
 #include <memory>
 #include <string>
@@ -19,15 +20,8 @@ namespace {
 using tg_test::check;
 using namespace tg;
 
-Tensor vec(std::vector<double> v) {
-  Tensor t = Tensor::empty(DType::Float64, {static_cast<std::int64_t>(v.size())});
-  for (std::size_t i = 0; i < v.size(); ++i) t.mutable_data<double>()[i] = v[i];
-  return t;
-}
-
-std::vector<double> values(const Tensor& t) {
-  return std::vector<double>(t.data<double>(), t.data<double>() + t.size());
-}
+using tg_test::vec;
+using tg_test::values;
 
 template <class F> std::shared_ptr<Program> trace_of(const std::vector<Tensor>& args, F&& f) {
   Trace trace("f", true);
