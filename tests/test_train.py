@@ -88,6 +88,7 @@ def test_ctrl_c_stops_after_the_current_step_and_keeps_history():
             os.kill(os.getpid(), signal.SIGINT)
 
     trainer = Trainer(small_model(), optimizer=optimizers.Adam(0.01))
+    handler_before = signal.getsignal(signal.SIGINT)  # SIG_IGN when started in the background
     hist = trainer.fit(
         X,
         y,
@@ -99,7 +100,7 @@ def test_ctrl_c_stops_after_the_current_step_and_keeps_history():
     assert hist.interrupted
     assert len(steps_seen) == 40  # stopped right after the step that saw Ctrl-C
     assert hist.epoch == [0, 1]  # the two completed epochs (16 steps each) are kept
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is handler_before  # fit put the handler back
 
 
 def test_early_stopping_restores_best_weights():
@@ -367,6 +368,7 @@ def test_ctrl_c_without_step_callbacks_stops_after_whole_steps():
 
     X, y = linear_problem()
     trainer = Trainer(small_model(8), optimizer=optimizers.SGD(0.01))
+    handler_before = signal.getsignal(signal.SIGINT)  # SIG_IGN when started in the background
     timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
@@ -377,7 +379,7 @@ def test_ctrl_c_without_step_callbacks_stops_after_whole_steps():
     # whole steps only: every step of the completed epochs, and at most one epoch's more
     completed_steps = 16 * len(hist.epoch)
     assert completed_steps <= trainer.optimizer.iterations <= completed_steps + 16
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is handler_before
 
 
 @pytest.mark.parametrize("acts", [("relu", None), ("tanh", "sigmoid")])
