@@ -24,6 +24,8 @@ Tensor to_tensor(py::handle obj, std::optional<DType> like = std::nullopt);
 std::pair<Tensor, Tensor> to_tensors(py::handle a, py::handle b);
 // A dtype given as tg.float32, "float32", np.float32, np.dtype(...) or None.
 std::optional<DType> to_dtype(py::handle obj);
+// The NumPy dtype holding a tapegrad dtype's values.
+py::dtype numpy_dtype(DType d);
 // Integer indices from a list, tuple or integer NumPy array (with their shape).
 std::vector<std::int64_t> to_indices(py::handle obj, Shape* shape);
 bool is_tensor(py::handle obj);  // exactly a tg Tensor (tensor_type.cpp)

@@ -8,6 +8,7 @@
 namespace tg::py_bind {
 void bind_tensor(py::module_& m);
 void bind_ops(py::module_& m);
+void bind_integer_ops(py::module_& m);
 void bind_tape(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_function(py::module_& m);
@@ -33,6 +34,7 @@ PYBIND11_MODULE(_core, m) {
   });
   tg::py_bind::bind_tensor(m);
   tg::py_bind::bind_ops(m);
+  tg::py_bind::bind_integer_ops(m);
   tg::py_bind::bind_tape(m);
   tg::py_bind::bind_optim(m);
   tg::py_bind::bind_function(m);

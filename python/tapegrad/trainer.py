@@ -104,6 +104,21 @@ def _as_float_array(x, name: str) -> np.ndarray:
     return arr
 
 
+# Keras's compile turns "accuracy" into the accuracy that fits the loss.
+_ACCURACY_FOR_LOSS = {
+    "SparseCategoricalCrossentropy": "SparseCategoricalAccuracy",
+    "CategoricalCrossentropy": "CategoricalAccuracy",
+    "BinaryCrossentropy": "BinaryAccuracy",
+}
+
+
+def _resolve_metric(identifier, loss_fn):
+    if isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc"):
+        cls_name = _ACCURACY_FOR_LOSS.get(type(loss_fn).__name__, "Accuracy")
+        return getattr(metrics_module, cls_name)(name=identifier)
+    return metrics_module.get(identifier)
+
+
 def _diverged(loss_value: float, epoch: int, step: int, steps: int, history) -> TrainingDiverged:
     return TrainingDiverged(
         f"loss became {loss_value} at epoch {epoch + 1}, step {step + 1} (of {steps}); training "
@@ -175,7 +190,7 @@ class Trainer:
             loss_fn = _MeanOf(loss_fn)
         self.loss_fn = loss_fn
         self.optimizer = optimizers_module.get(optimizer)
-        self.metrics = [metrics_module.get(m) for m in (metrics or [])]
+        self.metrics = [_resolve_metric(m, loss_fn) for m in (metrics or [])]
         self.loss_name = "loss"
 
     # -- data preparation ------------------------------------------------------------------
@@ -191,7 +206,12 @@ class Trainer:
         if len(x) == 0:
             raise ValueError(f"{what}: no samples")
         dtype = self._dtype()
-        if y.ndim == 1 and self._output_width(x) == 1:
+        width = self._output_width(x)
+        if y.dtype.kind in "iu" and width not in (None, 1) and y.ndim <= 2:
+            # Integer class labels for an (N, C) model: kept integers (int64), as the sparse
+            # losses and accuracies want them.
+            return Tensor(np.ascontiguousarray(x, dtype=dtype)), Tensor(y.astype(np.int64))
+        if y.ndim == 1 and width == 1:
             y = y[:, None]  # targets (N,) for an (N, 1) model: align once, not every step
         return (
             Tensor(np.ascontiguousarray(x, dtype=dtype)),
