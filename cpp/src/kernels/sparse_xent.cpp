@@ -27,13 +27,13 @@ std::int64_t sparse_softmax_xent(const T* logits, const I* labels, std::int64_t 
       if (!std::isfinite(m)) {  // an infinite or NaN logit: the plain formula's value
         T s = 0;
         for (std::int64_t j = 0; j < classes; ++j) s += std::exp(x[j] - m);
-        loss[r] = std::log(s) + m - x[labels[r]];
+        loss[r] = std::log(s) + (m - x[labels[r]]);  // m - x[l] first: exact when both are large
         continue;
       }
       k.binary(BinaryOp::Subtract, x, 1, &m, 0, tmp.data(), classes, false);
       k.unary(UnaryOp::Exp, tmp.data(), tmp.data(), classes, false);
       const T s = k.sum(tmp.data(), 1, classes);
-      loss[r] = std::log(s) + m - x[labels[r]];
+      loss[r] = std::log(s) + (m - x[labels[r]]);  // m - x[l] first: exact when both are large
     }
   }, std::max<std::int64_t>(1, kParallelMinElements / std::max<std::int64_t>(classes, 1)));
   return -1;
