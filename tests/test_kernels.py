@@ -435,7 +435,7 @@ def test_whole_file_under_forced_isa(isa, threads_env):
 
 def _sparse_xent_reference(x, labels):
     x = x.astype(np.float64)
-    m = x.max(axis=-1, keepdims=True) if x.shape[-1] else np.zeros(x.shape[:-1] + (1,))
+    m = x.max(axis=-1, keepdims=True) if x.shape[-1] else np.zeros((*x.shape[:-1], 1))
     log_p = x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
     loss = -np.take_along_axis(log_p, labels[..., None].astype(np.int64), -1)[..., 0]
     grad = np.exp(log_p)
