@@ -188,3 +188,67 @@ def test_flatten():
     assert layer.compute_output_shape((None, 3, 4)) == (None, 12)
     assert keras.layers.Flatten()(np.zeros((0, 3, 4), np.float32)).shape == (0, 12)
     assert keras.layers.Flatten()(np.ones(5, np.float32)).shape == (5, 1)
+
+
+def _blobs(n=300, seed=4):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, n)
+    x = (rng.normal(size=(3, 4))[labels] * 2 + rng.normal(size=(n, 4))).astype(np.float32)
+    return x, labels
+
+
+def _fit_weights(compiled: bool, **fit_kwargs):
+    x, labels = _blobs()
+    tg.set_random_seed(1)
+    model = keras.models.Sequential([keras.layers.Dense(3, input_shape=(4,))])
+    model.compile(
+        optimizer="sgd",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        run_eagerly=not compiled,
+    )
+    model.fit(x, labels, epochs=2, batch_size=50, shuffle=False, verbose=0, **fit_kwargs)
+    return [w.copy() for w in model.get_weights()], labels
+
+
+def test_class_weight_equals_the_matching_sample_weight_and_compiled_equals_eager():
+    _, labels = _blobs()
+    cw = {0: 1.0, 1: 3.0, 2: 0.5}
+    by_class, _ = _fit_weights(True, class_weight=cw)
+    by_sample, _ = _fit_weights(True, sample_weight=np.array([cw[k] for k in labels]))
+    eager, _ = _fit_weights(False, class_weight=cw)
+    plain, _ = _fit_weights(True)
+    for a, b, c, d in zip(by_class, by_sample, eager, plain):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+        assert not np.array_equal(a, d)
+
+
+def test_zero_sample_weights_ignore_those_samples():
+    x, labels = _blobs()
+    w = (np.arange(len(x)) % 2).astype(np.float32)
+    tg.set_random_seed(2)
+    model = keras.models.Sequential([keras.layers.Dense(3, input_shape=(4,))])
+    model.compile(
+        "sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
+    )
+    before = model.get_weights()
+    scrambled = labels.copy()
+    scrambled[w == 0] = (labels[w == 0] + 1) % 3  # wrong labels where the weight is 0
+    model.fit(x, scrambled, epochs=1, batch_size=len(x), sample_weight=w, verbose=0)
+    after_scrambled = model.get_weights()
+    model.set_weights(before)
+    model.fit(x, labels, epochs=1, batch_size=len(x), sample_weight=w, verbose=0)
+    for a, b in zip(after_scrambled, model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_weight_argument_errors():
+    x, labels = _blobs(30)
+    model = keras.models.Sequential([keras.layers.Dense(3, input_shape=(4,))])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(ValueError, match=r"sample_weight has shape \(29,\)"):
+        model.fit(x, labels, sample_weight=np.ones(29), verbose=0)
+    with pytest.raises(ValueError, match=r"class_weight has no weight for classes \[2\]"):
+        model.fit(x, labels, class_weight={0: 1.0, 1: 1.0}, verbose=0)
+    with pytest.raises(TypeError, match="class_weight must be a dict"):
+        model.fit(x, labels, class_weight=[1.0, 1.0, 1.0], verbose=0)
