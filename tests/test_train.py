@@ -215,17 +215,6 @@ def test_load_california_housing_from_files(tmp_path, housing_npz):
     assert small.feature_names == ds.feature_names
 
 
-def test_synthetic_fallback_is_announced_and_deterministic(tmp_path, monkeypatch):
-    monkeypatch.setenv("TAPEGRAD_DATA_HOME", str(tmp_path))
-    monkeypatch.delenv("TAPEGRAD_DATA", raising=False)
-    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if scikit-learn were not installed
-    with pytest.warns(data.SyntheticDataWarning, match="SYNTHETIC"):
-        ds = data.load_california_housing()
-    assert ds.source == "synthetic" and ds.X.shape == (20640, 8)
-    assert 1.0 < ds.y.mean() < 3.0
-    np.testing.assert_array_equal(ds.y, data.synthetic_california_housing().y)
-
-
 def test_seed_architecture_on_real_data_adam(housing_npz):
     """Seed split and scaling, Dense(128, relu) -> Dense(1) (linear output, y[:, None]),
     Adam(1e-3), batch 32, 10 epochs: test MSE below 0.40 (var(y) is 1.33)."""

@@ -18,6 +18,7 @@ from . import (
     models,
     nn,
     optimizers,
+    random,
     train,
     utils,
 )
@@ -132,6 +133,7 @@ __all__ = [
     "ones_like",
     "optimizers",
     "pow",
+    "random",
     "reduce_max",
     "reduce_mean",
     "reduce_sum",
