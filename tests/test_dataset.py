@@ -357,5 +357,7 @@ def test_bad_arguments():
         )
 
 
-def test_dataset_is_reexported():
+def test_dataset_is_reexported_and_built_by_its_factories():
     assert Dataset_ is Dataset and tg.data.DataBundle is not Dataset
+    with pytest.raises(TypeError, match="from_tensor_slices"):
+        Dataset()

@@ -292,6 +292,19 @@ def test_cli_train_and_predict_end_to_end(tmp_path, housing_npz):
     assert pred.shape == (20640,) and "MSE against y" in r.stdout
 
 
+def test_cli_trains_on_the_shipped_data_by_default_and_synthetic_only_when_asked(tmp_path):
+    common = ("--epochs", "1", "--verbose", "0", "--no-plot")
+    r = run_cli("train", *common, "--out", str(tmp_path / "real"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "data: tapegrad (shipped california_housing.npz)" in r.stdout
+    assert "synthetic" not in r.stdout + r.stderr
+    r = run_cli("train", *common, "--synthetic", "--out", str(tmp_path / "syn"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "data: synthetic" in r.stdout and "--synthetic" in r.stdout
+    r = run_cli("train", "--synthetic", "--data", "x.npz", cwd=tmp_path)
+    assert r.returncode != 0 and "either --data or --synthetic" in r.stderr
+
+
 def test_cli_divergence_exits_with_the_error(tmp_path, housing_npz):
     r = run_cli(
         "train",

@@ -176,6 +176,11 @@ class Dataset:
 
     _parent: Optional[Dataset] = None
 
+    def __init__(self):
+        raise TypeError(
+            "Dataset is built with Dataset.from_tensor_slices(...) or Dataset.from_tensors(...)"
+        )
+
     # -- sources --
 
     @staticmethod
@@ -313,7 +318,7 @@ class Dataset:
             return None
         source = node
         if shuffle is None:
-            rows = np.arange(source._n, dtype=np.int64)
+            rows = source._rows()
             order = lambda epoch: rows  # noqa: E731
         else:
             order = lambda epoch: shuffle._order_of_pass(source._rows(), epoch)  # noqa: E731
@@ -412,6 +417,7 @@ class _Slices(Dataset):
     def _rows(self) -> np.ndarray:
         if self._arange is None:
             self._arange = np.arange(self._n, dtype=np.int64)
+            self._arange.setflags(write=False)
         return self._arange
 
     def _index_stream(self) -> Iterator[np.ndarray]:
