@@ -18,6 +18,7 @@ from . import (
     models,
     nn,
     optimizers,
+    random,
     train,
     utils,
 )
@@ -166,6 +167,7 @@ __all__ = [
     "ones_like",
     "optimizers",
     "pow",
+    "random",
     "reduce_all",
     "reduce_any",
     "reduce_max",
