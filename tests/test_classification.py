@@ -252,3 +252,133 @@ def test_weight_argument_errors():
         model.fit(x, labels, class_weight={0: 1.0, 1: 1.0}, verbose=0)
     with pytest.raises(TypeError, match="class_weight must be a dict"):
         model.fit(x, labels, class_weight=[1.0, 1.0, 1.0], verbose=0)
+
+
+# ---- Dropout
+
+
+def test_dropout_is_identity_outside_training_and_scales_inside():
+    x = np.ones((200, 50), np.float32)
+    layer = keras.layers.Dropout(0.25, seed=3)
+    np.testing.assert_array_equal(layer(x).numpy(), x)
+    np.testing.assert_array_equal(layer(x, training=False).numpy(), x)
+    y = layer(x, training=True).numpy()
+    assert set(np.unique(y).tolist()) <= {0.0, np.float32(1 / 0.75)}
+    assert abs((y == 0).mean() - 0.25) < 0.02
+    assert not np.array_equal(y, layer(x, training=True).numpy())  # a new mask per call
+    np.testing.assert_array_equal(keras.layers.Dropout(0.0)(x, training=True).numpy(), x)
+
+
+def test_dropout_gradient_is_the_mask_and_noise_shape_shares_draws():
+    x = tg.constant(np.full((4, 6), 2.0, np.float32))
+    layer = keras.layers.Dropout(0.5, noise_shape=(None, 1), seed=1)
+    with tg.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+    g = tape.gradient(y, x).numpy()
+    np.testing.assert_array_equal(g * 2.0, y.numpy())
+    assert all(len(set(row.tolist())) == 1 for row in g)  # one draw per row
+    with pytest.raises(ValueError, match=r"rate must be in \[0, 1\)"):
+        keras.layers.Dropout(1.0)
+    with pytest.raises(ValueError, match="noise_shape"):
+        keras.layers.Dropout(0.5, noise_shape=(1,))(x, training=True)
+
+
+def test_dropout_seeds_follow_the_global_seed():
+    x = np.ones((8, 8), np.float32)
+    tg.random.set_seed(5)
+    a = keras.layers.Dropout(0.5)(x, training=True).numpy()
+    tg.random.set_seed(5)
+    b = keras.layers.Dropout(0.5)(x, training=True).numpy()
+    np.testing.assert_array_equal(a, b)
+    c = keras.layers.Dropout(0.5, seed=9)(x, training=True).numpy()
+    d = keras.layers.Dropout(0.5, seed=9)(x, training=True).numpy()
+    assert not np.array_equal(c, d)  # same op seed, next call in its sequence (TensorFlow's rule)
+
+
+def test_compiled_step_draws_a_new_dropout_mask_at_every_replay():
+    layer = keras.layers.Dropout(0.5, seed=2)
+
+    @tg.function
+    def f(x):
+        return layer(x, training=True)
+
+    x = np.ones((16, 16), np.float32)
+    outs = [f(x).numpy() for _ in range(3)]
+    assert f.trace_count == 1
+    assert not np.array_equal(outs[1], outs[2])
+    assert "dropout_mask" in f.get_program(x).op_names()
+
+
+def test_dropout_model_trains_the_same_compiled_and_eager():
+    x, labels = _blobs(200)
+
+    def run(compiled):
+        tg.set_random_seed(7)
+        model = keras.models.Sequential(
+            [
+                keras.layers.Dense(16, activation="relu", input_shape=(4,)),
+                keras.layers.Dropout(0.3),
+                keras.layers.Dense(3),
+            ]
+        )
+        model.compile(
+            "adam",
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            run_eagerly=not compiled,
+        )
+        model.fit(x, labels, epochs=2, batch_size=20, verbose=0, seed=0)
+        return model.get_weights()
+
+    for a, b in zip(run(True), run(False)):
+        np.testing.assert_array_equal(a, b)
+
+
+# ---- fit / evaluate / predict with datasets
+
+
+def _dataset_model():
+    tg.set_random_seed(11)
+    model = keras.models.Sequential([keras.layers.Dense(3, input_shape=(4,))])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True), ["accuracy"])
+    return model
+
+
+def test_fit_on_a_dataset_equals_fit_on_the_same_batches_of_arrays():
+    x, labels = _blobs(100)
+    ds = tg.data.Dataset.from_tensor_slices((x, labels)).batch(16)
+    a = _dataset_model()
+    a.fit(ds, epochs=2, verbose=0)
+    b = _dataset_model()
+    b.fit(x, labels, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    loss_ds, acc_ds = a.evaluate(ds)
+    loss_arr, acc_arr = a.evaluate(x, labels)
+    assert loss_ds == pytest.approx(loss_arr) and acc_ds == pytest.approx(acc_arr)
+    np.testing.assert_allclose(a.predict(ds), a.predict(x), rtol=1e-6)
+
+
+def test_fit_on_shuffled_mapped_and_generic_iterables():
+    x, labels = _blobs(96)
+    shuffled = tg.data.Dataset.from_tensor_slices((x, labels)).shuffle(96, seed=1).batch(32)
+    history = _dataset_model().fit(shuffled, epochs=3, verbose=0, validation_data=shuffled)
+    assert len(history.history["loss"]) == 3 and "val_accuracy" in history.history
+    mapped = (
+        tg.data.Dataset.from_tensor_slices((x, labels)).batch(32).map(lambda a, b: (a * 2.0, b))
+    )
+    _dataset_model().fit(mapped, epochs=2, verbose=0)
+    batches = [(x[i : i + 32], labels[i : i + 32]) for i in range(0, 96, 32)]
+
+    class Batches:  # any re-iterable of (x, y) tuples
+        def __iter__(self):
+            return iter(batches)
+
+    model = _dataset_model()
+    model.fit(Batches(), epochs=1, verbose=0)
+    weighted = [(xb, yb, np.ones(len(yb), np.float32)) for xb, yb in batches]
+    model.fit(iter(weighted), epochs=1, verbose=0)  # a one-shot iterator, one epoch
+    with pytest.raises(ValueError, match="y must be None"):
+        model.fit(shuffled, labels, verbose=0)
+    with pytest.raises(ValueError, match="must yield"):
+        model.fit(tg.data.Dataset.from_tensor_slices({"a": x}).batch(8), verbose=0)

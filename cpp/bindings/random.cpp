@@ -36,7 +36,7 @@ struct RowSource {
   std::int64_t n_rows;
   std::int64_t row_bytes;
   Shape row_shape;
-  std::optional<DType> direct;  // float32/float64: gathered straight into a Tensor
+  std::optional<DType> direct;  // a tensor dtype of its own: gathered straight into a Tensor
 };
 
 // Batches of rows of whole arrays in a given order: batch i is rows order[i*b : (i+1)*b] of
@@ -59,6 +59,9 @@ class RowBatches {
       s.row_bytes = static_cast<std::int64_t>(a.itemsize()) * numel(s.row_shape);
       if (a.dtype().equal(py::dtype::of<float>())) s.direct = DType::Float32;
       if (a.dtype().equal(py::dtype::of<double>())) s.direct = DType::Float64;
+      if (a.dtype().equal(py::dtype::of<std::int32_t>())) s.direct = DType::Int32;
+      if (a.dtype().equal(py::dtype::of<std::int64_t>())) s.direct = DType::Int64;
+      if (a.dtype().equal(py::dtype("bool"))) s.direct = DType::Bool;
       sources_.push_back(std::move(s));
     }
     if (sources_.empty()) throw ValueError("RowBatches: no arrays to batch");
@@ -132,6 +135,20 @@ void bind_random(py::module_& m) {
   m.def(
       "random_permutation", [](std::int64_t n, std::uint64_t key) { return int64_array(random_permutation(n, key)); },
       py::arg("n"), py::arg("key"), "A uniform random permutation of 0..n-1 as an int64 array.");
+
+  py::class_<RandomStream, std::shared_ptr<RandomStream>>(
+      m, "RandomStream", "The draws of a stateful random op (a Dropout layer's masks); see tapegrad/random.h.")
+      .def(py::init<std::uint64_t>(), py::arg("key"))
+      .def_property_readonly("calls", [](const RandomStream& s) { return s.calls.load(); });
+  m.def(
+      "dropout_mask",
+      [](py::handle dtype, const std::vector<std::int64_t>& shape, double rate, const std::shared_ptr<RandomStream>& stream) {
+        const Shape s = to_shape(shape, "dropout_mask");
+        const DType d = float_dtype(dtype);
+        return wrap(run_op(numel(s), [&] { return dropout_mask(d, s, rate, stream); }));
+      },
+      py::arg("dtype"), py::arg("shape"), py::arg("rate"), py::arg("stream"),
+      "Inverted dropout's mask: 1/(1-rate) with probability 1-rate, else 0; traced as a stateful op.");
 
   py::class_<ShuffleBuffer>(m, "ShuffleBuffer",
                             "TensorFlow's shuffle buffer over int64 ids (cpp/include/tapegrad/sampling.h).")

@@ -103,3 +103,9 @@ std::vector<std::int64_t> random_permutation(std::int64_t n, std::uint64_t key) 
 }
 
 }  // namespace tg
+
+namespace tg {
+std::uint64_t RandomStream::next_key() {
+  return detail::splitmix64_mix(key ^ detail::splitmix64_mix(calls.fetch_add(1) + detail::kSplitMixGamma));
+}
+}  // namespace tg

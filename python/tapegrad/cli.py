@@ -28,7 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tapegrad", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command")
 
-    train = sub.add_parser("train", help="train the seed's housing regressor end to end")
+    train = sub.add_parser(
+        "train", help="train the seed's housing regressor (or the digits classifier) end to end"
+    )
+    train.add_argument(
+        "--task",
+        choices=["housing", "digits"],
+        default="housing",
+        help="housing: the seed's regressor (MSE); digits: an MLP classifier on the 8x8 digits "
+        "(softmax cross-entropy, accuracy, confusion matrix)",
+    )
     train.add_argument(
         "--data",
         help=".npz (X, y) or .csv (last column = target); default: the real data set shipped "
@@ -124,6 +133,8 @@ def train(args) -> int:
 
     tg.set_num_threads(args.threads)
     tg.set_random_seed(args.seed)
+    if args.task == "digits":
+        return train_digits(args)
     if args.synthetic and args.data is not None:
         raise SystemExit("error: give either --data or --synthetic, not both")
     ds = data.load_california_housing(args.data, synthetic=args.synthetic)
@@ -196,6 +207,126 @@ def train(args) -> int:
     return 0
 
 
+DIGITS_DEFAULTS = {"lr": 1e-3, "epochs": 30, "batch_size": 64, "hidden": 256}
+
+
+def build_digits_model(hidden: int, X_adapt: np.ndarray):
+    """64 pixels -> Normalization -> Dense(hidden, relu) x 2 -> Dense(10) logits."""
+    from . import layers, models
+
+    norm = layers.Normalization(input_shape=(X_adapt.shape[1],), name="normalization")
+    norm.adapt(X_adapt)
+    return models.Sequential(
+        [
+            norm,
+            layers.Dense(hidden, activation="relu", name="hidden_1"),
+            layers.Dense(hidden, activation="relu", name="hidden_2"),
+            layers.Dense(10, name="logits"),
+        ],
+        name="digits_classifier",
+    )
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """counts[i, j]: samples of class i predicted as j."""
+    counts = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(counts, (y_true, y_pred), 1)
+    return counts
+
+
+def format_confusion(counts: np.ndarray) -> str:
+    width = max(3, len(str(counts.max())) + 1)
+    head = "true\\pred" + "".join(f"{j:>{width}}" for j in range(counts.shape[1]))
+    rows = [f"{i:>9}" + "".join(f"{v:>{width}}" for v in row) for i, row in enumerate(counts)]
+    return "\n".join([head, *rows])
+
+
+def train_digits(args) -> int:
+    import tapegrad as tg
+
+    from . import callbacks, losses, optimizers
+    from .train import Trainer, TrainingDiverged
+
+    if args.synthetic:
+        raise SystemExit("error: --synthetic is for the housing task; digits always ships")
+    if args.data is not None:
+        with np.load(args.data, allow_pickle=False) as f:
+            X, y = np.asarray(f["X"], np.float64), np.asarray(f["y"], np.int64)
+        source = str(args.data)
+    else:
+        X, y = tg.data.load_digits()
+        X, y, source = np.asarray(X, np.float64), np.asarray(y, np.int64), "digits (shipped)"
+    print(f"data: {source}  X {X.shape}  y {y.shape}  classes {len(np.unique(y))}")
+    X_train, X_val, X_test, y_train, y_val, y_test = _split(X, y, args.seed)
+    print(f"split: train {len(X_train)}  validation {len(X_val)}  test {len(X_test)}")
+    lr = args.lr if args.lr is not None else DIGITS_DEFAULTS["lr"]
+    epochs = args.epochs if args.epochs is not None else DIGITS_DEFAULTS["epochs"]
+    batch_size = args.batch_size if args.batch_size != 32 else DIGITS_DEFAULTS["batch_size"]
+    hidden = args.hidden if args.hidden != 128 else DIGITS_DEFAULTS["hidden"]
+    model = build_digits_model(hidden, X_train)
+    if args.verbose:
+        model.summary()
+    optimizer = optimizers.Adam(lr)
+    print(
+        f"optimizer: adam lr={lr}  epochs {epochs}  batch {batch_size}  threads {tg.num_threads()}"
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cbs = [callbacks.CSVLogger(out / "history.csv")]
+    if args.patience > 0:
+        cbs.append(callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True))
+    trainer = Trainer(
+        model,
+        loss=losses.SparseCategoricalCrossentropy(from_logits=True),
+        optimizer=optimizer,
+        metrics=["accuracy"],
+    )
+    start = time.perf_counter()
+    try:
+        history = trainer.fit(
+            X_train,
+            y_train,
+            epochs=epochs,
+            batch_size=batch_size,
+            validation_data=(X_val, y_val),
+            callbacks=cbs,
+            verbose=args.verbose,
+            seed=args.seed,
+        )
+    except TrainingDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    seconds = time.perf_counter() - start
+    test_loss, test_accuracy = trainer.evaluate(X_test, y_test)
+    predicted = np.argmax(model.predict(X_test), axis=1)
+    counts = confusion_matrix(y_test, predicted, 10)
+    results = {
+        "task": "digits",
+        "train_accuracy": trainer.evaluate(X_train, y_train)[1],
+        "val_accuracy": trainer.evaluate(X_val, y_val)[1],
+        "test_accuracy": test_accuracy,
+        "test_loss": test_loss,
+        "confusion_matrix": counts.tolist(),
+        "epochs_run": len(history.epoch),
+        "seconds": round(seconds, 3),
+        "data": source,
+    }
+    print(
+        f"test accuracy {test_accuracy:.4f}  test loss {test_loss:.4f}  "
+        f"({len(history.epoch)} epochs in {seconds:.2f}s)"
+    )
+    print("confusion matrix (rows: true class, columns: predicted):")
+    print(format_confusion(counts))
+    model.save(out / "model")
+    history.save(out / "history.json")
+    (out / "metrics.json").write_text(json.dumps(results, indent=2))
+    saved = ["model/", "history.json", "history.csv", "metrics.json"]
+    if not args.no_plot and plot_history(history, out / "loss.png"):
+        saved.append("loss.png")
+    print(f"saved to {out}/: {', '.join(saved)}")
+    return 0
+
+
 def plot_history(history, path: Path) -> bool:
     """Loss curves to a PNG; False when matplotlib is not installed (the ``plot`` extra)."""
     try:
@@ -221,6 +352,32 @@ def plot_history(history, path: Path) -> bool:
     return True
 
 
+def _predict_classes(logits: np.ndarray, y, args) -> int:
+    import tapegrad as tg
+
+    probabilities = tg.nn.softmax(logits).numpy()
+    labels = np.argmax(probabilities, axis=1)
+    if args.output:
+        header = "label," + ",".join(f"p{j}" for j in range(probabilities.shape[1]))
+        np.savetxt(
+            args.output,
+            np.column_stack([labels, probabilities]),
+            delimiter=",",
+            header=header,
+            comments="",
+            fmt=["%d"] + ["%.6f"] * probabilities.shape[1],
+        )
+        print(f"wrote {len(labels)} predictions to {args.output}")
+    else:
+        for label, p in zip(labels[:10], probabilities[:10]):
+            print(f"{label}  (p={p[label]:.4f})")
+        if len(labels) > 10:
+            print(f"... ({len(labels)} predictions; use --output FILE.csv for all)")
+    if y is not None:
+        print(f"accuracy against y: {float(np.mean(labels == np.asarray(y).astype(np.int64))):.4f}")
+    return 0
+
+
 def predict(args) -> int:
     import tapegrad as tg
 
@@ -243,7 +400,10 @@ def predict(args) -> int:
         raise SystemExit(
             f"error: the model takes {n_features} features, {path} has X of shape {X.shape}"
         )
-    pred = model.predict(X)[:, 0]
+    outputs = model.predict(X)
+    if outputs.shape[1] > 1:  # a classifier's logits: class labels and probabilities
+        return _predict_classes(outputs, y, args)
+    pred = outputs[:, 0]
     if args.output:
         np.savetxt(args.output, pred, delimiter=",", header="prediction", comments="")
         print(f"wrote {len(pred)} predictions to {args.output}")

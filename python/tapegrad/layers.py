@@ -11,10 +11,11 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import activations, initializers
+from . import _core, activations, initializers
+from . import random as random_module
 from ._core import DType, Tensor, Variable
 from ._core import ops as _ops
-from .ops import cast, maximum, relu, reshape, sqrt
+from .ops import cast, maximum, multiply, relu, reshape, sqrt
 
 _layer_ids = itertools.count()
 
@@ -132,10 +133,15 @@ class Layer:
             )
         return Tensor(np.ascontiguousarray(arr, dtype=self.dtype.as_numpy_dtype))
 
+    # Layers whose call behaves differently in training (Dropout) take ``training=``.
+    _call_takes_training = False
+
     def __call__(self, x, training=None) -> Tensor:
         x = self._cast_input(x)
         if not self.built:
             self.build(tuple(x.shape))
+        if self._call_takes_training:
+            return self.call(x, training=bool(training))
         return self.call(x)
 
     def get_config(self) -> dict:
@@ -324,7 +330,60 @@ class Flatten(Layer):
         return reshape(x, self.compute_output_shape(tuple(x.shape)))
 
 
-_BY_NAME = {"Dense": Dense, "Normalization": Normalization, "Flatten": Flatten}
+class Dropout(Layer):
+    """Keras's Dropout: in training (``training=True``; the Trainer passes it) each input is
+    zeroed with probability ``rate`` and the rest scaled by ``1 / (1 - rate)``; otherwise the
+    identity. The masks come from a stream of this layer's own (seeded by ``seed`` under
+    ``tg.random``'s global/op seed rule), drawn by a stateful op, so a compiled training step
+    draws a new mask at every replay. ``noise_shape`` (None entries take the input's) shares one
+    draw along the axes where it is 1."""
+
+    _call_takes_training = True
+
+    def __init__(self, rate: float, noise_shape=None, seed: Optional[int] = None, **kwargs):
+        super().__init__(**kwargs)
+        rate = float(rate)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
+        self.rate = rate
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.seed = seed
+        self._stream = _core.RandomStream(random_module.stream_key("dropout", seed))
+
+    def _mask_shape(self, shape: tuple) -> tuple:
+        if self.noise_shape is None:
+            return shape
+        if len(self.noise_shape) != len(shape):
+            raise ValueError(
+                f"layer {self.name!r}: noise_shape {self.noise_shape} does not match the rank of "
+                f"the input shape {shape}"
+            )
+        return tuple(s if n is None else int(n) for n, s in zip(self.noise_shape, shape))
+
+    def call(self, x: Tensor, training: bool = False) -> Tensor:
+        x = Tensor(x)  # the input may still be a NumPy array (see _cast_input)
+        if not training or self.rate == 0.0:
+            return x
+        mask = _core.dropout_mask(
+            x.dtype, self._mask_shape(tuple(x.shape)), self.rate, self._stream
+        )
+        return multiply(x, mask)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "noise_shape": self.noise_shape,
+            "seed": self.seed,
+        }
+
+
+_BY_NAME = {
+    "Dense": Dense,
+    "Normalization": Normalization,
+    "Flatten": Flatten,
+    "Dropout": Dropout,
+}
 
 
 def deserialize(class_name: str, config: dict) -> Layer:
@@ -337,4 +396,4 @@ def deserialize(class_name: str, config: dict) -> Layer:
     return cls(**config)
 
 
-__all__ = ["Dense", "Flatten", "Layer", "Normalization"]
+__all__ = ["Dense", "Dropout", "Flatten", "Layer", "Normalization"]

@@ -78,7 +78,7 @@ class Sequential:
         if self._input_shape is None:
             self._input_shape = (None, *tuple(getattr(x, "shape", None) or np.shape(x))[1:])
         for layer in self.layers:
-            x = layer(x)
+            x = layer(x, training=training)
         return x
 
     # -- weights ---------------------------------------------------------------------------

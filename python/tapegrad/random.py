@@ -81,7 +81,7 @@ def entropy_key() -> int:
     return int.from_bytes(os.urandom(8), "little")
 
 
-_FUNCTION_IDS = {"uniform": 1, "normal": 2, "truncated_normal": 3, "shuffle": 4}
+_FUNCTION_IDS = {"uniform": 1, "normal": 2, "truncated_normal": 3, "shuffle": 4, "dropout": 5}
 
 
 def _key(function: str, seed: Optional[int]) -> int:
@@ -91,6 +91,19 @@ def _key(function: str, seed: Optional[int]) -> int:
             "as a constant (the same numbers at every call); draw the values outside the "
             "function and pass them in as an argument"
         )
+    global_seed, op_seed = get_seed(seed)
+    if global_seed is None:
+        return entropy_key()
+    counter_key = (function, global_seed, op_seed)
+    calls = _kernel_counters.get(counter_key, 0)
+    _kernel_counters[counter_key] = calls + 1
+    return mix_seeds(_FUNCTION_IDS[function], global_seed, op_seed, calls)
+
+
+def stream_key(function: str, seed: Optional[int]) -> int:
+    """The key of a stateful op's stream (a Dropout layer's ``RandomStream``), chosen once when
+    the layer is made, by the same seed rule as the draws above. The stream then draws anew at
+    every call, in eager code and in compiled replays alike."""
     global_seed, op_seed = get_seed(seed)
     if global_seed is None:
         return entropy_key()

@@ -178,6 +178,76 @@ def _epoch_batches(rng, n: int, batch_size: int, steps: int, sampling: str, shuf
     return [order[i * batch_size : (i + 1) * batch_size] for i in range(steps)]
 
 
+# ---- Datasets and other iterables of batches ---------------------------------------------------
+
+
+def _is_batch_source(x) -> bool:
+    """A tg.data.Dataset or another iterable of (x, y[, sample_weight]) batches (not an array,
+    tensor or nested list of numbers)."""
+    from .dataset import Dataset
+
+    if isinstance(x, Dataset):
+        return True
+    if isinstance(x, (np.ndarray, Tensor, _core.Variable, list, tuple, str, bytes, dict)):
+        return False
+    return hasattr(x, "__iter__")
+
+
+def _element_parts(element, what: str) -> tuple:
+    if isinstance(element, dict) or not isinstance(element, (tuple, list)):
+        raise ValueError(
+            f"{what}: a dataset for fit/evaluate must yield (x, y) or (x, y, sample_weight) "
+            f"tuples, got {type(element).__name__}"
+        )
+    if len(element) not in (2, 3):
+        raise ValueError(
+            f"{what}: expected (x, y) or (x, y, sample_weight), got {len(element)} parts"
+        )
+    return tuple(np.asarray(part) for part in element)
+
+
+def _dataset_steps(epoch_source, steps_per_epoch: Optional[int]) -> int:
+    """Steps per epoch over a dataset: its batches in one pass, or fewer when asked."""
+    n_batches = len(epoch_source[1](0))
+    if steps_per_epoch is None:
+        return n_batches
+    if not 0 < steps_per_epoch <= n_batches:
+        raise ValueError(
+            f"steps_per_epoch={steps_per_epoch}: the dataset has {n_batches} batches per pass"
+        )
+    return int(steps_per_epoch)
+
+
+def _chunks(order: np.ndarray, size: int, drop_remainder: bool) -> list:
+    out = [order[i : i + size] for i in range(0, len(order), size)]
+    if drop_remainder and out and len(out[-1]) < size:
+        out.pop()
+    return out
+
+
+def _one_pass(source, what: str):
+    """(x, y, sample_weight or None, batches) of one pass over ``source``: its batches joined
+    into whole arrays, and each batch's rows as an index array (the batch boundaries kept)."""
+    plan = getattr(source, "_as_array_plan", lambda: None)()
+    if plan is not None and isinstance(plan.arrays, tuple) and len(plan.arrays) in (2, 3):
+        parts = tuple(np.asarray(a) for a in plan.arrays)
+
+        def batches(epoch: int) -> list:
+            return _chunks(plan.order(epoch), plan.batch_size, plan.drop_remainder)
+
+        return parts, batches, True
+    elements = [_element_parts(e, what) for e in source]
+    if not elements:
+        raise ValueError(f"{what}: the dataset yielded no batches")
+    widths = {len(e) for e in elements}
+    if len(widths) != 1:
+        raise ValueError(f"{what}: batches mix (x, y) and (x, y, sample_weight) elements")
+    parts = tuple(np.concatenate([e[k] for e in elements]) for k in range(widths.pop()))
+    sizes = np.cumsum([0] + [len(e[0]) for e in elements])
+    fixed = [np.arange(sizes[i], sizes[i + 1]) for i in range(len(elements))]
+    return parts, (lambda epoch: fixed), False
+
+
 class _MeanOf:
     """A per-sample loss function reduced to its mean, as Keras's compile does."""
 
@@ -363,6 +433,17 @@ class Trainer:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if verbose == "auto":
             verbose = 1
+        epoch_source = None  # a Dataset or iterable of batches: epoch -> its (arrays, batches)
+        if _is_batch_source(x):
+            if y is not None:
+                raise ValueError("fit: y must be None when x is a dataset (it yields (x, y) pairs)")
+            if validation_split:
+                raise ValueError("fit: validation_split is not supported for datasets")
+            parts, dataset_batches, planned = _one_pass(x, "fit")
+            epoch_source = (x, dataset_batches, planned)
+            x, y = parts[0], parts[1]
+            if len(parts) == 3:
+                sample_weight = parts[2]
         if validation_split and validation_data is None:  # Keras: the last fraction, unshuffled
             if not 0.0 < validation_split < 1.0:
                 raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
@@ -380,12 +461,18 @@ class Trainer:
         if weights is not None:
             arrays.append(weights)
         val = None
+        if validation_data is not None and _is_batch_source(validation_data):
+            parts, _, _ = _one_pass(validation_data, "validation_data")
+            validation_data = parts[:2]
         if validation_data is not None:
             if len(validation_data) != 2:
                 raise ValueError("validation_data must be a (x_val, y_val) pair")
             val = self._prepare(*validation_data, "validation_data")
         batch_size = min(int(batch_size), n)
-        if steps_per_epoch is not None and sampling == "epoch":
+        if epoch_source is not None:
+            batch_size = max(len(b) for b in epoch_source[1](0))
+            steps_per_epoch = _dataset_steps(epoch_source, steps_per_epoch)
+        elif steps_per_epoch is not None and sampling == "epoch":
             if not 0 < steps_per_epoch <= math.ceil(n / batch_size):
                 raise ValueError(
                     f"steps_per_epoch={steps_per_epoch}: a pass over {n} samples in batches of "
@@ -440,7 +527,15 @@ class Trainer:
                     progress.epoch_begin(epoch)
                     for m in self.metrics:
                         m.reset_state()
-                    batches = _epoch_batches(rng, n, batch_size, steps_per_epoch, sampling, shuffle)
+                    if epoch_source is not None:
+                        arrays, batches = self._dataset_epoch(
+                            epoch_source, epoch, arrays, class_weight
+                        )
+                        batches = batches[:steps_per_epoch]
+                    else:
+                        batches = _epoch_batches(
+                            rng, n, batch_size, steps_per_epoch, sampling, shuffle
+                        )
                     loss_sum, seen, steps_done = self._run_epoch(
                         arrays,
                         batches,
@@ -479,6 +574,23 @@ class Trainer:
         self.history = history
         return history
 
+    def _dataset_epoch(self, epoch_source, epoch: int, arrays: list, class_weight) -> tuple:
+        """(arrays, batches) of one epoch of a dataset: a planned pipeline keeps its arrays and
+        takes the epoch's row order; any other iterable is read again (it may differ per pass)."""
+        source, batches_of, planned = epoch_source
+        if planned or epoch == 0:
+            return arrays, batches_of(epoch)
+        parts, batches_of, _ = _one_pass(source, "fit")
+        X, Y = self._prepare(parts[0], parts[1], "fit")
+        new_arrays = [X, Y]
+        sample_weight = parts[2] if len(parts) == 3 else None
+        weights = _sample_weights(
+            parts[1], len(parts[0]), sample_weight, class_weight, self._dtype()
+        )
+        if weights is not None:
+            new_arrays.append(weights)
+        return new_arrays, batches_of(epoch)
+
     # -- evaluate / predict ------------------------------------------------------------
     def _evaluate_tensors(self, X: Tensor, Y: Tensor, batch_size: int) -> dict:
         n = X.shape[0]
@@ -499,6 +611,11 @@ class Trainer:
     def evaluate(self, x, y, batch_size: int = 4096, return_dict: bool = False, verbose=0):
         """The loss (and metrics) over all of ``x``, averaged over samples. Returns the loss alone
         without metrics, else ``[loss, *metrics]`` (or a dict with ``return_dict``)."""
+        if _is_batch_source(x):
+            if y is not None:
+                raise ValueError("evaluate: y must be None when x is a dataset")
+            parts, _, _ = _one_pass(x, "evaluate")
+            x, y = parts[0], parts[1]
         logs = self._evaluate_tensors(*self._prepare(x, y, "evaluate"), batch_size=batch_size)
         if verbose:
             print("evaluate" + _format_logs(logs))
@@ -513,6 +630,11 @@ class Trainer:
 
 def predict(model, x, batch_size: int = 4096) -> np.ndarray:
     """The model's outputs for ``x`` computed in batches, as one NumPy array."""
+    if _is_batch_source(x):  # a dataset of inputs, or of (x, y[, w]) tuples: their x
+        batches = [e[0] if isinstance(e, (tuple, list)) else e for e in x]
+        if not batches:
+            raise ValueError("predict: the dataset yielded no batches")
+        x = np.concatenate([np.asarray(b) for b in batches])
     x = _as_float_array(x, "predict x")
     if not (isinstance(batch_size, (int, np.integer)) and batch_size > 0):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")

@@ -3,7 +3,9 @@
 // path, the thread count or how the work is split. The Python layer turns TensorFlow's global
 // and op seeds into the key.
 #pragma once
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "tapegrad/tensor.h"
@@ -17,6 +19,19 @@ Tensor random_normal(DType dtype, const Shape& shape, double mean, double stddev
 // Normal(mean, stddev) with draws more than two standard deviations from the mean drawn again
 // (TensorFlow's truncated_normal); each element redraws from its own stream.
 Tensor random_truncated_normal(DType dtype, const Shape& shape, double mean, double stddev, std::uint64_t key);
+// A stream of draws for a stateful random op (a Dropout layer's masks): each call takes the next
+// key, derived from the stream's key and its call count, so a compiled program that replays the
+// op draws new numbers every time, as eager calls do.
+struct RandomStream {
+  explicit RandomStream(std::uint64_t key) : key(key) {}
+  std::uint64_t next_key();
+  const std::uint64_t key;
+  std::atomic<std::uint64_t> calls{0};
+};
+// 1 / (1 - rate) with probability 1 - rate, else 0 (inverted dropout's mask), of `shape`, from
+// the stream's next key; 0 <= rate < 1. A stateful op: traced, never folded.
+Tensor dropout_mask(DType dtype, const Shape& shape, double rate, const std::shared_ptr<RandomStream>& stream);
+
 // A uniform random permutation of 0..n-1 (Fisher-Yates).
 std::vector<std::int64_t> random_permutation(std::int64_t n, std::uint64_t key);
 

@@ -68,7 +68,7 @@ void Trace::on_op(const OpDef& op, const std::vector<Tensor>& inputs, const Tens
   // (a gradient's seed scaled by 1/N, broadcast) instead of computing it again at every replay.
   bool all_constant = true;
   for (const Tensor& t : inputs) all_constant = all_constant && !is_dynamic(t.id());
-  if (all_constant) {
+  if (all_constant && !op.stateful) {
     slot_of(out);
     return;
   }
@@ -170,7 +170,7 @@ std::shared_ptr<Program> Trace::finish(const std::vector<Tensor>& outputs) {
   std::unordered_map<std::string, std::int32_t> first_with_key;
   for (Instruction& ins : code_) {
     for (std::int32_t& s : ins.in) s = same_as[static_cast<std::size_t>(s)];
-    if (ins.kind != Instruction::Kind::Op) continue;
+    if (ins.kind != Instruction::Kind::Op || ins.op->stateful) continue;
     auto [it, fresh] = first_with_key.emplace(value_key(ins), ins.out);
     if (!fresh) same_as[static_cast<std::size_t>(ins.out)] = it->second;
   }

@@ -42,6 +42,9 @@ struct OpDef {
   VjpFn vjp;
   ComputeFn compute;
   JvpFn jvp = nullptr;
+  // A stateful op (a random draw) gives a new value at every call: a trace never folds it into a
+  // constant nor merges two of its calls, so a compiled program draws again at every replay.
+  bool stateful = false;
 };
 
 // A VJP supplied at run time (tg.custom_gradient): the bindings implement it around a Python
@@ -52,6 +55,8 @@ struct CustomVjp {
 };
 
 // Per-op attributes; each op uses the fields it needs.
+struct RandomStream;  // tapegrad/random.h
+
 struct Attrs {
   std::vector<std::int64_t> ints;  // axes, permutation, slice begins, gather indices, ...
   std::vector<std::int64_t> ints2; // slice steps, index shape, ...
@@ -60,6 +65,7 @@ struct Attrs {
   bool flag_a = false;             // transpose_a, keepdims, ...
   bool flag_b = false;             // transpose_b, ...
   std::shared_ptr<const CustomVjp> custom;  // custom_gradient's VJP
+  std::shared_ptr<RandomStream> stream;     // a random op's stream (dropout_mask)
 };
 
 struct InputMeta {
