@@ -320,7 +320,6 @@ def _cond(*shape, seed=0):
     return np.random.default_rng(seed).random(shape) < 0.5
 
 
-
 # ---- classification: references and cases ------------------------------------------------------
 
 
@@ -360,8 +359,14 @@ def _clip_domain(rng, shapes):
     [-1.9, -1.4], [-0.6, 0.6] or [1.4, 1.9] (below, inside, above)."""
     t_shape, lo_shape, hi_shape = shapes
     band = rng.integers(0, 3, size=t_shape)
-    t = np.choose(band, [rng.uniform(-1.9, -1.4, t_shape), rng.uniform(-0.6, 0.6, t_shape),
-                         rng.uniform(1.4, 1.9, t_shape)])
+    t = np.choose(
+        band,
+        [
+            rng.uniform(-1.9, -1.4, t_shape),
+            rng.uniform(-0.6, 0.6, t_shape),
+            rng.uniform(1.4, 1.9, t_shape),
+        ],
+    )
     return [np.asarray(t), rng.uniform(-1.2, -0.8, lo_shape), rng.uniform(0.8, 1.2, hi_shape)]
 
 
@@ -865,7 +870,9 @@ OP_ROWS = (
     OpRow(
         "sigmoid_cross_entropy_with_logits",
         "sigmoid_cross_entropy_with_logits",
-        lambda labels, logits: tg.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits),
+        lambda labels, logits: tg.nn.sigmoid_cross_entropy_with_logits(
+            labels=labels, logits=logits
+        ),
         _sigmoid_xent_ref,
         SIGMOID_XENT_CASES,
         per_input(unit, normal),

@@ -46,7 +46,9 @@ def np_sigmoid_xent(z, x):
 
 
 def np_sigmoid(x):
-    return np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))
+    return np.where(
+        x >= 0, 1 / (1 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x)))
+    )
 
 
 def _grads(f, *xs, dtype=np.float64):
@@ -77,7 +79,7 @@ def test_softmax_cross_entropy_at_extreme_logits_is_finite_and_matches_numpy(dty
     x = _extreme_logits(rng, shape).astype(dtype).astype(np.float64)
     labels = _probabilities(rng, shape).astype(dtype).astype(np.float64)
     loss, (g_labels, g_logits) = _grads(
-        lambda l, z: tg.nn.softmax_cross_entropy_with_logits(l, z), labels, x, dtype=dtype
+        lambda lab, z: tg.nn.softmax_cross_entropy_with_logits(lab, z), labels, x, dtype=dtype
     )
     want = np_softmax_xent(labels, x)
     assert loss.shape == shape[:-1] and loss.dtype == _tg_dtype(dtype)
@@ -86,7 +88,9 @@ def test_softmax_cross_entropy_at_extreme_logits_is_finite_and_matches_numpy(dty
     # the loss is up to ~2e4 here: float32 carries its rounding relative to the logits' scale
     atol = 1e-9 if dtype == np.float64 else 2e-6 * max(1.0, np.max(np.abs(x), initial=0.0))
     np.testing.assert_allclose(loss.numpy(), want, rtol=_tol(dtype)["rtol"], atol=atol)
-    np.testing.assert_allclose(g_logits, np_softmax(x) * labels.sum(-1, keepdims=True) - labels, **_tol(dtype))
+    np.testing.assert_allclose(
+        g_logits, np_softmax(x) * labels.sum(-1, keepdims=True) - labels, **_tol(dtype)
+    )
     np.testing.assert_allclose(g_labels, -np_log_softmax(x), rtol=_tol(dtype)["rtol"], atol=atol)
 
 
@@ -102,7 +106,9 @@ def test_sigmoid_cross_entropy_at_extreme_logits_is_finite_and_matches_numpy(dty
     for got in (loss.numpy(), g_z, g_x):
         assert np.all(np.isfinite(got))
     atol = 1e-9 if dtype == np.float64 else 2e-6 * max(1.0, np.max(np.abs(x), initial=0.0))
-    np.testing.assert_allclose(loss.numpy(), np_sigmoid_xent(z, x), rtol=_tol(dtype)["rtol"], atol=atol)
+    np.testing.assert_allclose(
+        loss.numpy(), np_sigmoid_xent(z, x), rtol=_tol(dtype)["rtol"], atol=atol
+    )
     np.testing.assert_allclose(g_x, np_sigmoid(x) - z, **_tol(dtype))
     np.testing.assert_allclose(g_z, -x, **_tol(dtype))
 
@@ -126,7 +132,9 @@ def test_softmax_family_at_extreme_logits(dtype, axis):
         ("softmax", tg.nn.softmax, np_softmax),
         ("log_softmax", tg.nn.log_softmax, np_log_softmax),
     ]:
-        y, (g,) = _grads(lambda t: fn(t, axis=axis) * tg.constant(u.astype(dtype)), x, dtype=dtype)
+        y, (g,) = _grads(
+            lambda t, fn=fn: fn(t, axis=axis) * tg.constant(u.astype(dtype)), x, dtype=dtype
+        )
         assert np.all(np.isfinite(y.numpy())) and np.all(np.isfinite(g)), name
         want = ref(x, axis) * u
         atol = _tol(dtype)["atol"] * (1 if name == "softmax" else 2e4)
@@ -187,8 +195,8 @@ def test_clip_by_value_rejects_clip_values_that_grow_the_shape():
 @pytest.mark.parametrize(
     "op",
     [
-        lambda l, x: tg.nn.softmax_cross_entropy_with_logits(l, x),
-        lambda l, x: tg.nn.sigmoid_cross_entropy_with_logits(labels=l, logits=x),
+        lambda lab, x: tg.nn.softmax_cross_entropy_with_logits(lab, x),
+        lambda lab, x: tg.nn.sigmoid_cross_entropy_with_logits(labels=lab, logits=x),
     ],
 )
 def test_cross_entropies_name_mismatched_shapes(op):
@@ -208,15 +216,15 @@ def test_softmax_cross_entropy_gradient_equals_tensorflows_for_normalized_labels
     is the same whenever the labels sum to 1."""
     rng = np.random.default_rng(5)
     x, labels = rng.standard_normal((5, 4)), _probabilities(rng, (5, 4))
-    _, (_, g) = _grads(lambda l, z: tg.nn.softmax_cross_entropy_with_logits(l, z), labels, x)
+    _, (_, g) = _grads(lambda lab, z: tg.nn.softmax_cross_entropy_with_logits(lab, z), labels, x)
     np.testing.assert_allclose(g, np_softmax(x) - labels, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize(
     "loss",
     [
-        lambda l, x: tg.nn.softmax_cross_entropy_with_logits(l, x),
-        lambda l, x: tg.nn.sigmoid_cross_entropy_with_logits(labels=l, logits=x),
+        lambda lab, x: tg.nn.softmax_cross_entropy_with_logits(lab, x),
+        lambda lab, x: tg.nn.sigmoid_cross_entropy_with_logits(labels=lab, logits=x),
     ],
     ids=["softmax", "sigmoid"],
 )
@@ -241,7 +249,9 @@ def test_argmax_equal_first_maximum_ties_and_axis():
     want = (np.argmax(a, axis=0) == np.argmax(b, axis=0)).astype(float)
     np.testing.assert_array_equal(ops._argmax_equal(a, b, 0).numpy(), want)
     nan = np.array([[1.0, np.nan, 2.0]])
-    np.testing.assert_array_equal(ops._argmax_equal(nan, np.array([[0.0, 1.0, 0.0]])).numpy(), [1.0])
+    np.testing.assert_array_equal(
+        ops._argmax_equal(nan, np.array([[0.0, 1.0, 0.0]])).numpy(), [1.0]
+    )
     assert ops._argmax_equal(np.zeros((0, 3)), np.zeros((0, 3))).shape == (0,)
     with pytest.raises(ValueError, match="empty axis"):
         ops._argmax_equal(np.zeros((2, 0)), np.zeros((2, 0)))
@@ -275,7 +285,9 @@ def _cce_probs(y_true, y_pred, eps=1e-7):
 
 def test_categorical_crossentropy_matches_keras_docstring():
     # keras.losses.CategoricalCrossentropy's example: 1.177
-    assert float(losses.CategoricalCrossentropy()(Y_TRUE, Y_PROB)) == pytest.approx(1.1769392, rel=1e-6)
+    assert float(losses.CategoricalCrossentropy()(Y_TRUE, Y_PROB)) == pytest.approx(
+        1.1769392, rel=1e-6
+    )
     np.testing.assert_allclose(
         losses.categorical_crossentropy(Y_TRUE, Y_PROB).numpy(), [0.0513, 2.303], rtol=1e-3
     )
@@ -284,7 +296,9 @@ def test_categorical_crossentropy_matches_keras_docstring():
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 def test_categorical_crossentropy_from_logits_and_label_smoothing(smoothing):
     smooth = Y_TRUE * (1 - smoothing) + smoothing / 3
-    got = losses.categorical_crossentropy(Y_TRUE, LOGITS, from_logits=True, label_smoothing=smoothing)
+    got = losses.categorical_crossentropy(
+        Y_TRUE, LOGITS, from_logits=True, label_smoothing=smoothing
+    )
     np.testing.assert_allclose(got.numpy(), np_softmax_xent(smooth, LOGITS), rtol=1e-6)
     got = losses.categorical_crossentropy(Y_TRUE, Y_PROB, label_smoothing=smoothing)
     np.testing.assert_allclose(got.numpy(), _cce_probs(smooth, Y_PROB), rtol=1e-6)
@@ -346,8 +360,12 @@ def test_reductions_and_sample_weight(loss):
     assert float(loss(Y_TRUE, LOGITS)) == pytest.approx(per_sample.mean(), rel=1e-6)
     summed = type(loss)(**{**loss.get_config(), "reduction": "sum"})
     assert float(summed(Y_TRUE, LOGITS)) == pytest.approx(per_sample.sum(), rel=1e-6)
-    assert float(loss(Y_TRUE, LOGITS, sample_weight=w)) == pytest.approx((per_sample * w).mean(), rel=1e-6)
-    assert float(summed(Y_TRUE, LOGITS, sample_weight=w)) == pytest.approx((per_sample * w).sum(), rel=1e-6)
+    assert float(loss(Y_TRUE, LOGITS, sample_weight=w)) == pytest.approx(
+        (per_sample * w).mean(), rel=1e-6
+    )
+    assert float(summed(Y_TRUE, LOGITS, sample_weight=w)) == pytest.approx(
+        (per_sample * w).sum(), rel=1e-6
+    )
 
 
 def test_loss_names_resolve_and_an_empty_batch_gives_zero():
@@ -359,7 +377,9 @@ def test_loss_names_resolve_and_an_empty_batch_gives_zero():
         assert isinstance(losses.get(name), cls)
     empty = losses.CategoricalCrossentropy(from_logits=True)(np.zeros((0, 3)), np.zeros((0, 3)))
     assert float(empty) == 0.0
-    assert losses.categorical_crossentropy(np.zeros((0, 3)), np.zeros((0, 3)), from_logits=True).shape == (0,)
+    assert losses.categorical_crossentropy(
+        np.zeros((0, 3)), np.zeros((0, 3)), from_logits=True
+    ).shape == (0,)
     with pytest.raises(ValueError, match=r"\(4, 3\).*\(4, 2\)"):
         losses.categorical_crossentropy(np.ones((4, 3)), np.ones((4, 2)))
 
@@ -427,7 +447,9 @@ def test_compile_with_classification_names_trains_a_softmax_classifier():
     x = rng.standard_normal((256, 4)).astype(np.float32)
     labels = (x[:, 0] + x[:, 1] > 0).astype(int) + (x[:, 2] > 1).astype(int)
     y = np.eye(3, dtype=np.float32)[labels]
-    model = tg.models.Sequential([tg.layers.Dense(16, activation="relu", input_shape=(4,)), tg.layers.Dense(3)])
+    model = tg.models.Sequential(
+        [tg.layers.Dense(16, activation="relu", input_shape=(4,)), tg.layers.Dense(3)]
+    )
     model.compile(
         optimizer=tg.optimizers.Adam(0.05),
         loss=losses.CategoricalCrossentropy(from_logits=True),

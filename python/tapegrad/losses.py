@@ -305,7 +305,9 @@ class BinaryCrossentropy(CategoricalCrossentropy):
     fn = staticmethod(binary_crossentropy)
 
     def call(self, y_true, y_pred) -> Tensor:
-        return binary_crossentropy(y_true, y_pred, self.from_logits, self.label_smoothing, self.axis)
+        return binary_crossentropy(
+            y_true, y_pred, self.from_logits, self.label_smoothing, self.axis
+        )
 
 
 class Huber(Loss):
