@@ -269,10 +269,8 @@ class MeanAbsoluteError(Loss):
     fn = staticmethod(mean_absolute_error)
 
 
-class CategoricalCrossentropy(Loss):
-    """Keras's ``CategoricalCrossentropy(from_logits, label_smoothing, axis, reduction)``."""
-
-    fn = staticmethod(categorical_crossentropy)
+class _Crossentropy(Loss):
+    """A cross-entropy loss class: ``fn(y_true, y_pred, from_logits, label_smoothing, axis)``."""
 
     def __init__(
         self,
@@ -286,9 +284,7 @@ class CategoricalCrossentropy(Loss):
         self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
 
     def call(self, y_true, y_pred) -> Tensor:
-        return categorical_crossentropy(
-            y_true, y_pred, self.from_logits, self.label_smoothing, self.axis
-        )
+        return self.fn(y_true, y_pred, self.from_logits, self.label_smoothing, self.axis)
 
     def get_config(self) -> dict:
         return {
@@ -299,15 +295,16 @@ class CategoricalCrossentropy(Loss):
         }
 
 
-class BinaryCrossentropy(CategoricalCrossentropy):
+class CategoricalCrossentropy(_Crossentropy):
+    """Keras's ``CategoricalCrossentropy(from_logits, label_smoothing, axis, reduction)``."""
+
+    fn = staticmethod(categorical_crossentropy)
+
+
+class BinaryCrossentropy(_Crossentropy):
     """Keras's ``BinaryCrossentropy(from_logits, label_smoothing, axis, reduction)``."""
 
     fn = staticmethod(binary_crossentropy)
-
-    def call(self, y_true, y_pred) -> Tensor:
-        return binary_crossentropy(
-            y_true, y_pred, self.from_logits, self.label_smoothing, self.axis
-        )
 
 
 class Huber(Loss):
