@@ -361,6 +361,129 @@ def _cond(*shape, seed=0):
     return np.random.default_rng(seed).random(shape) < 0.5
 
 
+# ---- classification: references and cases ------------------------------------------------------
+
+
+def _softmax_ref(x, axis=-1):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True, initial=-np.inf))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax_ref(x, axis=-1):
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+    return (x - m) - np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+
+
+def _logsumexp_ref(x, axis=None, keepdims=False):
+    axis = _axes(axis)
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis if axis is not None else None)
+
+
+def _softmax_xent_ref(labels, logits, axis=-1):
+    return -np.sum(labels * _log_softmax_ref(logits, axis), axis=axis)
+
+
+def _softmax_xent_grad_ref(g, labels, logits, axis=-1):
+    total = np.sum(labels, axis=axis, keepdims=True)
+    return np.expand_dims(g, axis) * (total * _softmax_ref(logits, axis) - labels)
+
+
+def _sigmoid_xent_ref(labels, logits):
+    return np.maximum(logits, 0.0) - logits * labels + np.log1p(np.exp(-np.abs(logits)))
+
+
+def _clip_domain(rng, shapes):
+    """t at least 0.2 away from both clip values: lo in [-1.2, -0.8], hi in [0.8, 1.2], t in
+    [-1.9, -1.4], [-0.6, 0.6] or [1.4, 1.9] (below, inside, above)."""
+    t_shape, lo_shape, hi_shape = shapes
+    band = rng.integers(0, 3, size=t_shape)
+    t = np.choose(
+        band,
+        [
+            rng.uniform(-1.9, -1.4, t_shape),
+            rng.uniform(-0.6, 0.6, t_shape),
+            rng.uniform(1.4, 1.9, t_shape),
+        ],
+    )
+    return [np.asarray(t), rng.uniform(-1.2, -0.8, lo_shape), rng.uniform(0.8, 1.2, hi_shape)]
+
+
+SOFTMAX_CASES = (
+    C((3, 4)),
+    C((3, 4), axis=0),
+    C((2, 3, 4), axis=1),
+    C((2, 3, 4), axis=-1),
+    C((5,)),
+    C((1,)),
+    C((4, 1)),
+    C((0, 4)),
+    C((2, 0)),
+    C((40, 50), name="large(40,50)"),
+)
+# (g, y) pairs of one shape for the softmax-family backward ops
+SOFTMAX_GRAD_CASES = (
+    C((3, 4), (3, 4)),
+    C((3, 4), (3, 4), axis=0),
+    C((2, 3, 4), (2, 3, 4), axis=1),
+    C((5,), (5,)),
+    C((1,), (1,)),
+    C((0, 4), (0, 4)),
+    C((2, 0), (2, 0)),
+    C((40, 50), (40, 50), name="large(40,50)x(40,50)"),
+)
+# (labels, logits), one shape; the loss drops the axis
+SOFTMAX_XENT_CASES = (
+    C((4, 3), (4, 3)),
+    C((4, 3), (4, 3), axis=0),
+    C((2, 3, 4), (2, 3, 4), axis=1),
+    C((2, 3, 4), (2, 3, 4)),
+    C((5,), (5,)),
+    C((1, 1), (1, 1)),
+    C((0, 3), (0, 3)),
+    C((3, 0), (3, 0)),
+    C((30, 40), (30, 40), name="large(30,40)"),
+)
+# (g, labels, logits), g of the loss's shape
+SOFTMAX_XENT_GRAD_CASES = (
+    C((4,), (4, 3), (4, 3)),
+    C((3,), (4, 3), (4, 3), axis=0),
+    C((2, 4), (2, 3, 4), (2, 3, 4), axis=1),
+    C((), (5,), (5,)),
+    C((0,), (0, 3), (0, 3)),
+    C((3,), (3, 0), (3, 0)),
+    C((30,), (30, 40), (30, 40), name="large(30,)x(30,40)x(30,40)"),
+)
+SIGMOID_XENT_CASES = (
+    C((3, 4), (3, 4)),
+    C((), ()),
+    C((1,), (1,)),
+    C((0,), (0,)),
+    C((2, 3, 4), (2, 3, 4)),
+    C((40, 50), (40, 50), name="large(40,50)"),
+)
+SIGMOID_XENT_GRAD_CASES = (
+    C((3, 4), (3, 4), (3, 4)),
+    C((), (), ()),
+    C((0, 2), (0, 2), (0, 2)),
+    C((2, 3, 4), (2, 3, 4), (2, 3, 4)),
+    C((40, 50), (40, 50), (40, 50), name="large(40,50)x3"),
+)
+CLIP_CASES = (
+    C((3, 4), (), ()),
+    C((3, 4), (3, 4), (3, 4)),
+    C((2, 3), (3,), (2, 1)),
+    C((5,), (5,), ()),
+    C((), (), ()),
+    C((1,), (1,), (1,)),
+    C((0,), (), ()),
+    C((40, 50), (), (50,), name="large(40,50)x()x(50,)"),
+)
+unit = _sampler(0.0, 1.0)  # labels: probabilities
+
+
 OP_ROWS = (
     # ---- elementwise, binary ----
     _binary("add", np.add, linear=True),
@@ -721,6 +844,102 @@ OP_ROWS = (
             C((1,), indices=[0], axis=0, axis_len=1),
         ),
         linear=True,
+    ),
+    # ---- classification ----
+    OpRow(
+        "softmax",
+        "softmax",
+        lambda x, **k: tg.nn.softmax(x, **k),
+        _softmax_ref,
+        SOFTMAX_CASES,
+    ),
+    OpRow(
+        "softmax_grad",
+        "softmax_grad",
+        lambda g, y, **k: ops.softmax_grad(g, y, **k),
+        lambda g, y, axis=-1: y * (g - np.sum(g * y, axis=axis, keepdims=True)),
+        SOFTMAX_GRAD_CASES,
+        f32_tol=(1e-5, 1e-5),
+        note="float32 atol 1e-5 as matmul's: a row sum of up to 50 terms, then a difference",
+    ),
+    OpRow(
+        "log_softmax",
+        "log_softmax",
+        lambda x, **k: tg.nn.log_softmax(x, **k),
+        _log_softmax_ref,
+        SOFTMAX_CASES,
+    ),
+    OpRow(
+        "log_softmax_grad",
+        "log_softmax_grad",
+        lambda g, z, **k: ops.log_softmax_grad(g, z, **k),
+        lambda g, z, axis=-1: g - np.exp(z) * np.sum(g, axis=axis, keepdims=True),
+        SOFTMAX_GRAD_CASES,
+        f32_tol=(1e-5, 1e-5),
+        note="float32 atol 1e-5 as matmul's: a row sum of up to 50 terms, then a difference",
+    ),
+    OpRow(
+        "reduce_logsumexp",
+        "reduce_logsumexp",
+        lambda x, **k: tg.reduce_logsumexp(x, **k),
+        _logsumexp_ref,
+        REDUCE_CASES,
+    ),
+    _reduce(
+        "reduce_min",
+        np.min,
+        REDUCE_CASES,
+        domain=distinct,
+        piecewise_linear=True,
+        note="distinct values: ties split as reduce_max's",
+    ),
+    OpRow(
+        "clip_by_value",
+        "clip_by_value",
+        lambda t, lo, hi: tg.clip_by_value(t, lo, hi),
+        np.clip,
+        CLIP_CASES,
+        _clip_domain,
+        piecewise_linear=True,
+        note="t at least 0.2 from both clip values (the boundary rule is tested apart)",
+    ),
+    OpRow(
+        "softmax_cross_entropy_with_logits",
+        "softmax_cross_entropy_with_logits",
+        lambda labels, logits, **k: tg.nn.softmax_cross_entropy_with_logits(labels, logits, **k),
+        _softmax_xent_ref,
+        SOFTMAX_XENT_CASES,
+        per_input(unit, normal),
+        f32_tol=(1e-5, 3e-6),
+        note="labels in [0, 1] (probabilities; their sum is free, the gradient is exact for any)",
+    ),
+    OpRow(
+        "softmax_cross_entropy_with_logits_grad",
+        "softmax_cross_entropy_with_logits_grad",
+        lambda g, labels, logits, **k: ops.softmax_cross_entropy_with_logits_grad(
+            g, labels, logits, **k
+        ),
+        _softmax_xent_grad_ref,
+        SOFTMAX_XENT_GRAD_CASES,
+        per_input(normal, unit, normal),
+    ),
+    OpRow(
+        "sigmoid_cross_entropy_with_logits",
+        "sigmoid_cross_entropy_with_logits",
+        lambda labels, logits: tg.nn.sigmoid_cross_entropy_with_logits(
+            labels=labels, logits=logits
+        ),
+        _sigmoid_xent_ref,
+        SIGMOID_XENT_CASES,
+        per_input(unit, normal),
+    ),
+    OpRow(
+        "sigmoid_cross_entropy_with_logits_grad",
+        "sigmoid_cross_entropy_with_logits_grad",
+        lambda g, labels, logits: ops.sigmoid_cross_entropy_with_logits_grad(g, labels, logits),
+        lambda g, z, x: g * (1.0 / (1.0 + np.exp(-x)) - z),
+        SIGMOID_XENT_GRAD_CASES,
+        per_input(normal, unit, normal),
     ),
 )
 

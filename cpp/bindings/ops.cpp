@@ -89,6 +89,17 @@ py::object reduction(py::handle x_, py::handle axis, bool keepdims) {
   return wrap(run_op(x.size(), [&] { return F(x, axes, keepdims); }));
 }
 
+// Ops along one axis of one tensor (softmax, log_softmax).
+template <Tensor (*F)(const Tensor&, std::int64_t)> py::object along_axis(py::handle x_, std::int64_t axis) {
+  const Tensor x = to_tensor(x_);
+  return wrap(run_op(x.size(), [&] { return F(x, axis); }));
+}
+template <Tensor (*F)(const Tensor&, const Tensor&, std::int64_t)>
+py::object along_axis2(py::handle a_, py::handle b_, std::int64_t axis) {
+  auto [a, b] = to_tensors(a_, b_);
+  return wrap(run_op(std::max(a.size(), b.size()), [&] { return F(a, b, axis); }));
+}
+
 }  // namespace
 
 void bind_ops(py::module_& m) {
@@ -145,6 +156,32 @@ void bind_ops(py::module_& m) {
   ops.def("reduce_sum", reduction<tg::reduce_sum>, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = false);
   ops.def("reduce_mean", reduction<tg::reduce_mean>, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = false);
   ops.def("reduce_max", reduction<tg::reduce_max>, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = false);
+  // ---- classification (cpp/src/ops/classification.cpp) ----
+  ops.def("softmax", along_axis<tg::softmax>, py::arg("logits"), py::arg("axis") = -1);
+  ops.def("softmax_grad", along_axis2<tg::softmax_grad>, py::arg("g"), py::arg("y"), py::arg("axis") = -1);
+  ops.def("log_softmax", along_axis<tg::log_softmax>, py::arg("logits"), py::arg("axis") = -1);
+  ops.def("log_softmax_grad", along_axis2<tg::log_softmax_grad>, py::arg("g"), py::arg("z"), py::arg("axis") = -1);
+  ops.def("reduce_logsumexp", reduction<tg::reduce_logsumexp>, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = false);
+  ops.def("reduce_min", reduction<tg::reduce_min>, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = false);
+  ops.def("clip_by_value", [](py::handle t_, py::handle lo_, py::handle hi_) {
+    const Tensor t = to_tensor(t_);
+    const Tensor lo = to_tensor(lo_, t.dtype()), hi = to_tensor(hi_, t.dtype());
+    return wrap(run_op(t.size(), [&] { return tg::clip_by_value(t, lo, hi); }));
+  }, py::arg("t"), py::arg("clip_value_min"), py::arg("clip_value_max"));
+  ops.def("softmax_cross_entropy_with_logits", along_axis2<tg::softmax_cross_entropy_with_logits>, py::arg("labels"), py::arg("logits"), py::arg("axis") = -1);
+  ops.def("softmax_cross_entropy_with_logits_grad", [](py::handle g_, py::handle l_, py::handle x_, std::int64_t axis) {
+    auto [l, x] = to_tensors(l_, x_);
+    const Tensor g = to_tensor(g_, x.dtype());
+    return wrap(run_op(x.size(), [&] { return tg::softmax_cross_entropy_with_logits_grad(g, l, x, axis); }));
+  }, py::arg("g"), py::arg("labels"), py::arg("logits"), py::arg("axis") = -1);
+  ops.def("sigmoid_cross_entropy_with_logits", binary<tg::sigmoid_cross_entropy_with_logits>, py::arg("labels"), py::arg("logits"));
+  ops.def("sigmoid_cross_entropy_with_logits_grad", [](py::handle g_, py::handle l_, py::handle x_) {
+    auto [l, x] = to_tensors(l_, x_);
+    const Tensor g = to_tensor(g_, x.dtype());
+    return wrap(run_op(x.size(), [&] { return tg::sigmoid_cross_entropy_with_logits_grad(g, l, x); }));
+  }, py::arg("g"), py::arg("labels"), py::arg("logits"));
+  ops.def("_argmax_equal", along_axis2<tg::argmax_equal>, py::arg("y_true"), py::arg("y_pred"), py::arg("axis") = -1,
+          "1.0 where argmax(y_true) == argmax(y_pred) along axis, else 0.0 (no gradient): categorical accuracy.");
   ops.def("broadcast_to", [](py::handle x, py::handle shape) {
     const Tensor t = to_tensor(x);
     const Shape s = to_shape(shape);

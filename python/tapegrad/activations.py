@@ -1,9 +1,11 @@
-"""Activation functions by Keras name (``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"linear"``)."""
+"""Activation functions by Keras name (``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"softmax"``,
+``"log_softmax"``, ``"linear"``); softmax and log_softmax act along the last axis."""
 
 from __future__ import annotations
 
 from typing import Callable, Optional
 
+from .nn import log_softmax, softmax
 from .ops import relu, sigmoid, tanh
 
 
@@ -13,8 +15,10 @@ def linear(x):
 
 _BY_NAME: dict[str, Callable] = {
     "linear": linear,
+    "log_softmax": log_softmax,
     "relu": relu,
     "sigmoid": sigmoid,
+    "softmax": softmax,
     "tanh": tanh,
 }
 

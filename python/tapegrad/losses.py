@@ -17,19 +17,26 @@ from ._core import Tensor, Variable
 from ._core import ops as _ops
 from .ops import abs as tg_abs
 from .ops import (
+    broadcast_to,
     cast,
+    clip_by_value,
     convert_to_tensor,
     divide,
     float32,
     int64,
     log,
-    maximum,
     minimum,
     multiply,
+    negative,
     reduce_mean,
     reduce_sum,
     reshape,
+    square,
+    subtract,
 )
+
+# Keras's backend.epsilon(): probabilities are clipped to [EPSILON, 1 - EPSILON] before log.
+EPSILON = 1e-7
 
 _warned_shapes: set = set()
 
@@ -155,9 +162,8 @@ def _sparse_labels(y_true, y_pred: Tensor, fn_name: str) -> Tensor:
 def _log_probabilities(y_pred: Tensor) -> Tensor:
     """Keras's route from probabilities to logits: normalized over the last axis, clipped to
     [eps, 1 - eps] (eps = 1e-7) and logged, so a 0 probability gives a large, finite loss."""
-    eps = 1e-7
     probs = divide(y_pred, reduce_sum(y_pred, axis=-1, keepdims=True))
-    return log(minimum(maximum(probs, eps), 1.0 - eps))
+    return log(clip_by_value(probs, EPSILON, 1.0 - EPSILON))
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1) -> Tensor:
@@ -174,6 +180,75 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1) 
     labels = _sparse_labels(y_true, y_pred, "sparse_categorical_crossentropy")
     logits = y_pred if from_logits else _log_probabilities(y_pred)
     return _ops.sparse_softmax_cross_entropy_with_logits(labels, logits)
+
+
+def categorical_crossentropy(
+    y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
+) -> Tensor:
+    """``-sum(y_true * log(y_pred), axis)`` for one-hot or probability targets, one value per
+    sample. With ``from_logits`` the fused softmax cross-entropy (stable for any logits);
+    otherwise ``y_pred`` is rescaled to sum to 1 and clipped to [1e-7, 1 - 1e-7] as Keras does.
+    ``label_smoothing`` moves the targets towards ``1 / num_classes``."""
+    y_true, y_pred = _prepare_same_shape(y_true, y_pred, "categorical_crossentropy")
+    if label_smoothing:
+        num_classes = y_pred.shape[axis]
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
+    if from_logits:
+        return _ops.softmax_cross_entropy_with_logits(y_true, y_pred, axis)
+    probs = divide(y_pred, reduce_sum(y_pred, axis=axis, keepdims=True))
+    probs = clip_by_value(probs, EPSILON, 1.0 - EPSILON)
+    return negative(reduce_sum(multiply(y_true, log(probs)), axis=axis))
+
+
+def binary_crossentropy(
+    y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
+) -> Tensor:
+    """The mean over ``axis`` of ``-(y log p + (1 - y) log(1 - p))``, one value per sample. With
+    ``from_logits`` the fused, stable sigmoid cross-entropy; otherwise ``y_pred`` is clipped to
+    [1e-7, 1 - 1e-7] as Keras does. ``label_smoothing`` moves the targets towards 0.5."""
+    y_true, y_pred = _as_tensors(*_prepare(y_true, y_pred, "binary_crossentropy"))
+    if tuple(y_true.shape) != tuple(y_pred.shape):  # the fused op takes one shape
+        shape = np.broadcast_shapes(tuple(y_true.shape), tuple(y_pred.shape))
+        y_true, y_pred = broadcast_to(y_true, shape), broadcast_to(y_pred, shape)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        per_element = _ops.sigmoid_cross_entropy_with_logits(y_true, y_pred)
+    else:
+        p = clip_by_value(y_pred, EPSILON, 1.0 - EPSILON)
+        per_element = negative(y_true * log(p) + (1.0 - y_true) * log(1.0 - p))
+    return per_element if per_element.ndim == 0 else reduce_mean(per_element, axis=axis)
+
+
+def huber(y_true, y_pred, delta: float = 1.0) -> Tensor:
+    """The mean over the last axis of ``0.5 e^2`` where ``|e| <= delta``, else
+    ``delta |e| - 0.5 delta^2`` (e = y_pred - y_true): as ``0.5 q^2 + delta (|e| - q)`` with
+    ``q = minimum(|e|, delta)``, whose gradient is continuous at ``|e| = delta``."""
+    y_true, y_pred = _prepare(y_true, y_pred, "huber")
+    abs_error = tg_abs(subtract(y_pred, y_true))
+    quadratic = minimum(abs_error, delta)
+    values = 0.5 * square(quadratic) + delta * (abs_error - quadratic)
+    return _mean_last_axis(values)
+
+
+def _as_tensors(y_true, y_pred) -> tuple[Tensor, Tensor]:
+    """_prepare's pair (it may pass NumPy targets on) as tensors of the predictions' dtype."""
+    y_pred = convert_to_tensor(y_pred)
+    return _as_tensor_like(y_true, y_pred), y_pred
+
+
+def _prepare_same_shape(y_true, y_pred, fn_name: str) -> tuple[Tensor, Tensor]:
+    """Targets and predictions of one shape (the fused cross-entropies take one): rank-aligned as
+    _prepare does; other mismatches raise ValueError naming both shapes."""
+    y_true, y_pred = _as_tensors(*_prepare(y_true, y_pred, fn_name))
+    if tuple(y_true.shape) != tuple(y_pred.shape):
+        raise ValueError(
+            f"{fn_name}: y_true shape {tuple(y_true.shape)} and y_pred shape "
+            f"{tuple(y_pred.shape)} must be equal (one target distribution per prediction)"
+        )
+    if y_pred.ndim == 0:
+        raise ValueError(f"{fn_name}: expected predictions of rank >= 1, got shape ()")
+    return y_true, y_pred
 
 
 mse = MSE = mean_squared_error
@@ -200,7 +275,7 @@ class Loss:
             total = self._mean_over_batch(y_true, y_pred)
             if total is not None:
                 return total
-        values = self.fn(y_true, y_pred)
+        values = self.call(y_true, y_pred)
         if sample_weight is not None:
             weight = _as_tensor_like(sample_weight, values)
             if tuple(weight.shape) != tuple(values.shape):
@@ -213,6 +288,10 @@ class Loss:
         if self.reduction == "sum":
             return reduce_sum(values)
         return reduce_mean(values) if values.size else reduce_sum(values)
+
+    def call(self, y_true, y_pred) -> Tensor:
+        """The per-sample values (subclasses with options pass them to their function)."""
+        return self.fn(y_true, y_pred)
 
     def _mean_over_batch(self, y_true, y_pred):
         """The scalar loss by a shorter route, or None to take the per-sample one."""
@@ -236,8 +315,69 @@ class MeanAbsoluteError(Loss):
     fn = staticmethod(mean_absolute_error)
 
 
+class _Crossentropy(Loss):
+    """A cross-entropy loss class: ``fn(y_true, y_pred, from_logits, label_smoothing, axis)``."""
+
+    def __init__(
+        self,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: Optional[str] = "sum_over_batch_size",
+        name: Optional[str] = None,
+    ):
+        super().__init__(reduction, name)
+        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
+
+    def call(self, y_true, y_pred) -> Tensor:
+        return self.fn(y_true, y_pred, self.from_logits, self.label_smoothing, self.axis)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "from_logits": self.from_logits,
+            "label_smoothing": self.label_smoothing,
+            "axis": self.axis,
+        }
+
+
+class CategoricalCrossentropy(_Crossentropy):
+    """Keras's ``CategoricalCrossentropy(from_logits, label_smoothing, axis, reduction)``."""
+
+    fn = staticmethod(categorical_crossentropy)
+
+
+class BinaryCrossentropy(_Crossentropy):
+    """Keras's ``BinaryCrossentropy(from_logits, label_smoothing, axis, reduction)``."""
+
+    fn = staticmethod(binary_crossentropy)
+
+
+class Huber(Loss):
+    """Keras's ``Huber(delta, reduction)``."""
+
+    fn = staticmethod(huber)
+
+    def __init__(
+        self,
+        delta: float = 1.0,
+        reduction: Optional[str] = "sum_over_batch_size",
+        name: Optional[str] = None,
+    ):
+        super().__init__(reduction, name)
+        self.delta = delta
+
+    def call(self, y_true, y_pred) -> Tensor:
+        return huber(y_true, y_pred, self.delta)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "delta": self.delta}
+
+
 class SparseCategoricalCrossentropy(Loss):
     """Keras's SparseCategoricalCrossentropy: integer labels against per-class scores."""
+
+    fn = staticmethod(sparse_categorical_crossentropy)
 
     def __init__(
         self,
@@ -248,7 +388,7 @@ class SparseCategoricalCrossentropy(Loss):
         super().__init__(reduction=reduction, name=name)
         self.from_logits = from_logits
 
-    def fn(self, y_true, y_pred):
+    def call(self, y_true, y_pred) -> Tensor:
         return sparse_categorical_crossentropy(y_true, y_pred, from_logits=self.from_logits)
 
     def get_config(self) -> dict:
@@ -260,6 +400,9 @@ _BY_NAME = {
     "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError,
     "mae": MeanAbsoluteError,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "huber": Huber,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
 }
 
@@ -277,11 +420,17 @@ def get(identifier):
 
 
 __all__ = [
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "Huber",
     "Loss",
     "MeanAbsoluteError",
     "MeanSquaredError",
     "SparseCategoricalCrossentropy",
+    "binary_crossentropy",
+    "categorical_crossentropy",
     "get",
+    "huber",
     "mae",
     "mean_absolute_error",
     "mean_squared_error",

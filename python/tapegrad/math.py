@@ -1,5 +1,6 @@
 """``tg.math``: TensorFlow's math namespace, the same functions as the top level."""
 
+from .nn import log_softmax, softmax  # noqa: F401
 from .ops import (  # noqa: F401
     abs,
     add,
@@ -25,8 +26,10 @@ from .ops import (  # noqa: F401
     pow,
     reduce_all,
     reduce_any,
+    reduce_logsumexp,
     reduce_max,
     reduce_mean,
+    reduce_min,
     reduce_sum,
     sigmoid,
     sqrt,

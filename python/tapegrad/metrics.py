@@ -14,7 +14,7 @@ from typing import Optional
 
 from ._core import DType, Tensor, Variable, tapes_recording
 from ._core import ops as _ops
-from .losses import align_ranks
+from .losses import align_ranks, binary_crossentropy, categorical_crossentropy
 from .ops import abs as tg_abs
 from .ops import (
     argmax,
@@ -26,6 +26,7 @@ from .ops import (
     multiply,
     reduce_mean,
     reduce_sum,
+    relu,
     reshape,
     sqrt,
     stop_gradient,
@@ -186,7 +187,73 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
         self._accumulate(cast(equal(y_true, predicted), DType.float32), sample_weight)
 
 
+class CategoricalAccuracy(MeanMetricWrapper):
+    """The fraction of samples whose predicted class (argmax of y_pred along the last axis) is
+    the target's (argmax of the one-hot or probability y_true); ties go to the first index."""
+
+    @staticmethod
+    def per_sample(y_true, y_pred):
+        return _ops._argmax_equal(y_true, y_pred, -1)
+
+
+class BinaryAccuracy(MeanMetricWrapper):
+    """The mean over the last axis of ``y_true == (y_pred > threshold)``, then over samples."""
+
+    def __init__(self, name: Optional[str] = None, dtype=None, threshold: float = 0.5):
+        super().__init__(name, dtype)
+        self.threshold = threshold
+
+    def per_sample(self, y_true, y_pred):
+        # 1 where y_pred > threshold (relu is nonzero exactly there), then 1 where y_true equals
+        # that 0/1 prediction (their difference is zero): float ops only, exact comparisons.
+        predicted = where(relu(subtract(y_pred, self.threshold)), 1.0, 0.0)
+        return _mean_last_axis(where(subtract(y_true, predicted), 0.0, 1.0))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "threshold": self.threshold}
+
+
+class _CrossentropyMetric(MeanMetricWrapper):
+    loss_fn = staticmethod(categorical_crossentropy)
+
+    def __init__(
+        self,
+        name: Optional[str] = None,
+        dtype=None,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+    ):
+        super().__init__(name, dtype)
+        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
+
+    def per_sample(self, y_true, y_pred):
+        return self.loss_fn(y_true, y_pred, self.from_logits, self.label_smoothing, self.axis)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "from_logits": self.from_logits,
+            "label_smoothing": self.label_smoothing,
+            "axis": self.axis,
+        }
+
+
+class CategoricalCrossentropy(_CrossentropyMetric):
+    """The running mean of the categorical cross-entropy (losses.categorical_crossentropy)."""
+
+
+class BinaryCrossentropy(_CrossentropyMetric):
+    """The running mean of the binary cross-entropy (losses.binary_crossentropy)."""
+
+    loss_fn = staticmethod(binary_crossentropy)
+
+
 _BY_NAME = {
+    "categorical_accuracy": CategoricalAccuracy,
+    "binary_accuracy": BinaryAccuracy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
     "mse": MeanSquaredError,
     "mean_squared_error": MeanSquaredError,
     "mae": MeanAbsoluteError,
@@ -200,7 +267,8 @@ _BY_NAME = {
 
 
 def get(identifier) -> Metric:
-    """A fresh metric from a name (``"mse"``, ``"mae"``, ``"rmse"``) or an instance as is."""
+    """A fresh metric from a name (``"mse"``, ``"mae"``, ``"rmse"``, ``"categorical_accuracy"``,
+    ...: the keys of _BY_NAME) or an instance as is."""
     if isinstance(identifier, Metric):
         return identifier
     if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
@@ -210,6 +278,10 @@ def get(identifier) -> Metric:
 
 __all__ = [
     "Accuracy",
+    "BinaryAccuracy",
+    "BinaryCrossentropy",
+    "CategoricalAccuracy",
+    "CategoricalCrossentropy",
     "Mean",
     "MeanAbsoluteError",
     "MeanMetricWrapper",

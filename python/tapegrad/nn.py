@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 from ._core import ops as _ops
-from ._core.ops import mean_squared_error  # noqa: F401  (fused: one pass forward, one backward)
-from .ops import (  # noqa: F401
-    one_hot,
-    relu,
-    sigmoid,
-    tanh,
+from ._core.ops import (  # noqa: F401  (fused: one kernel forward, one backward)
+    log_softmax,
+    mean_squared_error,
+    softmax,
+    softmax_cross_entropy_with_logits,
 )
+from .ops import one_hot, relu, sigmoid, tanh  # noqa: F401
+
+
+def sigmoid_cross_entropy_with_logits(labels=None, logits=None):
+    """``max(x, 0) - x * z + log1p(exp(-abs(x)))`` elementwise for labels ``z`` and logits ``x``
+    of one shape (TensorFlow's keyword-only use: ``labels=..., logits=...``)."""
+    if labels is None or logits is None:
+        raise ValueError("sigmoid_cross_entropy_with_logits: both labels and logits are required")
+    return _ops.sigmoid_cross_entropy_with_logits(labels, logits)
+
 
 # Activations the GEMM's epilogue applies in the same pass (None and "linear" mean none).
 _FUSED = (None, "linear", "relu")
 # Activations applied by their own op after the fused matmul + bias.
-_AFTER = {"tanh": tanh, "sigmoid": sigmoid}
+_AFTER = {"tanh": tanh, "sigmoid": sigmoid, "softmax": softmax, "log_softmax": log_softmax}
 
 
 def dense(x, kernel, bias=None, activation=None):
@@ -23,8 +32,8 @@ def dense(x, kernel, bias=None, activation=None):
     The matmul, the bias add and a relu run as one op (one GEMM pass whose epilogue adds the bias
     and applies relu), with its own gradient, differentiable again. ``x`` has rank >= 2 (leading
     axes are batch axes), ``kernel`` shape ``(K, N)``, ``bias`` shape ``(N,)`` or None.
-    ``activation`` is None, ``"linear"``, ``"relu"``, ``"tanh"``, ``"sigmoid"`` or a callable;
-    the last three are applied after the fused op.
+    ``activation`` is None, ``"linear"``, ``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"softmax"``,
+    ``"log_softmax"`` or a callable; all but the first three are applied after the fused op.
     """
     if activation in _FUSED:
         return _ops.dense(x, kernel, bias, activation)
@@ -32,7 +41,7 @@ def dense(x, kernel, bias=None, activation=None):
         if activation not in _AFTER:
             raise ValueError(
                 f"dense: unknown activation {activation!r}; expected None, 'linear', 'relu', "
-                "'tanh', 'sigmoid' or a callable"
+                "'tanh', 'sigmoid', 'softmax', 'log_softmax' or a callable"
             )
         activation = _AFTER[activation]
     if not callable(activation):

@@ -115,5 +115,41 @@ void arg_reduce(bool is_max, const T* x, std::int64_t outer, std::int64_t axis_l
 template <class I, class T>
 void one_hot(const I* idx, std::int64_t outer, std::int64_t inner, std::int64_t depth, T on, T off,
              T* out);
+// ---- classification (classification.cpp) ---------------------------------------------------
+// Tensors viewed as (outer, D, inner): the softmax axis has extent D and stride inner; per-row
+// values (a loss, a logsumexp, an upstream gradient) are (outer, inner). Rows are independent, so
+// no result depends on the thread count.
+template <class T>
+void softmax(const T* x, std::int64_t outer, std::int64_t D, std::int64_t inner, T* y);
+template <class T>
+void log_softmax(const T* x, std::int64_t outer, std::int64_t D, std::int64_t inner, T* y);
+template <class T>
+void logsumexp(const T* x, std::int64_t outer, std::int64_t D, std::int64_t inner, T* out);
+// dx = y * (g - sum(g * y)) along the axis (softmax's backward, given its output y).
+template <class T>
+void softmax_grad(const T* g, const T* y, std::int64_t outer, std::int64_t D, std::int64_t inner,
+                  T* dx);
+// dx = g - exp(z) * sum(g) along the axis (log_softmax's backward, given its output z).
+template <class T>
+void log_softmax_grad(const T* g, const T* z, std::int64_t outer, std::int64_t D,
+                      std::int64_t inner, T* dx);
+// loss = -sum(labels * log_softmax(logits)) along the axis.
+template <class T>
+void softmax_cross_entropy(const T* labels, const T* logits, std::int64_t outer, std::int64_t D,
+                           std::int64_t inner, T* loss);
+// dx = g * (sum(labels) * softmax(logits) - labels), g per row.
+template <class T>
+void softmax_cross_entropy_grad(const T* g, const T* labels, const T* logits, std::int64_t outer,
+                                std::int64_t D, std::int64_t inner, T* dx);
+// Elementwise: loss = max(x, 0) - x z + log1p(exp(-|x|)) for labels z, logits x.
+template <class T> void sigmoid_cross_entropy(const T* z, const T* x, std::int64_t n, T* loss);
+// Elementwise: dx = g * (sigmoid(x) - z).
+template <class T>
+void sigmoid_cross_entropy_grad(const T* g, const T* z, const T* x, std::int64_t n, T* dx);
+// out = 1 where the first maximum of a and of b along the axis sit at the same index, else 0
+// (NumPy's argmax: the first of tied maxima, a NaN counts as the maximum). D > 0.
+template <class T>
+void argmax_equal(const T* a, const T* b, std::int64_t outer, std::int64_t D, std::int64_t inner,
+                  T* out);
 
 }  // namespace tg::kernels

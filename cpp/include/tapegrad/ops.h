@@ -59,6 +59,31 @@ Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tens
 // Its backward as one pass: g[..., None] * (softmax(logits) - one_hot(labels)), an op itself.
 Tensor sparse_softmax_cross_entropy_grad(const Tensor& g, const Tensor& labels, const Tensor& logits);
 
+// ---- classification (classification.cpp) ----
+// The softmax family along one axis of a tensor of rank >= 1; each backward is an op itself.
+Tensor softmax(const Tensor& logits, std::int64_t axis = -1);
+Tensor softmax_grad(const Tensor& g, const Tensor& y, std::int64_t axis = -1);  // y (g - sum(g y))
+Tensor log_softmax(const Tensor& logits, std::int64_t axis = -1);
+Tensor log_softmax_grad(const Tensor& g, const Tensor& z, std::int64_t axis = -1);  // g - e^z sum(g)
+// log(sum(exp(x))) over axes (all by default), shifted by the maximum: -inf over no elements.
+Tensor reduce_logsumexp(const Tensor& x, const Axes& axes = std::nullopt, bool keepdims = false);
+Tensor reduce_min(const Tensor& x, const Axes& axes = std::nullopt, bool keepdims = false);
+// min(max(t, lo), hi); lo and hi broadcast to t's shape.
+Tensor clip_by_value(const Tensor& t, const Tensor& lo, const Tensor& hi);
+// -sum(labels * log_softmax(logits)) along axis: one loss per example (labels of logits' shape).
+Tensor softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& logits,
+                                         std::int64_t axis = -1);
+// Its backward for the logits in one pass: g[..., None] * (sum(labels) softmax(logits) - labels).
+Tensor softmax_cross_entropy_with_logits_grad(const Tensor& g, const Tensor& labels,
+                                              const Tensor& logits, std::int64_t axis = -1);
+// max(x, 0) - x z + log1p(exp(-|x|)) elementwise, labels z and logits x of one shape.
+Tensor sigmoid_cross_entropy_with_logits(const Tensor& labels, const Tensor& logits);
+// Its backward for the logits in one pass: g * (sigmoid(logits) - labels).
+Tensor sigmoid_cross_entropy_with_logits_grad(const Tensor& g, const Tensor& labels,
+                                              const Tensor& logits);
+// 1 where argmax(a) == argmax(b) along axis, else 0 (first of tied maxima): no gradient.
+Tensor argmax_equal(const Tensor& a, const Tensor& b, std::int64_t axis = -1);
+
 // ---- linear algebra (linalg.cpp) ----
 // op(a) @ op(b) for rank >= 2, batch dimensions broadcast; op = transpose of the last two axes.
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);

@@ -8,6 +8,7 @@ set(TAPEGRAD_KERNEL_SOURCES
   ${_k}/sparse_xent.cpp
   ${_k}/reduce.cpp
   ${_k}/loss.cpp
+  ${_k}/classification.cpp
   ${_k}/simd/ew_scalar.cpp
   ${_k}/gemm/gemm.cpp
   ${_k}/gemm/gemm_ukernel_ref.cpp
@@ -27,11 +28,14 @@ endif()
 
 # The elementwise loops (simd/ew_body.inc), once per ISA with that ISA's flags; the portable copy
 # (ew_scalar.cpp) is in the list above. -ffp-contract=off: no FMA contraction, so the AVX2 and
-# AVX-512 loops round exactly like the portable ones.
+# AVX-512 loops round exactly like the portable ones. -fno-trapping-math (no effect on any
+# result, only on FP exception flags nobody reads): lets the compiler turn the selects of the
+# classification loops' exp and log1p into blends, so those loops vectorize.
+set_source_files_properties(${_k}/simd/ew_scalar.cpp PROPERTIES COMPILE_OPTIONS "-fno-trapping-math")
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|x64)$")
   set_source_files_properties(${_k}/simd/ew_avx2.cpp PROPERTIES
-    COMPILE_OPTIONS "-mavx2;-mfma;-ffp-contract=off")
+    COMPILE_OPTIONS "-mavx2;-mfma;-ffp-contract=off;-fno-trapping-math")
   set_source_files_properties(${_k}/simd/ew_avx512.cpp PROPERTIES
-    COMPILE_OPTIONS "-mavx512f;-mavx512vl;-mavx512bw;-mavx512dq;-mfma;-ffp-contract=off")
+    COMPILE_OPTIONS "-mavx512f;-mavx512vl;-mavx512bw;-mavx512dq;-mfma;-ffp-contract=off;-fno-trapping-math")
   list(APPEND TAPEGRAD_KERNEL_SOURCES ${_k}/simd/ew_avx2.cpp ${_k}/simd/ew_avx512.cpp)
 endif()

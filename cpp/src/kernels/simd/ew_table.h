@@ -54,6 +54,28 @@ template <class T> struct EwKernels {
   // out[i] = scale * g[i*sg] * (p[i*sp] - t[i*st]), i < n, out contiguous.
   void (*scaled_diff)(const T* g, std::int64_t sg, const T* t, std::int64_t st, const T* p,
                       std::int64_t sp, T scale, T* out, std::int64_t n, bool stream);
+
+  // ---- classification: contiguous (M, D) rows, the softmax axis last (classification.cpp
+  // brings other layouts to this one). Each row's maximum shifts it; sums in lane_sum's order.
+  // y = softmax(x) per row.
+  void (*softmax_rows)(const T* x, std::int64_t M, std::int64_t D, T* y);
+  // y = log_softmax(x) = (x - m) - log(sum exp(x - m)) per row.
+  void (*log_softmax_rows)(const T* x, std::int64_t M, std::int64_t D, T* y);
+  // out[r] = log(sum exp(row r)), one value per row (-inf for D = 0).
+  void (*logsumexp_rows)(const T* x, std::int64_t M, std::int64_t D, T* out);
+  // dx = y * (g - sum(g * y)) per row: softmax's backward given its output y.
+  void (*softmax_grad_rows)(const T* g, const T* y, std::int64_t M, std::int64_t D, T* dx);
+  // dx = g - exp(z) * sum(g) per row: log_softmax's backward given its output z.
+  void (*log_softmax_grad_rows)(const T* g, const T* z, std::int64_t M, std::int64_t D, T* dx);
+  // loss[r] = -sum(l * log_softmax(x)) per row (0 for D = 0).
+  void (*softmax_xent_rows)(const T* l, const T* x, std::int64_t M, std::int64_t D, T* loss);
+  // dx = g[r] * (sum(l) * softmax(x) - l) per row.
+  void (*softmax_xent_grad_rows)(const T* g, const T* l, const T* x, std::int64_t M,
+                                 std::int64_t D, T* dx);
+  // loss[i] = max(x, 0) - x z + log1p(exp(-|x|)), i < n (labels z, logits x).
+  void (*sigmoid_xent)(const T* z, const T* x, std::int64_t n, T* loss);
+  // dx[i] = g[i] * (sigmoid(x[i]) - z[i]).
+  void (*sigmoid_xent_grad)(const T* g, const T* z, const T* x, std::int64_t n, T* dx);
 };
 
 struct EwTable {
