@@ -382,3 +382,41 @@ def test_fit_on_shuffled_mapped_and_generic_iterables():
         model.fit(shuffled, labels, verbose=0)
     with pytest.raises(ValueError, match="must yield"):
         model.fit(tg.data.Dataset.from_tensor_slices({"a": x}).batch(8), verbose=0)
+
+
+# ---- the second main job: tapegrad train --task digits / predict
+
+
+def test_cli_trains_digits_and_predicts_classes(tmp_path, capsys):
+    import json
+
+    from tapegrad import cli
+
+    out = tmp_path / "digits"
+    assert (
+        cli.main(["train", "--task", "digits", "--out", str(out), "--verbose", "0", "--no-plot"])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "confusion matrix" in printed and "test accuracy" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.96
+    counts = np.array(metrics["confusion_matrix"])
+    assert counts.shape == (10, 10) and np.trace(counts) / counts.sum() == pytest.approx(
+        metrics["test_accuracy"], abs=1e-6
+    )
+    X, y, _, _ = tg.data.load_digits()
+    data = tmp_path / "some.npz"
+    np.savez(data, X=X[:50], y=y[:50])
+    csv = tmp_path / "pred.csv"
+    assert (
+        cli.main(
+            ["predict", "--model", str(out / "model"), "--data", str(data), "--output", str(csv)]
+        )
+        == 0
+    )
+    table = np.loadtxt(csv, delimiter=",", skiprows=1)
+    assert table.shape == (50, 11)
+    np.testing.assert_allclose(table[:, 1:].sum(axis=1), 1.0, atol=1e-4)
+    np.testing.assert_array_equal(table[:, 0], table[:, 1:].argmax(axis=1))
+    assert "accuracy against y" in capsys.readouterr().out

@@ -11,7 +11,7 @@ import tapegrad as tf  # the only line that differs from the tutorials
 
 
 def digits_split():
-    X, y = tf.data.load_digits()
+    X, y, _names, _source = tf.data.load_digits()
     x_train, x_test, y_train, y_test = tf.data.train_test_split(
         X, y, test_size=0.25, random_state=0
     )
@@ -80,7 +80,7 @@ def test_expert_quickstart_gradient_tape_loop():
         test_loss(t_loss)
         test_accuracy(labels, predictions)
 
-    for _epoch in range(10):
+    for _epoch in range(20):
         train_loss.reset_state()
         train_accuracy.reset_state()
         test_loss.reset_state()

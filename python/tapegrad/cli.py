@@ -254,8 +254,8 @@ def train_digits(args) -> int:
             X, y = np.asarray(f["X"], np.float64), np.asarray(f["y"], np.int64)
         source = str(args.data)
     else:
-        X, y = tg.data.load_digits()
-        X, y, source = np.asarray(X, np.float64), np.asarray(y, np.int64), "digits (shipped)"
+        bundle = tg.data.load_digits()
+        X, y, source = bundle.X, bundle.y, bundle.source
     print(f"data: {source}  X {X.shape}  y {y.shape}  classes {len(np.unique(y))}")
     X_train, X_val, X_test, y_train, y_val, y_test = _split(X, y, args.seed)
     print(f"split: train {len(X_train)}  validation {len(X_val)}  test {len(X_test)}")

@@ -6,8 +6,10 @@ from types import SimpleNamespace
 from . import activations, callbacks, initializers, layers, losses, metrics, models, optimizers
 
 utils = SimpleNamespace(set_random_seed=initializers.set_random_seed)
+Sequential = models.Sequential  # tf.keras.Sequential
 
 __all__ = [
+    "Sequential",
     "activations",
     "callbacks",
     "initializers",

@@ -378,11 +378,26 @@ class Dropout(Layer):
         }
 
 
+class Softmax(Layer):
+    """Keras's Softmax layer: ``softmax(x, axis)`` (probabilities from logits), no weights."""
+
+    def __init__(self, axis: int = -1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = int(axis)
+
+    def call(self, x: Tensor) -> Tensor:
+        return _ops.softmax(x, self.axis)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis}
+
+
 _BY_NAME = {
     "Dense": Dense,
     "Normalization": Normalization,
     "Flatten": Flatten,
     "Dropout": Dropout,
+    "Softmax": Softmax,
 }
 
 
@@ -396,4 +411,4 @@ def deserialize(class_name: str, config: dict) -> Layer:
     return cls(**config)
 
 
-__all__ = ["Dense", "Dropout", "Flatten", "Layer", "Normalization"]
+__all__ = ["Dense", "Dropout", "Flatten", "Layer", "Normalization", "Softmax"]

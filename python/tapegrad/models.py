@@ -37,7 +37,7 @@ class Sequential:
 
     # -- structure -------------------------------------------------------------------------
     def add(self, layer) -> None:
-        if not isinstance(layer, layers_module.Layer):
+        if not isinstance(layer, (layers_module.Layer, Sequential)):
             raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
         if self.layers and self._input_shape is not None and not layer.built:
             layer.build(self._output_shape_of(len(self.layers)))
@@ -80,6 +80,23 @@ class Sequential:
         for layer in self.layers:
             x = layer(x, training=training)
         return x
+
+    # -- a Sequential inside another acts as one layer ----------------------------------------
+    trainable = True
+
+    @property
+    def _weights(self) -> list[Variable]:
+        return self.variables
+
+    @property
+    def input_spec_shape(self) -> Optional[tuple]:
+        return self._input_shape
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            shape = layer.compute_output_shape(shape)
+        return shape
 
     # -- weights ---------------------------------------------------------------------------
     @property
@@ -151,6 +168,11 @@ class Sequential:
     def save(self, directory) -> Path:
         """Writes the architecture (``model.json``) and weights (``weights.npz``) to a folder."""
         self._require_built("save")
+        if any(isinstance(layer, Sequential) for layer in self.layers):
+            raise ValueError(
+                "save: a Sequential nested in another is not supported by the model format; "
+                "save the inner model itself"
+            )
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / MODEL_FILE).write_text(json.dumps(self.get_config(), indent=2))
