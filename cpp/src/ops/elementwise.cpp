@@ -333,6 +333,7 @@ Tensor where(const Tensor& cond_, const Tensor& a_, const Tensor& b_) {
   // Shapes first (casts keep shapes): a failing where records nothing.
   Shape out_shape =
       broadcast_shapes(broadcast_shapes(cond_.shape(), a_.shape(), "where"), b_.shape(), "where");
+  check_shape(out_shape, itemsize(promote(a_.dtype(), b_.dtype())), "where");
   auto [a, b] = promoted(a_, b_);
   const Tensor cond = cond_.dtype() == a.dtype() ? cond_ : cast(stop_gradient(cond_), a.dtype());
   Tensor z = Tensor::empty(a.dtype(), out_shape);
