@@ -22,37 +22,42 @@ template <Tensor (*F)(const Tensor&, const Tensor&)> py::object binary(py::handl
 }
 
 // An int or a sequence of ints (Python ints, NumPy integers, an integer ndarray or a tensor
-// holding whole numbers), as TensorFlow and NumPy accept shapes, axes and permutations.
+// holding whole numbers), as TensorFlow and NumPy accept shapes, axes and permutations. A value
+// outside int64 is a ValueError naming `what` (to_int64).
 std::vector<std::int64_t> to_int_list(py::handle obj, const char* what) {
   auto bad = [&] {
     return TypeError(std::string(what) + " must be an int or a sequence of ints, got " +
                      std::string(py::str(py::type::of(obj).attr("__name__"))));
   };
   if (PyBool_Check(obj.ptr())) throw bad();
-  if (PyLong_Check(obj.ptr())) return {py::cast<std::int64_t>(obj)};
+  if (PyLong_Check(obj.ptr())) return {to_int64(obj, what)};
   if (is_tensor(obj)) {
     const Tensor t = to_tensor(obj);
     if (t.rank() > 1) throw bad();
     std::vector<std::int64_t> out(t.size());
     for (std::int64_t i = 0; i < t.size(); ++i) {
       const double v = t.dtype() == DType::Float32 ? t.data<float>()[i] : t.data<double>()[i];
+      // Range first: converting a double outside int64 (or NaN) is undefined behaviour.
+      if (!(v >= -0x1p63 && v < 0x1p63))
+        throw ValueError(std::string(what) + " " + std::to_string(v) + " does not fit in a 64-bit integer");
       if (v != static_cast<double>(static_cast<std::int64_t>(v))) throw bad();
       out[i] = static_cast<std::int64_t>(v);
     }
     return out;
   }
-  if (PyIndex_Check(obj.ptr()) && !py::isinstance<py::array>(obj))
-    return {py::cast<std::int64_t>(py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr())))};
+  if (PyIndex_Check(obj.ptr()) && !py::isinstance<py::array>(obj)) return {to_int64(obj, what)};
   if (py::isinstance<py::array>(obj)) {
     py::array arr = py::reinterpret_borrow<py::array>(obj);
     if ((arr.dtype().kind() != 'i' && arr.dtype().kind() != 'u') || arr.ndim() > 1) throw bad();
-    return py::cast<std::vector<std::int64_t>>(arr.attr("ravel")().attr("tolist")());
+    std::vector<std::int64_t> out;
+    for (py::handle item : arr.attr("ravel")().attr("tolist")()) out.push_back(to_int64(item, what));
+    return out;
   }
   if (!PySequence_Check(obj.ptr()) || PyUnicode_Check(obj.ptr()) || PyBytes_Check(obj.ptr())) throw bad();
   std::vector<std::int64_t> out;
   for (py::handle item : py::reinterpret_borrow<py::sequence>(obj)) {
     if (PyBool_Check(item.ptr()) || !PyIndex_Check(item.ptr())) throw bad();
-    out.push_back(py::cast<std::int64_t>(py::reinterpret_steal<py::object>(PyNumber_Index(item.ptr()))));
+    out.push_back(to_int64(item, what));
   }
   return out;
 }
@@ -134,7 +139,8 @@ void bind_ops(py::module_& m) {
   ops.def("broadcast_to", [](py::handle x, py::handle shape) {
     const Tensor t = to_tensor(x);
     const Shape s = to_shape(shape);
-    return wrap(run_op(numel(s), [&] { return tg::broadcast_to(t, s); }));
+    const std::int64_t work = check_shape(s, itemsize(t.dtype()), "broadcast_to");
+    return wrap(run_op(work, [&] { return tg::broadcast_to(t, s); }));
   }, py::arg("x"), py::arg("shape"));
   ops.def("matmul", [](py::handle a_, py::handle b_, bool ta, bool tb) {
     auto [a, b] = to_tensors(a_, b_);
@@ -162,28 +168,34 @@ void bind_ops(py::module_& m) {
     if (!perm.is_none()) p = to_int_list(perm, "perm");
     return wrap(run_op(t.size(), [&] { return tg::transpose(t, p); }));
   }, py::arg("x"), py::arg("perm") = py::none());
-  ops.def("concat", [](py::handle values, std::int64_t axis) {
+  ops.def("concat", [](py::handle values, py::handle axis_) {
+    const std::int64_t axis = to_int64(axis_, "axis");
     const auto ts = to_tensor_list(values);
     return wrap(run_op(ts.empty() ? 0 : ts[0].size() * static_cast<std::int64_t>(ts.size()),
                        [&] { return tg::concat(ts, axis); }));
   }, py::arg("values"), py::arg("axis"));
-  ops.def("stack", [](py::handle values, std::int64_t axis) {
+  ops.def("stack", [](py::handle values, py::handle axis_) {
+    const std::int64_t axis = to_int64(axis_, "axis");
     const auto ts = to_tensor_list(values);
     return wrap(run_op(ts.empty() ? 0 : ts[0].size() * static_cast<std::int64_t>(ts.size()),
                        [&] { return tg::stack(ts, axis); }));
   }, py::arg("values"), py::arg("axis") = 0);
-  ops.def("strided_slice", [](py::handle x, std::vector<std::int64_t> begin, std::vector<std::int64_t> step, Shape count) {
-    return wrap(tg::strided_slice(to_tensor(x), begin, step, count));
+  ops.def("strided_slice", [](py::handle x, py::handle begin, py::handle step, py::handle count) {
+    return wrap(tg::strided_slice(to_tensor(x), to_int_list(begin, "begin"), to_int_list(step, "step"),
+                                  to_int_list(count, "count")));
   }, py::arg("x"), py::arg("begin"), py::arg("step"), py::arg("count"));
-  ops.def("slice_grad", [](py::handle g, Shape shape, std::vector<std::int64_t> begin, std::vector<std::int64_t> step) {
-    return wrap(tg::slice_grad(to_tensor(g), shape, begin, step));
+  ops.def("slice_grad", [](py::handle g, py::handle shape, py::handle begin, py::handle step) {
+    return wrap(tg::slice_grad(to_tensor(g), to_shape(shape), to_int_list(begin, "begin"),
+                               to_int_list(step, "step")));
   }, py::arg("g"), py::arg("shape"), py::arg("begin"), py::arg("step"));
-  ops.def("gather", [](py::handle x, py::handle indices, std::int64_t axis) {
+  ops.def("gather", [](py::handle x, py::handle indices, py::handle axis_) {
+    const std::int64_t axis = to_int64(axis_, "axis");
     Shape index_shape;
     const auto idx = to_indices(indices, &index_shape);
     return wrap(tg::gather(to_tensor(x), idx, index_shape, axis));
   }, py::arg("x"), py::arg("indices"), py::arg("axis") = 0);
-  ops.def("scatter_add", [](py::handle g, py::handle indices, std::int64_t axis, std::int64_t axis_len) {
+  ops.def("scatter_add", [](py::handle g, py::handle indices, py::handle axis_, py::handle axis_len_) {
+    const std::int64_t axis = to_int64(axis_, "axis"), axis_len = to_int64(axis_len_, "axis_len");
     Shape index_shape;
     const auto idx = to_indices(indices, &index_shape);
     return wrap(tg::scatter_add(to_tensor(g), idx, index_shape, axis, axis_len));
