@@ -375,3 +375,41 @@ def test_mse_warning_follows_the_warnings_filters():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         losses.mean_squared_error(yt, yp)
+
+
+# ---- thread counts from the environment and the command line ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "env, expected", [("3", 3), ("99999999999999999999", 1024), ("2000", 1024), ("-4", None)]
+)
+def test_tapegrad_num_threads_is_capped_at_1024(env, expected):
+    import os
+    import subprocess
+    import sys
+
+    code = "import tapegrad as tg, os; print(tg.num_threads(), os.cpu_count())"
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "TAPEGRAD_NUM_THREADS": env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    got, cpus = (int(v) for v in proc.stdout.splitlines()[-1].split())  # after any build log
+    assert got == (expected if expected is not None else min(cpus, 1024))
+
+
+def test_cli_threads_take_0_to_1024():
+    from tapegrad.cli import build_parser
+
+    parser = build_parser()
+    assert (
+        parser.parse_args(["predict", "--model", "m", "--data", "d", "--threads", "0"]).threads == 0
+    )
+    assert (
+        parser.parse_args(["predict", "--model", "m", "--data", "d", "--threads", "1024"]).threads
+        == 1024
+    )
+    with pytest.raises(SystemExit):
+        parser.parse_args(["predict", "--model", "m", "--data", "d", "--threads", "2147483647"])
