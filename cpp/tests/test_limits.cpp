@@ -48,7 +48,8 @@ void test_checked_helpers() {
   check(throws<tg::ValueError>([] { tg::numel({3, -1}); }, "negative"), "numel: negative extent");
 
   check(tg::check_shape({k2_30, k2_30}, 4, "t") == k2_30 * k2_30, "check_shape: 2**62 bytes fit");
-  check(throws<tg::ValueError>([] { tg::check_shape({k2_30, k2_30 + 1}, 4, "t"); }, "(1073741824, 1073741825)"),
+  check(throws<tg::ValueError>([] { tg::check_shape({k2_30, k2_30 + 1}, 4, "t"); },
+                               "(1073741824, 1073741825)"),
         "check_shape: past 2**62 bytes, naming the shape");
   check(throws<tg::ValueError>([] { tg::check_shape({k2_30, k2_30}, 8, "t"); }, "too large"),
         "check_shape: the item size counts");
@@ -64,7 +65,8 @@ void test_checked_helpers() {
 
 void test_tensors_and_ops() {
   using tg::DType;
-  check(throws<tg::ValueError>([] { tg::Tensor::empty(DType::Float32, {k2_62, 4, 3}); }, "(4611686018427387904, 4, 3)"),
+  check(throws<tg::ValueError>([] { tg::Tensor::empty(DType::Float32, {k2_62, 4, 3}); },
+                               "(4611686018427387904, 4, 3)"),
         "Tensor::empty refuses (2**62, 4, 3) before allocating");
   const tg::Tensor one = tg_test::vec({1.0, 2.0, 3.0});
   check(throws<tg::ValueError>([&] { tg::broadcast_to(one, {k2_62, 4, 3}); }, "broadcast_to"),

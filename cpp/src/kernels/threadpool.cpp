@@ -7,8 +7,8 @@
 #include <chrono>
 #include <climits>
 #include <condition_variable>
-#include <functional>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -137,6 +137,8 @@ struct Pool {
   bool start_workers(int n, std::unique_lock<std::mutex>& lock) {
     const std::size_t before = workers.size();
     try {
+      // Reserved first: a reallocation failing after a start would destroy a running thread.
+      workers.reserve(static_cast<std::size_t>(n));
       while (static_cast<int>(workers.size()) < n) {
         const int index = static_cast<int>(workers.size());
         workers.push_back(start_thread([this, index] { worker_loop(index); }));
@@ -209,7 +211,9 @@ void set_num_threads(int n) {
                       std::memory_order_relaxed);
 }
 
-void fail_thread_starts_after(int n) { g_thread_starts_before_failure.store(n, std::memory_order_relaxed); }
+void fail_thread_starts_after(int n) {
+  g_thread_starts_before_failure.store(n, std::memory_order_relaxed);
+}
 
 int pool_workers() {
   Pool& p = pool();

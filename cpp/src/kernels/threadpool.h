@@ -24,7 +24,8 @@ using TeamFn = void (*)(void* ctx, int thread_id, int team_size);
 // Runs fn(ctx, tid, team_size) once for every tid in [0, team_size), all CONCURRENTLY (so fn may
 // synchronize the team with a TeamBarrier): tid 0 on the calling thread, the others on workers.
 // team_size is exactly max(1, max_threads), or 1 (fn runs inline) when called from inside a team,
-// while another thread is using the pool, or when the system refuses to start a worker. Returns when every member has returned.
+// while another thread is using the pool, or when the system refuses to start a worker. Returns
+// when every member has returned.
 void run_team(int max_threads, TeamFn fn, void* ctx);
 
 // The TeamFn for a callable f(int tid, int team_size) passed as ctx, and that ctx.

@@ -6,7 +6,8 @@ std::pair<Tensor, Tensor> promoted(const Tensor& a, const Tensor& b, const char*
   if (a.dtype() == b.dtype()) return {a, b};
   // Check the shapes before the casts are recorded: a failing op must leave no node behind.
   const DType d = promote(a.dtype(), b.dtype());
-  if (broadcast_op) check_shape(broadcast_shapes(a.shape(), b.shape(), broadcast_op), itemsize(d), broadcast_op);
+  if (broadcast_op)
+    check_shape(broadcast_shapes(a.shape(), b.shape(), broadcast_op), itemsize(d), broadcast_op);
   return {cast(a, d), cast(b, d)};
 }
 
