@@ -1,5 +1,5 @@
-"""Shared fixtures: the real California housing file for the training tests (skipped when the
-shared data folder is not next to this checkout)."""
+"""Shared fixtures: the real California housing file for the training tests (the copy shipped in
+the package, else $TAPEGRAD_TEST_DATA; skipped when neither exists)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tapegrad import data
 
 
 def housing_path() -> Path | None:
-    candidates = [os.environ.get("TAPEGRAD_TEST_DATA")]
-    candidates += [str(p / "shared" / "data" / "california_housing.npz") for p in ROOT.parents]
+    candidates = [str(data.DATASETS_DIR / "california_housing.npz")]
+    candidates += [os.environ.get("TAPEGRAD_TEST_DATA")]
     for c in candidates:
         if c and Path(c).exists():
             return Path(c)

@@ -205,6 +205,47 @@ def _mse_grad_ref(g, t, p):
     return np.expand_dims(g, -1) * 2.0 * d / d.shape[-1]
 
 
+# sparse softmax cross-entropy: logits shapes with integer labels (a kwarg, like gather's
+# indices: never differentiated) of the logits' leading shape.
+def _labels(*shape, classes):
+    return np.random.default_rng(sum(shape) + classes).integers(0, classes, size=shape)
+
+
+SPARSE_XENT_CASES = (
+    C((4, 3), labels=_labels(4, classes=3)),
+    C((2, 3, 5), labels=_labels(2, 3, classes=5)),
+    C((1, 1), labels=np.zeros(1, np.int64)),
+    C((3,), labels=np.array(2)),
+    C((0, 4), labels=np.zeros(0, np.int64)),
+    C((5, 2), labels=_labels(5, classes=2).astype(np.int32)),
+    C((30, 40), labels=_labels(30, classes=40), name="large(30,40)"),
+)
+SPARSE_XENT_GRAD_CASES = (
+    C((4,), (4, 3), labels=_labels(4, classes=3)),
+    C((), (4, 3), labels=_labels(4, classes=3)),
+    C((2, 3), (2, 3, 5), labels=_labels(2, 3, classes=5)),
+    C((), (3,), labels=np.array(1)),
+    C((0,), (0, 4), labels=np.zeros(0, np.int64)),
+    C((30,), (30, 40), labels=_labels(30, classes=40), name="large(30,)x(30,40)"),
+)
+
+
+def _log_softmax_ref(x):
+    m = np.max(x, axis=-1, keepdims=True) if x.shape[-1] else 0.0
+    return x - m - np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True))
+
+
+def _sparse_xent_ref(x, labels):
+    picked = np.take_along_axis(_log_softmax_ref(x), np.asarray(labels)[..., None], axis=-1)
+    return -picked[..., 0]
+
+
+def _sparse_xent_grad_ref(g, x, labels):
+    p = np.exp(_log_softmax_ref(x))
+    y = np.asarray(labels)[..., None] == np.arange(x.shape[-1])
+    return np.broadcast_to(g, np.shape(labels))[..., None] * (p - y)
+
+
 def _unary(name, np_fn, domain=per_input(normal), **kw) -> OpRow:
     return OpRow(name, name, getattr(tg, name), np_fn, UNARY_CASES, domain, **kw)
 
@@ -400,6 +441,21 @@ OP_ROWS = (
         lambda g, t, p: ops.mean_squared_error_grad(g, t, p),
         _mse_grad_ref,
         MSE_GRAD_CASES,
+    ),
+    OpRow(
+        "sparse_softmax_cross_entropy_with_logits",
+        "sparse_softmax_cross_entropy_with_logits",
+        lambda x, labels: ops.sparse_softmax_cross_entropy_with_logits(labels, x),
+        _sparse_xent_ref,
+        SPARSE_XENT_CASES,
+        note="TensorFlow's tf.nn op: integer labels, logits with a class axis",
+    ),
+    OpRow(
+        "sparse_softmax_cross_entropy_grad",
+        "sparse_softmax_cross_entropy_grad",
+        lambda g, x, labels: ops.sparse_softmax_cross_entropy_grad(g, labels, x),
+        _sparse_xent_grad_ref,
+        SPARSE_XENT_GRAD_CASES,
     ),
     OpRow(
         "where",

@@ -83,8 +83,9 @@ def test_zero_d_empty_and_one_element_tensors():
 
 def test_float32_default_and_float64_preserved():
     assert tg.constant(1.0).dtype == tg.float32
-    assert tg.constant(1).dtype == tg.float32
-    assert tg.constant([1, 2]).dtype == tg.float32
+    assert tg.constant(1).dtype == tg.int32  # TensorFlow's integer default
+    assert tg.constant([1, 2]).dtype == tg.int32
+    assert tg.constant([1, 2.0]).dtype == tg.float32
     assert tg.constant([[1.0, 2.0]]).dtype == tg.float32
     assert tg.constant(np.array([1.0], dtype=np.float32)).dtype == tg.float32
     assert tg.constant(np.array([1.0], dtype=np.float64)).dtype == tg.float64

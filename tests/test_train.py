@@ -215,17 +215,6 @@ def test_load_california_housing_from_files(tmp_path, housing_npz):
     assert small.feature_names == ds.feature_names
 
 
-def test_synthetic_fallback_is_announced_and_deterministic(tmp_path, monkeypatch):
-    monkeypatch.setenv("TAPEGRAD_DATA_HOME", str(tmp_path))
-    monkeypatch.delenv("TAPEGRAD_DATA", raising=False)
-    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if scikit-learn were not installed
-    with pytest.warns(data.SyntheticDataWarning, match="SYNTHETIC"):
-        ds = data.load_california_housing()
-    assert ds.source == "synthetic" and ds.X.shape == (20640, 8)
-    assert 1.0 < ds.y.mean() < 3.0
-    np.testing.assert_array_equal(ds.y, data.synthetic_california_housing().y)
-
-
 def test_seed_architecture_on_real_data_adam(housing_npz):
     """Seed split and scaling, Dense(128, relu) -> Dense(1) (linear output, y[:, None]),
     Adam(1e-3), batch 32, 10 epochs: test MSE below 0.40 (var(y) is 1.33)."""
@@ -301,6 +290,19 @@ def test_cli_train_and_predict_end_to_end(tmp_path, housing_npz):
     assert r.returncode == 0, r.stderr
     pred = np.loadtxt(tmp_path / "p.csv", skiprows=1)
     assert pred.shape == (20640,) and "MSE against y" in r.stdout
+
+
+def test_cli_trains_on_the_shipped_data_by_default_and_synthetic_only_when_asked(tmp_path):
+    common = ("--epochs", "1", "--verbose", "0", "--no-plot")
+    r = run_cli("train", *common, "--out", str(tmp_path / "real"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "data: tapegrad (shipped california_housing.npz)" in r.stdout
+    assert "synthetic" not in r.stdout + r.stderr
+    r = run_cli("train", *common, "--synthetic", "--out", str(tmp_path / "syn"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "data: synthetic" in r.stdout and "--synthetic" in r.stdout
+    r = run_cli("train", "--synthetic", "--data", "x.npz", cwd=tmp_path)
+    assert r.returncode != 0 and "either --data or --synthetic" in r.stderr
 
 
 def test_cli_divergence_exits_with_the_error(tmp_path, housing_npz):

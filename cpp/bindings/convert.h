@@ -24,6 +24,8 @@ Tensor to_tensor(py::handle obj, std::optional<DType> like = std::nullopt);
 std::pair<Tensor, Tensor> to_tensors(py::handle a, py::handle b);
 // A dtype given as tg.float32, "float32", np.float32, np.dtype(...) or None.
 std::optional<DType> to_dtype(py::handle obj);
+// The NumPy dtype holding a tapegrad dtype's values.
+py::dtype numpy_dtype(DType d);
 // A Python int (or any object with __index__, not a bool) as int64: TypeError naming `what` for
 // anything else, ValueError when it does not fit (pybind11's own caster raises RuntimeError then).
 std::int64_t to_int64(py::handle obj, const char* what);

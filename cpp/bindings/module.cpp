@@ -8,11 +8,13 @@
 namespace tg::py_bind {
 void bind_tensor(py::module_& m);
 void bind_ops(py::module_& m);
+void bind_integer_ops(py::module_& m);
 void bind_tape(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_function(py::module_& m);
 void bind_custom_gradient(py::module_& m);
 void bind_forward(py::module_& m);
+void bind_random(py::module_& m);
 }  // namespace tg::py_bind
 
 PYBIND11_MODULE(_core, m) {
@@ -33,11 +35,13 @@ PYBIND11_MODULE(_core, m) {
   });
   tg::py_bind::bind_tensor(m);
   tg::py_bind::bind_ops(m);
+  tg::py_bind::bind_integer_ops(m);
   tg::py_bind::bind_tape(m);
   tg::py_bind::bind_optim(m);
   tg::py_bind::bind_function(m);
   tg::py_bind::bind_custom_gradient(m);
   tg::py_bind::bind_forward(m);
+  tg::py_bind::bind_random(m);
   m.def("isa", &tg::kernels::isa_name, "The instruction set the kernels dispatched to.");
   m.def("num_threads", &tg::kernels::num_threads);
   m.def(

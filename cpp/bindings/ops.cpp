@@ -36,7 +36,13 @@ std::vector<std::int64_t> to_int_list(py::handle obj, const char* what) {
     if (t.rank() > 1) throw bad();
     std::vector<std::int64_t> out(t.size());
     for (std::int64_t i = 0; i < t.size(); ++i) {
-      const double v = t.dtype() == DType::Float32 ? t.data<float>()[i] : t.data<double>()[i];
+      if (t.dtype() == DType::Int64) {
+        out[i] = t.data<std::int64_t>()[i];
+        continue;
+      }
+      const double v = dispatch_any_dtype(t.dtype(), [&](auto tag) {
+        return static_cast<double>(t.data<decltype(tag)>()[i]);
+      });
       // Range first: converting a double outside int64 (or NaN) is undefined behaviour.
       if (!(v >= -0x1p63 && v < 0x1p63))
         throw ValueError(std::string(what) + " " + std::to_string(v) + " does not fit in a 64-bit integer");
@@ -121,6 +127,14 @@ void bind_ops(py::module_& m) {
     const Tensor g = to_tensor(g_, t.dtype());
     return wrap(run_op(std::max(t.size(), p.size()), [&] { return tg::mean_squared_error_grad(g, t, p); }));
   }, py::arg("g"), py::arg("y_true"), py::arg("y_pred"));
+  ops.def("sparse_softmax_cross_entropy_with_logits", [](py::handle labels_, py::handle logits_) {
+    const Tensor logits = to_tensor(logits_), labels = to_tensor(labels_);
+    return wrap(run_op(logits.size(), [&] { return tg::sparse_softmax_cross_entropy_with_logits(labels, logits); }));
+  }, py::arg("labels"), py::arg("logits"));
+  ops.def("sparse_softmax_cross_entropy_grad", [](py::handle g_, py::handle labels_, py::handle logits_) {
+    const Tensor logits = to_tensor(logits_), labels = to_tensor(labels_), g = to_tensor(g_, logits.dtype());
+    return wrap(run_op(logits.size(), [&] { return tg::sparse_softmax_cross_entropy_grad(g, labels, logits); }));
+  }, py::arg("g"), py::arg("labels"), py::arg("logits"));
   ops.def("abs", unary<tg::abs>, py::arg("x"));
   ops.def("stop_gradient", unary<tg::stop_gradient>, py::arg("x"));
   ops.def("where", [](py::handle c, py::handle a_, py::handle b_) {
@@ -200,6 +214,47 @@ void bind_ops(py::module_& m) {
     const auto idx = to_indices(indices, &index_shape);
     return wrap(tg::scatter_add(to_tensor(g), idx, index_shape, axis, axis_len));
   }, py::arg("g"), py::arg("indices"), py::arg("axis"), py::arg("axis_len"));
+}
+
+void bind_integer_ops(py::module_& m) {
+  py::module_ ops = m.def_submodule(
+      "integer_ops", "Ops with integer or bool results and ops on bools: never differentiable "
+                     "(tests/test_integer.py has a row for each).");
+  ops.def("equal", binary<tg::equal>, py::arg("x"), py::arg("y"));
+  ops.def("not_equal", binary<tg::not_equal>, py::arg("x"), py::arg("y"));
+  ops.def("less", binary<tg::less>, py::arg("x"), py::arg("y"));
+  ops.def("less_equal", binary<tg::less_equal>, py::arg("x"), py::arg("y"));
+  ops.def("greater", binary<tg::greater>, py::arg("x"), py::arg("y"));
+  ops.def("greater_equal", binary<tg::greater_equal>, py::arg("x"), py::arg("y"));
+  ops.def("logical_and", binary<tg::logical_and>, py::arg("x"), py::arg("y"));
+  ops.def("logical_or", binary<tg::logical_or>, py::arg("x"), py::arg("y"));
+  ops.def("logical_xor", binary<tg::logical_xor>, py::arg("x"), py::arg("y"));
+  ops.def("logical_not", unary<tg::logical_not>, py::arg("x"));
+  ops.def("floor_div", binary<tg::floor_div>, py::arg("x"), py::arg("y"));
+  ops.def("floor_mod", binary<tg::floor_mod>, py::arg("x"), py::arg("y"));
+  ops.def("reduce_any", reduction<tg::reduce_any>, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = false);
+  ops.def("reduce_all", reduction<tg::reduce_all>, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = false);
+  ops.def("argmax", [](py::handle x, py::handle axis_, py::handle output_type) {
+    const Tensor t = to_tensor(x);
+    const std::int64_t axis = to_int64(axis_, "axis");
+    return wrap(run_op(t.size(), [&] { return tg::argmax(t, axis, to_dtype(output_type).value_or(DType::Int64)); }));
+  }, py::arg("x"), py::arg("axis") = 0, py::arg("output_type") = py::none());
+  ops.def("argmin", [](py::handle x, py::handle axis_, py::handle output_type) {
+    const Tensor t = to_tensor(x);
+    const std::int64_t axis = to_int64(axis_, "axis");
+    return wrap(run_op(t.size(), [&] { return tg::argmin(t, axis, to_dtype(output_type).value_or(DType::Int64)); }));
+  }, py::arg("x"), py::arg("axis") = 0, py::arg("output_type") = py::none());
+  ops.def("one_hot", [](py::handle indices, py::handle depth_, py::handle on, py::handle off,
+                        py::handle axis_, py::handle dtype) {
+    const std::int64_t depth = to_int64(depth_, "depth"), axis = to_int64(axis_, "axis");
+    const Tensor idx = to_tensor(indices);
+    const DType dt = to_dtype(dtype).value_or(DType::Float32);
+    const Tensor on_t = tg::cast(to_tensor(on, dt), dt), off_t = tg::cast(to_tensor(off, dt), dt);
+    std::int64_t work = 0;  // saturates: one_hot itself refuses a result past the size limit
+    if (mul_overflows(idx.size(), std::max<std::int64_t>(depth, 1), &work)) work = INT64_MAX;
+    return wrap(run_op(work, [&] { return tg::one_hot(idx, depth, on_t, off_t, axis); }));
+  }, py::arg("indices"), py::arg("depth"), py::arg("on_value") = 1.0, py::arg("off_value") = 0.0,
+     py::arg("axis") = -1, py::arg("dtype") = py::none());
 }
 
 }  // namespace tg::py_bind

@@ -237,7 +237,17 @@ PyObject* m_watch(PyObject* self, PyObject* obj) {
     std::vector<py::handle> leaves;
     flatten(obj, leaves);
     for (py::handle leaf : leaves) {
-      if (is_variable(leaf)) t.watch(variable_of(leaf));
+      const bool var = is_variable(leaf);
+      if (var || is_tensor(leaf)) {
+        const DType dt = var ? variable_of(leaf)->value.dtype() : tensor_of(leaf).dtype();
+        if (!is_floating(dt)) {  // TensorFlow's warning; the tape ignores it (never differentiable)
+          const std::string msg = "The dtype of the watched tensor must be floating (e.g. tg.float32), got tg." +
+                                  std::string(dtype_name(dt));
+          if (PyErr_WarnEx(PyExc_UserWarning, msg.c_str(), 1) < 0) throw py::error_already_set();
+          continue;
+        }
+      }
+      if (var) t.watch(variable_of(leaf));
       else if (is_tensor(leaf)) t.watch(tensor_of(leaf));
       else
         throw ValueError("Passed in object of type " +

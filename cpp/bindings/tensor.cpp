@@ -156,21 +156,26 @@ Tensor getitem(const Tensor& x, py::handle key_obj) {
 }
 
 
-void bind_tensor_type(py::module_& m, py::handle float32, py::handle float64);
+void bind_tensor_type(py::module_& m, const std::vector<py::object>& dtypes);
 void set_variable_type(py::handle type);
 
 void bind_tensor(py::module_& m) {
   py::enum_<DType>(m, "DType")
       .value("float32", DType::Float32)
       .value("float64", DType::Float64)
+      .value("int32", DType::Int32)
+      .value("int64", DType::Int64)
+      .value("bool", DType::Bool)
       .def_property_readonly("name", [](DType d) { return dtype_name(d); })
-      .def_property_readonly("as_numpy_dtype", [](DType d) {
-        return d == DType::Float32 ? py::dtype::of<float>() : py::dtype::of<double>();
-      })
+      .def_property_readonly("as_numpy_dtype", [](DType d) { return numpy_dtype(d).attr("type"); })
+      .def_property_readonly("is_floating", [](DType d) { return is_floating(d); })
+      .def_property_readonly("is_integer", [](DType d) { return d == DType::Int32 || d == DType::Int64; })
+      .def_property_readonly("is_bool", [](DType d) { return d == DType::Bool; })
       .def("__str__", [](DType d) { return dtype_name(d); })
       .def("__repr__", [](DType d) { return std::string("tg.") + dtype_name(d); });
 
-  bind_tensor_type(m, py::cast(DType::Float32), py::cast(DType::Float64));
+  bind_tensor_type(m, {py::cast(DType::Float32), py::cast(DType::Float64), py::cast(DType::Int32),
+                      py::cast(DType::Int64), py::cast(DType::Bool)});
 
   // Variable: a pybind11 class whose operator and mapping slots are Tensor's (a read of the
   // variable, then the op), installed before the type is readied.

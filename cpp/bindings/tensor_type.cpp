@@ -6,6 +6,7 @@
 
 #include <structmember.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "tapegrad/errors.h"
@@ -22,7 +23,7 @@ struct PyTensor {
 };
 
 PyTypeObject* g_tensor_type = nullptr;
-PyObject* g_dtype_objects[2] = {nullptr, nullptr};  // tg.float32, tg.float64
+PyObject* g_dtype_objects[5] = {};  // tg.float32, tg.float64, tg.int32, tg.int64, tg.bool (DType order)
 
 PyTensor* as_py(PyObject* o) { return reinterpret_cast<PyTensor*>(o); }
 
@@ -72,6 +73,18 @@ template <Tensor (*F)(const Tensor&)> PyObject* nb_unary(PyObject* a) {
     return wrap(run_op(x.size(), [&] { return F(x); }));
   });
 }
+// <, <=, >, >= compare elementwise (bool tensors). == and != keep Python's identity comparison,
+// so tensors and variables stay usable as dict keys; tg.equal / tg.not_equal compare values.
+PyObject* tensor_richcompare(PyObject* a, PyObject* b, int op) {
+  if (!convertible(a) || !convertible(b)) Py_RETURN_NOTIMPLEMENTED;
+  switch (op) {
+    case Py_LT: return nb_binary<tg::less>(a, b);
+    case Py_LE: return nb_binary<tg::less_equal>(a, b);
+    case Py_GT: return nb_binary<tg::greater>(a, b);
+    case Py_GE: return nb_binary<tg::greater_equal>(a, b);
+    default: Py_RETURN_NOTIMPLEMENTED;
+  }
+}
 Tensor identity(const Tensor& x) { return x; }
 
 PyObject* nb_float(PyObject* a) {
@@ -85,7 +98,10 @@ PyObject* nb_int(PyObject* a) {
   return guarded([&] {
     const Tensor t = to_tensor_no_watch(a);
     check_untraced(t, "int()");
-    return py::int_(static_cast<std::int64_t>(t.item()));
+    if (t.dtype() == DType::Int64 && t.size() == 1) return py::int_(*t.data<std::int64_t>());
+    const double v = t.item();
+    if (!std::isfinite(v)) throw ValueError("cannot convert a non-finite value to int");
+    return py::int_(py::float_(v));
   });
 }
 int nb_bool(PyObject* a) {
@@ -143,7 +159,7 @@ PyObject* get_shape(PyObject* self, void*) {
   return t;
 }
 PyObject* get_dtype(PyObject* self, void*) {
-  PyObject* d = g_dtype_objects[as_py(self)->impl->dtype == DType::Float32 ? 0 : 1];
+  PyObject* d = g_dtype_objects[static_cast<int>(as_py(self)->impl->dtype)];
   Py_INCREF(d);
   return d;
 }
@@ -222,7 +238,8 @@ int tensor_getbuffer(PyObject* self, Py_buffer* view, int flags) {
   view->len = static_cast<Py_ssize_t>(t.size) * static_cast<Py_ssize_t>(itemsize(t.dtype));
   view->readonly = 1;
   view->itemsize = static_cast<Py_ssize_t>(itemsize(t.dtype));
-  view->format = (flags & PyBUF_FORMAT) ? const_cast<char*>(t.dtype == DType::Float32 ? "f" : "d") : nullptr;
+  static const char* const formats[] = {"f", "d", "i", "q", "?"};  // DType order
+  view->format = (flags & PyBUF_FORMAT) ? const_cast<char*>(formats[static_cast<int>(t.dtype)]) : nullptr;
   view->ndim = static_cast<int>(rank);
   view->shape = dims;
   view->strides = dims + rank;
@@ -282,6 +299,12 @@ void install_operator_slots(PyTypeObject* type) {
   nb->nb_negative = nb_unary<tg::negative>;
   nb->nb_positive = nb_unary<identity>;
   nb->nb_absolute = nb_unary<tg::abs>;
+  nb->nb_floor_divide = nb_binary<tg::floor_div>;
+  nb->nb_remainder = nb_binary<tg::floor_mod>;
+  nb->nb_and = nb_binary<tg::logical_and>;
+  nb->nb_or = nb_binary<tg::logical_or>;
+  nb->nb_xor = nb_binary<tg::logical_xor>;
+  nb->nb_invert = nb_unary<tg::logical_not>;
   nb->nb_float = nb_float;
   nb->nb_int = nb_int;
   nb->nb_bool = nb_bool;
@@ -290,11 +313,12 @@ void install_operator_slots(PyTypeObject* type) {
   type->tp_as_sequence->sq_length = mp_length;
   type->tp_as_sequence->sq_item = sq_item;
   type->tp_iter = tensor_iter;
+  type->tp_richcompare = tensor_richcompare;
+  type->tp_hash = PyBaseObject_Type.tp_hash;  // identity hashing, kept beside the richcompare
 }
 
-void bind_tensor_type(py::module_& m, py::handle float32, py::handle float64) {
-  g_dtype_objects[0] = float32.inc_ref().ptr();
-  g_dtype_objects[1] = float64.inc_ref().ptr();
+void bind_tensor_type(py::module_& m, const std::vector<py::object>& dtypes) {
+  for (std::size_t i = 0; i < dtypes.size() && i < 5; ++i) g_dtype_objects[i] = dtypes[i].inc_ref().ptr();
   static PyMemberDef members[] = {
       {"__weaklistoffset__", T_PYSSIZET, offsetof(PyTensor, weakrefs), READONLY, nullptr},
       {nullptr, 0, 0, 0, nullptr}};
@@ -305,7 +329,7 @@ void bind_tensor_type(py::module_& m, py::handle float32, py::handle float64) {
       {Py_tp_getset, tensor_getset},
       {Py_tp_methods, tensor_methods},
       {Py_tp_members, members},
-      {Py_tp_doc, const_cast<char*>("An immutable dense float32/float64 tensor (TensorFlow's eager Tensor).")},
+      {Py_tp_doc, const_cast<char*>("An immutable dense tensor (float32, float64, int32, int64 or bool; TensorFlow's eager Tensor).")},
       {Py_nb_add, fn(nb_binary<tg::add>)},
       {Py_nb_subtract, fn(nb_binary<tg::subtract>)},
       {Py_nb_multiply, fn(nb_binary<tg::multiply>)},
@@ -315,6 +339,14 @@ void bind_tensor_type(py::module_& m, py::handle float32, py::handle float64) {
       {Py_nb_negative, fn(nb_unary<tg::negative>)},
       {Py_nb_positive, fn(nb_unary<identity>)},
       {Py_nb_absolute, fn(nb_unary<tg::abs>)},
+      {Py_nb_floor_divide, fn(nb_binary<tg::floor_div>)},
+      {Py_nb_remainder, fn(nb_binary<tg::floor_mod>)},
+      {Py_nb_and, fn(nb_binary<tg::logical_and>)},
+      {Py_nb_or, fn(nb_binary<tg::logical_or>)},
+      {Py_nb_xor, fn(nb_binary<tg::logical_xor>)},
+      {Py_nb_invert, fn(nb_unary<tg::logical_not>)},
+      {Py_tp_richcompare, fn(tensor_richcompare)},
+      {Py_tp_hash, fn(PyBaseObject_Type.tp_hash)},
       {Py_nb_float, fn(nb_float)},
       {Py_nb_int, fn(nb_int)},
       {Py_nb_bool, fn(nb_bool)},

@@ -100,7 +100,7 @@ Tensor Tensor::empty(DType dtype, Shape shape) {
 
 Tensor Tensor::full(DType dtype, Shape shape, double value) {
   Tensor t = empty(dtype, std::move(shape));
-  dispatch_dtype(dtype, [&](auto tag) {
+  dispatch_any_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     kernels::fill<T>(t.mutable_data<T>(), static_cast<T>(value), t.size());
   });
@@ -147,7 +147,7 @@ double Tensor::item() const {
   if (size() != 1)
     throw ValueError("only a tensor with exactly one element converts to a Python scalar, got shape " +
                      shape_str(shape()));
-  return dtype() == DType::Float32 ? static_cast<double>(*data<float>()) : *data<double>();
+  return dispatch_any_dtype(dtype(), [&](auto tag) { return static_cast<double>(*data<decltype(tag)>()); });
 }
 
 bool Tensor::buffer_unique() const {

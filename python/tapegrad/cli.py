@@ -1,7 +1,8 @@
 """The main job: ``tapegrad train`` fits the seed notebook's regressor on California housing;
 ``tapegrad predict`` serves a saved model; ``tapegrad demo`` runs the seed's derivative cells.
 
-``train`` loads the data (``--data PATH`` or the default of ``tg.data.load_california_housing``),
+``train`` loads the data (``--data PATH``, ``--synthetic`` for the stand-in, or by default the real
+data set shipped in the package, ``tg.data.load_california_housing``),
 splits it as the seed does (train/test, then train/validation, 25% each time), puts a
 ``Normalization`` layer adapted on the training split in front of Dense(hidden, relu) -> Dense(1),
 fits it with progress, prints train/validation/test MSE and writes ``--out DIR``: ``model/``
@@ -15,7 +16,6 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -39,8 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train the seed's housing regressor end to end")
     train.add_argument(
         "--data",
-        help=".npz (X, y) or .csv (last column = target); default: "
-        "scikit-learn's copy, else a synthetic stand-in",
+        help=".npz (X, y) or .csv (last column = target); default: the real data set shipped "
+        "with tapegrad",
+    )
+    train.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="train on the deterministic synthetic stand-in instead of the real data",
     )
     train.add_argument("--out", default="tapegrad_out", help="output folder (default %(default)s)")
     train.add_argument("--optimizer", choices=sorted(DEFAULTS), default="adam")
@@ -132,11 +137,11 @@ def train(args) -> int:
     if args.threads:  # 0 keeps the default: all cores (TAPEGRAD_NUM_THREADS if set)
         tg.set_num_threads(args.threads)
     tg.set_random_seed(args.seed)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", data.SyntheticDataWarning)
-        ds = data.load_california_housing(args.data)
-    for w in caught:
-        print(f"WARNING: {w.message}", file=sys.stderr)
+    if args.synthetic and args.data is not None:
+        raise SystemExit("error: give either --data or --synthetic, not both")
+    ds = data.load_california_housing(args.data, synthetic=args.synthetic)
+    if args.synthetic:
+        print("note: synthetic stand-in data (--synthetic); its numbers are not the real set's")
     print(f"data: {ds.source}  X {ds.X.shape}  y {ds.y.shape}")
     X_train, X_val, X_test, y_train, y_val, y_test = _split(ds.X, ds.y, args.seed)
     print(f"split: train {len(X_train)}  validation {len(X_val)}  test {len(X_test)}")

@@ -1,10 +1,19 @@
-"""``tg.data``: splitting, minibatches and the seed's California housing data.
+"""``tg.data``: input pipelines (``Dataset``), splitting, minibatches and the shipped data sets.
 
-``load_california_housing(path=None)`` returns ``(X, y)`` as float64 arrays of shape (20640, 8)
-and (20640,): from ``path`` (an ``.npz`` with ``X``/``y`` keys or a ``.csv`` whose last column is
-the target) when given, else ``$TAPEGRAD_DATA`` / the cache file, else scikit-learn's
-``fetch_california_housing`` (cached; a download is tried with a short timeout), else a
-deterministic synthetic stand-in of the same shape, announced with a warning.
+``Dataset`` is TensorFlow's ``tf.data.Dataset`` over in-memory arrays (``dataset.py``).
+
+The real data ship inside the package (``datasets/``, sources and licenses in its README), so
+loading needs no network and no scikit-learn:
+
+- ``load_california_housing(path=None)`` returns a ``DataBundle`` that unpacks as
+  ``X, y, feature_names, source``: float64 arrays of shape (20640, 8) and (20640,), from ``path``
+  (an ``.npz`` with ``X``/``y`` keys or a ``.csv`` whose last column is the target) when given,
+  else ``$TAPEGRAD_DATA``, else the shipped file; only if that file was removed from the
+  installation, the cache file or scikit-learn's ``fetch_california_housing`` (a download is
+  tried with a short timeout). ``synthetic=True`` asks for a deterministic synthetic stand-in of
+  the same shape instead.
+- ``load_digits()``: scikit-learn's 8x8 digits, X float64 (1797, 64) with values 0..16 and y
+  int64 labels 0..9.
 """
 
 from __future__ import annotations
@@ -13,12 +22,13 @@ import math
 import os
 import socket
 import threading
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple, Optional
 
 import numpy as np
+
+from .dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, ArrayPlan, Dataset
 
 FEATURE_NAMES = (
     "MedInc",
@@ -33,15 +43,16 @@ FEATURE_NAMES = (
 N_SAMPLES = 20640
 
 
-class Dataset(NamedTuple):
+DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
+
+
+class DataBundle(NamedTuple):
+    """A loaded data set: unpacks as ``X, y, feature_names, source``."""
+
     X: np.ndarray
     y: np.ndarray
     feature_names: tuple
     source: str  # where the data came from ("synthetic" for the stand-in)
-
-
-class SyntheticDataWarning(UserWarning):
-    """Raised (as a warning) when the real data set is unavailable and a stand-in is used."""
 
 
 def train_test_split(*arrays, test_size=None, train_size=None, random_state=None, shuffle=True):
@@ -136,40 +147,61 @@ def default_cache_path() -> Path:
 
 
 def load_california_housing(
-    path=None, download: bool = True, timeout: float = 10.0, cache: bool = True
-) -> Dataset:
+    path=None,
+    download: bool = True,
+    timeout: float = 10.0,
+    cache: bool = True,
+    synthetic: bool = False,
+) -> DataBundle:
     """The California housing data (see the module docstring for where it comes from)."""
+    if synthetic:
+        if path is not None:
+            raise ValueError(
+                "load_california_housing: give either path or synthetic=True, not both"
+            )
+        return synthetic_california_housing()
     if path is not None:
         return _load_file(Path(path))
     env = os.environ.get("TAPEGRAD_DATA")
     if env:
         return _load_file(Path(env))
+    shipped = DATASETS_DIR / "california_housing.npz"
+    if shipped.exists():
+        return _load_file(shipped)._replace(source="tapegrad (shipped california_housing.npz)")
     cached = default_cache_path()
     if cached.exists():
         return _load_file(cached)
     real = _from_sklearn(download, timeout)
-    if real is not None:
-        if cache:
-            try:
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                np.savez_compressed(
-                    cached, X=real.X, y=real.y, feature_names=np.array(FEATURE_NAMES)
-                )
-            except OSError:
-                pass  # a read-only home only costs the cache
-        return real
-    warnings.warn(
-        "California housing data unavailable (no path given, no cache, scikit-learn could not "
-        "provide it): using a DETERMINISTIC SYNTHETIC stand-in of the same shape (20640 x 8). "
-        "Its numbers are not the real data set's; pass --data PATH (an .npz with X and y, or a "
-        ".csv) for real results.",
-        SyntheticDataWarning,
-        stacklevel=2,
-    )
-    return synthetic_california_housing()
+    if real is None:
+        raise FileNotFoundError(
+            f"California housing data unavailable: the shipped file {os.fspath(shipped)!r} is "
+            "missing from this installation, there is no cached copy and scikit-learn could not "
+            "provide it; pass a path (an .npz with X and y, or a .csv), or synthetic=True for "
+            "the synthetic stand-in"
+        )
+    if cache:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(cached, X=real.X, y=real.y, feature_names=np.array(FEATURE_NAMES))
+        except OSError:
+            pass  # a read-only home only costs the cache
+    return real
 
 
-def _load_file(path: Path) -> Dataset:
+def load_digits() -> DataBundle:
+    """scikit-learn's 8x8 digits from the shipped file: X float64 (1797, 64) with pixel counts
+    0..16 (row by row), y int64 labels 0..9 (the values of ``sklearn.datasets.load_digits()``)."""
+    path = DATASETS_DIR / "digits.npz"
+    if not path.exists():
+        raise FileNotFoundError(f"the shipped digits file {os.fspath(path)!r} is missing")
+    with np.load(path, allow_pickle=False) as f:
+        X = f["X"].astype(np.float64)
+        y = f["y"].astype(np.int64)
+        names = tuple(str(s) for s in f["feature_names"])
+    return DataBundle(X, y, names, "tapegrad (shipped digits.npz)")
+
+
+def _load_file(path: Path) -> DataBundle:
     if not path.exists():
         raise FileNotFoundError(f"data file {os.fspath(path)!r} does not exist")
     if path.suffix == ".npz":
@@ -193,7 +225,7 @@ def _load_file(path: Path) -> Dataset:
             f"{os.fspath(path)!r}: expected X (N, F) and y (N,), got {X.shape} and {y.shape}"
         )
     names = names or tuple(f"x{i}" for i in range(X.shape[1]))
-    return Dataset(X, y, names, os.fspath(path))
+    return DataBundle(X, y, names, os.fspath(path))
 
 
 def _load_csv(path: Path):
@@ -209,7 +241,7 @@ def _load_csv(path: Path):
     return np.ascontiguousarray(table[:, :-1]), np.ascontiguousarray(table[:, -1]), names
 
 
-def _from_sklearn(download: bool, timeout: float) -> Optional[Dataset]:
+def _from_sklearn(download: bool, timeout: float) -> Optional[DataBundle]:
     try:
         from sklearn.datasets import fetch_california_housing
     except ImportError:
@@ -235,7 +267,7 @@ def _from_sklearn(download: bool, timeout: float) -> Optional[Dataset]:
     if not found:
         return None
     bunch = found[0]
-    return Dataset(
+    return DataBundle(
         np.asarray(bunch.data, np.float64),
         np.asarray(bunch.target, np.float64),
         tuple(bunch.feature_names),
@@ -243,7 +275,7 @@ def _from_sklearn(download: bool, timeout: float) -> Optional[Dataset]:
     )
 
 
-def synthetic_california_housing(n: int = N_SAMPLES, seed: int = 20640) -> Dataset:
+def synthetic_california_housing(n: int = N_SAMPLES, seed: int = 20640) -> DataBundle:
     """A deterministic stand-in with the real set's shape, feature scales and target range
     (median house value in 100k USD, clipped to [0.15, 5.0]); the target is a smooth
     non-linear function of the features plus noise, so a small network can learn it."""
@@ -271,16 +303,21 @@ def synthetic_california_housing(n: int = N_SAMPLES, seed: int = 20640) -> Datas
         + 0.1
     )
     y = np.clip(y, 0.15, 5.0)
-    return Dataset(np.ascontiguousarray(X), y, FEATURE_NAMES, "synthetic")
+    return DataBundle(np.ascontiguousarray(X), y, FEATURE_NAMES, "synthetic")
 
 
 __all__ = [
+    "AUTOTUNE",
+    "INFINITE_CARDINALITY",
+    "UNKNOWN_CARDINALITY",
+    "ArrayPlan",
     "Bunch",
+    "DataBundle",
     "Dataset",
     "StandardScaler",
-    "SyntheticDataWarning",
     "fetch_california_housing",
     "load_california_housing",
+    "load_digits",
     "minibatches",
     "random_batches",
     "synthetic_california_housing",

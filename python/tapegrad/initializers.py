@@ -1,7 +1,8 @@
 """Weight initializers by Keras name, drawing from one seedable NumPy generator.
 
 ``set_random_seed(seed)`` makes every later initialization (and the Trainer's default shuffling)
-reproducible, like ``keras.utils.set_random_seed``.
+reproducible, like ``keras.utils.set_random_seed``; like it, it also sets ``tg.random``'s global
+seed (``tg.random.set_seed``).
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from typing import Callable
 
 import numpy as np
 
+from . import random as tg_random
+
 _rng = np.random.default_rng()
 
 
 def set_random_seed(seed: int | None) -> None:
-    """Reseeds the generator the initializers draw from."""
+    """Reseeds the generator the initializers draw from and sets tg.random's global seed."""
     global _rng
     _rng = np.random.default_rng(seed)
+    tg_random.set_seed(seed)
 
 
 def generator() -> np.random.Generator:

@@ -319,7 +319,23 @@ class Normalization(Layer):
         return {**super().get_config(), "axis": self.axis}
 
 
-_BY_NAME = {"Dense": Dense, "Normalization": Normalization}
+class Flatten(Layer):
+    """Keras's Flatten: every axis after the batch axis joined into one, (N, d1, d2, ...) ->
+    (N, d1 * d2 * ...); a batch of scalars (N,) becomes (N, 1). No weights."""
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        input_shape = tuple(input_shape)
+        rest = input_shape[1:]
+        known = all(d is not None for d in rest)
+        return (input_shape[0], int(np.prod(rest, dtype=np.int64)) if known else None)
+
+    def call(self, x: Tensor) -> Tensor:
+        if x.ndim == 0:
+            raise ValueError(f"layer {self.name!r}: Flatten needs a batch axis, got a scalar")
+        return reshape(x, self.compute_output_shape(tuple(x.shape)))
+
+
+_BY_NAME = {"Dense": Dense, "Normalization": Normalization, "Flatten": Flatten}
 
 
 def deserialize(class_name: str, config: dict) -> Layer:
@@ -332,4 +348,4 @@ def deserialize(class_name: str, config: dict) -> Layer:
     return cls(**config)
 
 
-__all__ = ["Dense", "Layer", "Normalization"]
+__all__ = ["Dense", "Flatten", "Layer", "Normalization"]

@@ -16,11 +16,26 @@ import numpy as np
 from ._core import Tensor, Variable
 from ._core import ops as _ops
 from .ops import abs as tg_abs
-from .ops import cast, convert_to_tensor, multiply, reduce_mean, reduce_sum, reshape
+from .ops import (
+    cast,
+    convert_to_tensor,
+    divide,
+    float32,
+    int64,
+    log,
+    maximum,
+    minimum,
+    multiply,
+    reduce_mean,
+    reduce_sum,
+    reshape,
+)
 
 
 def _as_tensor_like(x, like: Optional[Tensor]) -> Tensor:
     if isinstance(x, Tensor):
+        if like is None and not x.dtype.is_floating:  # integer predictions: float32, as Keras
+            return cast(x, float32)
         if like is None or x.dtype is like.dtype or x.dtype == like.dtype:
             return x
         return cast(x, like.dtype)
@@ -115,6 +130,49 @@ def mean_absolute_error(y_true, y_pred) -> Tensor:
     return _mean_last_axis(tg_abs(y_true - y_pred))
 
 
+def _sparse_labels(y_true, y_pred: Tensor, fn_name: str) -> Tensor:
+    """Integer class labels of y_pred's leading shape: float labels (Keras accepts them) become
+    int64, and a trailing axis of 1, (N, 1) against (N, C), is dropped."""
+    labels = convert_to_tensor(y_true)
+    if labels.dtype.is_bool:
+        raise TypeError(f"{fn_name}: labels must be integer class indices, got bool")
+    if labels.dtype.is_floating:
+        labels = cast(labels, int64)
+    lead = tuple(y_pred.shape[:-1])
+    if tuple(labels.shape) != lead and tuple(labels.shape) == (*lead, 1):
+        labels = reshape(labels, lead)
+    if tuple(labels.shape) != lead:
+        raise ValueError(
+            f"{fn_name}: labels of shape {tuple(labels.shape)} do not match predictions of shape "
+            f"{tuple(y_pred.shape)} (expected labels of shape {lead})"
+        )
+    return labels
+
+
+def _log_probabilities(y_pred: Tensor) -> Tensor:
+    """Keras's route from probabilities to logits: normalized over the last axis, clipped to
+    [eps, 1 - eps] (eps = 1e-7) and logged, so a 0 probability gives a large, finite loss."""
+    eps = 1e-7
+    probs = divide(y_pred, reduce_sum(y_pred, axis=-1, keepdims=True))
+    return log(minimum(maximum(probs, eps), 1.0 - eps))
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1) -> Tensor:
+    """Cross-entropy between integer labels (N...) and predictions (N..., C): per-sample
+    ``-log softmax(y_pred)[label]`` with ``from_logits=True`` (one fused, stable op), else
+    ``-log(y_pred[label])`` of the (normalized, clipped) probabilities."""
+    y_pred = _as_tensor_like(y_pred, None)
+    if axis not in (-1, y_pred.ndim - 1):
+        raise ValueError(f"sparse_categorical_crossentropy: only axis=-1 is supported, got {axis}")
+    if y_pred.ndim == 0:
+        raise ValueError(
+            "sparse_categorical_crossentropy: predictions need a class axis, got a scalar"
+        )
+    labels = _sparse_labels(y_true, y_pred, "sparse_categorical_crossentropy")
+    logits = y_pred if from_logits else _log_probabilities(y_pred)
+    return _ops.sparse_softmax_cross_entropy_with_logits(labels, logits)
+
+
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
 
@@ -175,11 +233,31 @@ class MeanAbsoluteError(Loss):
     fn = staticmethod(mean_absolute_error)
 
 
+class SparseCategoricalCrossentropy(Loss):
+    """Keras's SparseCategoricalCrossentropy: integer labels against per-class scores."""
+
+    def __init__(
+        self,
+        from_logits: bool = False,
+        reduction: Optional[str] = "sum_over_batch_size",
+        name: Optional[str] = "sparse_categorical_crossentropy",
+    ):
+        super().__init__(reduction=reduction, name=name)
+        self.from_logits = from_logits
+
+    def fn(self, y_true, y_pred):
+        return sparse_categorical_crossentropy(y_true, y_pred, from_logits=self.from_logits)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "from_logits": self.from_logits}
+
+
 _BY_NAME = {
     "mean_squared_error": MeanSquaredError,
     "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError,
     "mae": MeanAbsoluteError,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
 }
 
 
@@ -199,9 +277,11 @@ __all__ = [
     "Loss",
     "MeanAbsoluteError",
     "MeanSquaredError",
+    "SparseCategoricalCrossentropy",
     "get",
     "mae",
     "mean_absolute_error",
     "mean_squared_error",
     "mse",
+    "sparse_categorical_crossentropy",
 ]

@@ -17,13 +17,16 @@ from ._core import ops as _ops
 from .losses import align_ranks
 from .ops import abs as tg_abs
 from .ops import (
+    argmax,
     broadcast_to,
     cast,
     convert_to_tensor,
     divide,
+    equal,
     multiply,
     reduce_mean,
     reduce_sum,
+    reshape,
     sqrt,
     stop_gradient,
     subtract,
@@ -42,6 +45,8 @@ def _aligned(y_true, y_pred) -> tuple[Tensor, Tensor]:
     one error per sample. Shapes that cannot broadcast make the per-sample op raise ValueError."""
     y_pred = _detached(y_pred)
     y_true = _detached(y_true)
+    if not y_pred.dtype.is_floating:  # Keras converts both to the metric's dtype, float32
+        y_pred = cast(y_pred, DType.float32)
     if y_true.dtype != y_pred.dtype:
         y_true = cast(y_true, y_pred.dtype)
     if tuple(y_true.shape) != tuple(y_pred.shape):
@@ -155,6 +160,32 @@ class RootMeanSquaredError(MeanSquaredError):
         return cast(sqrt(self._mean()), DType.float32)
 
 
+class Accuracy(MeanMetricWrapper):
+    """How often predictions equal labels, elementwise (Keras's Accuracy: for predictions that
+    are already class indices or exact values)."""
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        y_true, y_pred = _detached(y_true), _detached(y_pred)
+        if tuple(y_true.shape) != tuple(y_pred.shape):
+            y_true, y_pred, _ = align_ranks(y_true, y_pred)
+        self._accumulate(cast(equal(y_true, y_pred), DType.float32), sample_weight)
+
+
+class SparseCategoricalAccuracy(MeanMetricWrapper):
+    """How often the integer label equals the argmax of the per-class scores (N, C); labels of
+    shape (N,) or (N, 1), integer or float."""
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        y_true, y_pred = _detached(y_true), _detached(y_pred)
+        lead = tuple(y_pred.shape[:-1])
+        if tuple(y_true.shape) == (*lead, 1):
+            y_true = reshape(y_true, lead)
+        predicted = argmax(y_pred, axis=-1)
+        if y_true.dtype.is_floating:
+            predicted = cast(predicted, y_true.dtype)
+        self._accumulate(cast(equal(y_true, predicted), DType.float32), sample_weight)
+
+
 _BY_NAME = {
     "mse": MeanSquaredError,
     "mean_squared_error": MeanSquaredError,
@@ -162,6 +193,9 @@ _BY_NAME = {
     "mean_absolute_error": MeanAbsoluteError,
     "rmse": RootMeanSquaredError,
     "root_mean_squared_error": RootMeanSquaredError,
+    "accuracy": Accuracy,
+    "acc": Accuracy,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
 }
 
 
@@ -175,11 +209,13 @@ def get(identifier) -> Metric:
 
 
 __all__ = [
+    "Accuracy",
     "Mean",
     "MeanAbsoluteError",
     "MeanMetricWrapper",
     "MeanSquaredError",
     "Metric",
     "RootMeanSquaredError",
+    "SparseCategoricalAccuracy",
     "get",
 ]

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from ._core import ops as _ops
 from ._core.ops import mean_squared_error  # noqa: F401  (fused: one pass forward, one backward)
-from .ops import relu, sigmoid, tanh  # noqa: F401
+from .ops import (  # noqa: F401
+    one_hot,
+    relu,
+    sigmoid,
+    tanh,
+)
 
 # Activations the GEMM's epilogue applies in the same pass (None and "linear" mean none).
 _FUSED = (None, "linear", "relu")
@@ -36,3 +41,10 @@ def dense(x, kernel, bias=None, activation=None):
             f"{type(activation).__name__}"
         )
     return activation(_ops.dense(x, kernel, bias, None))
+
+
+def sparse_softmax_cross_entropy_with_logits(labels, logits):
+    """Per-sample ``logsumexp(logits) - logits[label]``: labels int32/int64 of shape S, logits of
+    shape S + (C,); one fused, stable op (finite for any finite logits) whose gradient is
+    ``softmax(logits) - one_hot(labels)``. A label outside [0, C) raises ValueError."""
+    return _ops.sparse_softmax_cross_entropy_with_logits(labels, logits)

@@ -62,14 +62,15 @@ class _StepRunner:
         self.compiled = compiled
         self.programs: dict = {}  # batch size -> the traced program
 
-    def run(self, X: Tensor, Y: Tensor, group: np.ndarray) -> tuple[np.ndarray, bool]:
-        """(losses of the steps run, whether the last one was non-finite and not applied)."""
+    def run(self, arrays: list, group: np.ndarray) -> tuple[np.ndarray, bool]:
+        """(losses of the steps run, whether the last one was non-finite and not applied);
+        ``arrays`` are the step's per-sample inputs (x, y and, when weighted, the weights)."""
         program = self.programs.get(group.shape[1]) if self.compiled else None
         if program is not None:
-            return program.run_batches([X, Y], group)
-        xb, yb = gather(X, group[0]), gather(Y, group[0])
+            return program.run_batches(arrays, group)
+        batch = [gather(a, group[0]) for a in arrays]
         try:
-            loss = self.step(xb, yb)
+            loss = self.step(*batch)
         except FloatingPointError as e:  # check_finite, eager or while tracing
             return np.array([_non_finite_value(e)]), True
         except TypeError as e:
@@ -81,7 +82,7 @@ class _StepRunner:
                 ) from e
             raise
         if self.compiled:
-            self.programs[group.shape[1]] = self.step.get_program(xb, yb)
+            self.programs[group.shape[1]] = self.step.get_program(*batch)
         return np.array([float(loss)]), False
 
 
@@ -102,6 +103,59 @@ def _as_float_array(x, name: str) -> np.ndarray:
     if arr.ndim == 0:
         raise ValueError(f"{name} must have a batch dimension, got a scalar")
     return arr
+
+
+# Keras's compile turns "accuracy" into the accuracy that fits the loss.
+_ACCURACY_FOR_LOSS = {
+    "SparseCategoricalCrossentropy": "SparseCategoricalAccuracy",
+    "CategoricalCrossentropy": "CategoricalAccuracy",
+    "BinaryCrossentropy": "BinaryAccuracy",
+}
+
+
+def _resolve_metric(identifier, loss_fn):
+    if isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc"):
+        cls_name = _ACCURACY_FOR_LOSS.get(type(loss_fn).__name__, "Accuracy")
+        return getattr(metrics_module, cls_name)(name=identifier)
+    return metrics_module.get(identifier)
+
+
+def _sample_weights(y, n: int, sample_weight, class_weight, dtype) -> Optional[Tensor]:
+    """One weight per sample, the product of ``sample_weight`` and ``class_weight`` (Keras's
+    fit arguments), or None when neither is given."""
+    if sample_weight is None and class_weight is None:
+        return None
+    weights = np.ones(n, dtype=np.float64)
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, dtype=np.float64)
+        if sw.ndim == 2 and sw.shape[1] == 1:
+            sw = sw[:, 0]
+        if sw.shape != (n,):
+            raise ValueError(
+                f"sample_weight has shape {sw.shape}; expected one weight per sample, ({n},)"
+            )
+        weights *= sw
+    if class_weight is not None:
+        if not isinstance(class_weight, dict):
+            raise TypeError(
+                "class_weight must be a dict from class index to weight, got "
+                f"{type(class_weight).__name__}"
+            )
+        labels = np.asarray(y.numpy() if isinstance(y, Tensor) else y)
+        if labels.ndim == 2 and labels.shape[1] > 1:
+            labels = labels.argmax(axis=1)  # one-hot targets
+        labels = labels.reshape(n)
+        if labels.dtype.kind == "f" and not np.all(labels == np.round(labels)):
+            raise ValueError("class_weight needs integer class labels (or one-hot targets)")
+        labels = labels.astype(np.int64)
+        missing = sorted(set(np.unique(labels).tolist()) - set(int(k) for k in class_weight))
+        if missing:
+            raise ValueError(f"class_weight has no weight for classes {missing}")
+        table = np.zeros(max(int(k) for k in class_weight) + 1)
+        for k, w in class_weight.items():
+            table[int(k)] = float(w)
+        weights *= table[labels]
+    return Tensor(weights.astype(dtype))
 
 
 def _diverged(loss_value: float, epoch: int, step: int, steps: int, history) -> TrainingDiverged:
@@ -175,7 +229,7 @@ class Trainer:
             loss_fn = _MeanOf(loss_fn)
         self.loss_fn = loss_fn
         self.optimizer = optimizers_module.get(optimizer)
-        self.metrics = [metrics_module.get(m) for m in (metrics or [])]
+        self.metrics = [_resolve_metric(m, loss_fn) for m in (metrics or [])]
         self.loss_name = "loss"
 
     # -- data preparation ------------------------------------------------------------------
@@ -191,7 +245,12 @@ class Trainer:
         if len(x) == 0:
             raise ValueError(f"{what}: no samples")
         dtype = self._dtype()
-        if y.ndim == 1 and self._output_width(x) == 1:
+        width = self._output_width(x)
+        if y.dtype.kind in "iu" and width not in (None, 1) and y.ndim <= 2:
+            # Integer class labels for an (N, C) model: kept integers (int64), as the sparse
+            # losses and accuracies want them.
+            return Tensor(np.ascontiguousarray(x, dtype=dtype)), Tensor(y.astype(np.int64))
+        if y.ndim == 1 and width == 1:
             y = y[:, None]  # targets (N,) for an (N, 1) model: align once, not every step
         return (
             Tensor(np.ascontiguousarray(x, dtype=dtype)),
@@ -209,10 +268,10 @@ class Trainer:
         """The training step as one function of a batch: what is compiled, or run eagerly."""
         model, loss_fn, optimizer, metrics = self.model, self.loss_fn, self.optimizer, self.metrics
 
-        def train_step(xb, yb):
+        def train_step(xb, yb, wb=None):
             with GradientTape() as tape:
                 pred = model(xb, training=True)
-                loss = loss_fn(yb, pred)
+                loss = loss_fn(yb, pred) if wb is None else loss_fn(yb, pred, sample_weight=wb)
             if terminate_on_nan:  # stops before the update: a diverged step changes nothing
                 _core.check_finite(loss, "loss")
             grads = tape.gradient(loss, variables)
@@ -226,8 +285,7 @@ class Trainer:
     # -- one epoch -------------------------------------------------------------------------
     def _run_epoch(
         self,
-        X: Tensor,
-        Y: Tensor,
+        arrays: list,
         batches,
         epoch: int,
         *,
@@ -249,7 +307,7 @@ class Trainer:
         while step < len(batches):
             group = _uniform_run(batches, step, chunk)
             self.optimizer._prepare_step()
-            losses_run, stopped = step_fn.run(X, Y, group)
+            losses_run, stopped = step_fn.run(arrays, group)
             rows = group.shape[1]
             if stopped:
                 bad = step + len(losses_run) - 1
@@ -284,13 +342,18 @@ class Trainer:
         terminate_on_nan: bool = True,
         steps_per_epoch: Optional[int] = None,
         validation_split: float = 0.0,
+        sample_weight=None,
+        class_weight: Optional[dict] = None,
     ):
         """Trains for ``epochs`` epochs and returns a ``History``.
 
         ``sampling="epoch"`` visits every sample once per epoch (shuffled when ``shuffle``);
         ``sampling="random"`` draws ``len(x) // batch_size`` batches with replacement (the seed's
         ``random_batch``). ``verbose`` 0 is silent, 1 a live bar (one line per epoch when not on
-        a terminal), 2 one line per epoch.
+        a terminal), 2 one line per epoch. ``sample_weight`` (one weight per sample) and
+        ``class_weight`` (a dict from class index to weight, looked up by each sample's integer
+        label, or by the argmax of a one-hot target) weight each sample's loss, as in Keras; the
+        metrics stay unweighted.
         """
         if sampling not in ("epoch", "random"):
             raise ValueError(f"sampling must be 'epoch' or 'random', got {sampling!r}")
@@ -308,8 +371,14 @@ class Trainer:
             if not 0 < cut < len(x):
                 raise ValueError(f"validation_split={validation_split} leaves no samples on a side")
             x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
+            if sample_weight is not None:
+                sample_weight = np.asarray(sample_weight)[:cut]
         X, Y = self._prepare(x, y, "fit")
         n = X.shape[0]
+        arrays = [X, Y]
+        weights = _sample_weights(y, n, sample_weight, class_weight, self._dtype())
+        if weights is not None:
+            arrays.append(weights)
         val = None
         if validation_data is not None:
             if len(validation_data) != 2:
@@ -373,8 +442,7 @@ class Trainer:
                         m.reset_state()
                     batches = _epoch_batches(rng, n, batch_size, steps_per_epoch, sampling, shuffle)
                     loss_sum, seen, steps_done = self._run_epoch(
-                        X,
-                        Y,
+                        arrays,
                         batches,
                         epoch,
                         step_fn=step_fn,

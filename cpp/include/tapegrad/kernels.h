@@ -1,9 +1,11 @@
 // Kernels: arithmetic on raw contiguous buffers. They know nothing of tensors, tapes or Python;
-// ops (cpp/src/ops) validate shapes and call them. Every kernel is defined for float and double.
+// ops (cpp/src/ops) validate shapes and call them. The numeric kernels are defined for float and
+// double; data movement for every dtype; typed.cpp holds the kernels for integers and bools.
 #pragma once
 #include <cstdint>
 #include <vector>
 
+#include "tapegrad/dtype.h"
 #include "tapegrad/gemm.h"
 #include "tapegrad/shape.h"
 
@@ -71,5 +73,47 @@ void mean_squared_error(const T* t, const Shape& t_shape, const T* p, const Shap
 template <class T>
 void mean_squared_error_grad(const T* g, const Shape& g_shape, const T* t, const Shape& t_shape,
                              const T* p, const Shape& p_shape, const Shape& out_shape, T* out);
+
+// ---- sparse softmax cross-entropy (sparse_xent.cpp) ------------------------------------------
+// loss[r] = logsumexp(x_r) - x_r[labels[r]] for rows x_r of contiguous (rows, classes) logits.
+// Returns the first row whose label is outside [0, classes) (nothing written then), else -1.
+template <class T, class I>
+std::int64_t sparse_softmax_xent(const T* logits, const I* labels, std::int64_t rows,
+                                 std::int64_t classes, T* loss);
+// out_r = g[r * g_stride] * (softmax(x_r) - one_hot(labels[r])): the backward in one row pass
+// (g_stride 0 broadcasts one upstream value).
+template <class T, class I>
+void sparse_softmax_xent_grad(const T* g, std::int64_t g_stride, const T* logits, const I* labels,
+                              std::int64_t rows, std::int64_t classes, T* out);
+
+// ---- every dtype (typed.cpp): casts, comparisons, integer and logical arithmetic -------------
+// y = x converted from `from` to `to` as NumPy's astype, except floats outside an integer type's
+// range saturate and NaN becomes 0.
+void cast_any(DType from, const void* x, DType to, void* y, std::int64_t n);
+enum class CompareOp { Equal, NotEqual, Less, LessEqual, Greater, GreaterEqual };
+// out (bool) = a op b with NumPy broadcasting; T is any dtype.
+template <class T>
+void compare(CompareOp op, const T* a, const Shape& a_shape, const T* b, const Shape& b_shape,
+             bool* out, const Shape& out_shape);
+// Arithmetic that wraps around on int32/int64 and logic on bools (Add is or, Multiply is and).
+enum class IntBinaryOp { Add, Subtract, Multiply, Maximum, Minimum, FloorDiv, FloorMod, LogicalAnd, LogicalOr, LogicalXor };
+template <class T>
+void int_binary(IntBinaryOp op, const T* a, const Shape& a_shape, const T* b, const Shape& b_shape,
+                T* out, const Shape& out_shape);
+enum class IntUnaryOp { Negative, Abs, Square, Sign, LogicalNot };
+template <class T> void int_unary(IntUnaryOp op, const T* x, T* y, std::int64_t n);
+// Reductions of integer and bool tensors into Acc (keepdims layout, as reduce()).
+enum class IntReduceOp { Sum, Max, Min, Any, All };
+template <class T, class Acc>
+void int_reduce(IntReduceOp op, const T* x, const Shape& x_shape, const std::vector<char>& reduce, Acc* out);
+// out[o, j] = index of the max (min) of x[o, :, j] (x viewed as (outer, axis_len, inner),
+// axis_len >= 1): the first one on ties; the first NaN wins, as in NumPy.
+template <class T>
+void arg_reduce(bool is_max, const T* x, std::int64_t outer, std::int64_t axis_len,
+                std::int64_t inner, std::int64_t* out);
+// out (outer, depth, inner) = on where idx[o, j] == d else off (out-of-range indices: all off).
+template <class I, class T>
+void one_hot(const I* idx, std::int64_t outer, std::int64_t inner, std::int64_t depth, T on, T off,
+             T* out);
 
 }  // namespace tg::kernels

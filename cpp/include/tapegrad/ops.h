@@ -1,6 +1,6 @@
 // The differentiable ops. Each is one block in its family file under cpp/src/ops/ (forward,
 // VJP written with these same ops, what it saves) plus one binding line and one op_table row.
-// Binary ops broadcast like NumPy and promote float32 with float64 to float64.
+// Binary ops broadcast like NumPy and promote dtypes as NumPy does (dtype.h).
 #pragma once
 #include <memory>
 #include <optional>
@@ -39,6 +39,9 @@ Tensor stop_gradient(const Tensor& x);
 Tensor reduce_sum(const Tensor& x, const Axes& axes = std::nullopt, bool keepdims = false);
 Tensor reduce_mean(const Tensor& x, const Axes& axes = std::nullopt, bool keepdims = false);
 Tensor reduce_max(const Tensor& x, const Axes& axes = std::nullopt, bool keepdims = false);
+// Logical or / and over axes of a bool tensor.
+Tensor reduce_any(const Tensor& x, const Axes& axes = std::nullopt, bool keepdims = false);
+Tensor reduce_all(const Tensor& x, const Axes& axes = std::nullopt, bool keepdims = false);
 Tensor broadcast_to(const Tensor& x, const Shape& shape);
 // Sums g over the axes along which `shape` was broadcast to g's shape: every broadcasting VJP
 // ends with this one helper.
@@ -50,6 +53,11 @@ Tensor sum_to_shape(const Tensor& g, const Shape& shape);
 Tensor mean_squared_error(const Tensor& y_true, const Tensor& y_pred);
 // Its backward for y_pred as one pass: g[..., None] * 2 (y_pred - y_true) / D, an op itself.
 Tensor mean_squared_error_grad(const Tensor& g, const Tensor& y_true, const Tensor& y_pred);
+// TensorFlow's nn.sparse_softmax_cross_entropy_with_logits: per row of logits (labels' shape plus
+// a class axis), logsumexp(row) - row[label], fused and stable; labels int32/int64 in [0, C).
+Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& logits);
+// Its backward as one pass: g[..., None] * (softmax(logits) - one_hot(labels)), an op itself.
+Tensor sparse_softmax_cross_entropy_grad(const Tensor& g, const Tensor& labels, const Tensor& logits);
 
 // ---- linear algebra (linalg.cpp) ----
 // op(a) @ op(b) for rank >= 2, batch dimensions broadcast; op = transpose of the last two axes.
@@ -77,6 +85,26 @@ Tensor gather(const Tensor& x, const std::vector<std::int64_t>& indices, const S
 Tensor scatter_add(const Tensor& g, const std::vector<std::int64_t>& indices,
                    const Shape& index_shape, std::int64_t axis, std::int64_t axis_len);
 
+// ---- integer and bool results (compare.cpp): never differentiable ----
+// Comparisons give bool tensors (NumPy broadcasting and promotion).
+Tensor equal(const Tensor& a, const Tensor& b);
+Tensor not_equal(const Tensor& a, const Tensor& b);
+Tensor less(const Tensor& a, const Tensor& b);
+Tensor less_equal(const Tensor& a, const Tensor& b);
+Tensor greater(const Tensor& a, const Tensor& b);
+Tensor greater_equal(const Tensor& a, const Tensor& b);
+Tensor logical_and(const Tensor& a, const Tensor& b);  // bool tensors only
+Tensor logical_or(const Tensor& a, const Tensor& b);
+Tensor logical_xor(const Tensor& a, const Tensor& b);
+Tensor logical_not(const Tensor& x);
+Tensor floor_div(const Tensor& a, const Tensor& b);  // integer tensors: Python's // and %
+Tensor floor_mod(const Tensor& a, const Tensor& b);
+Tensor argmax(const Tensor& x, std::int64_t axis, DType output_type = DType::Int64);
+Tensor argmin(const Tensor& x, std::int64_t axis, DType output_type = DType::Int64);
+// A new axis of extent depth at `axis` (-1: last) holding on where indices == d, else off; on and
+// off are 0-d tensors of the result's dtype.
+Tensor one_hot(const Tensor& indices, std::int64_t depth, const Tensor& on, const Tensor& off,
+               std::int64_t axis = -1);
 // ---- supplied gradients (custom.cpp) ----
 struct CustomVjp;
 // y under a new id that the tapes record as an op of `inputs` with `vjp` as its VJP

@@ -66,6 +66,9 @@ void record_everywhere(const OpDef& op, const Inputs& inputs, const Tensor& out,
                        Attrs&& attrs) {
   if (Trace* trace = active_trace())
     trace->on_op(op, std::vector<Tensor>(inputs.begin(), inputs.end()), out, attrs);
+  // Integer and bool results are never differentiable: the tapes and accumulators skip them, so
+  // nothing downstream of one is tracked (a trace still needs them, to compute them again).
+  if (!is_floating(out.dtype())) return;
   if (recorders().accumulators.empty()) return record_on_tapes(op, inputs, out, saved, std::move(attrs));
   bool forward = false;  // does an accumulator carry a tangent into this op?
   for (const ForwardAccumulator* acc : recorders().accumulators)
@@ -195,7 +198,10 @@ void Tape::add_node(const std::shared_ptr<Node>& node) {
   tracked_.insert(node->output, 1);
 }
 
-void Tape::watch(const Tensor& t) { tracked_.insert(t.id(), 1); }
+// Only floating tensors can be watched (the binding warns about others, as TensorFlow does).
+void Tape::watch(const Tensor& t) {
+  if (is_floating(t.dtype())) tracked_.insert(t.id(), 1);
+}
 
 void Tape::watch(const Variable& v) {
   if (std::find(explicit_vars_.begin(), explicit_vars_.end(), v->id) != explicit_vars_.end()) return;
@@ -204,6 +210,7 @@ void Tape::watch(const Variable& v) {
 }
 
 void Tape::on_variable_read(const Variable& var, const Tensor& value) {
+  if (!is_floating(value.dtype())) return;  // an integer variable is never differentiable
   const bool watched =
       (var->trainable && watch_accessed_variables_) ||
       std::find(explicit_vars_.begin(), explicit_vars_.end(), var->id) != explicit_vars_.end();

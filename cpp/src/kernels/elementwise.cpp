@@ -132,4 +132,13 @@ TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)
 #undef TG_INSTANTIATE
 
+#define TG_INSTANTIATE_TYPED(T)                                                                  \
+  template void fill<T>(T*, T, std::int64_t);                                                    \
+  template void where<T>(const T*, const Shape&, const T*, const Shape&, const T*, const Shape&, \
+                         T*, const Shape&);
+TG_INSTANTIATE_TYPED(std::int32_t)
+TG_INSTANTIATE_TYPED(std::int64_t)
+TG_INSTANTIATE_TYPED(bool)
+#undef TG_INSTANTIATE_TYPED
+
 }  // namespace tg::kernels

@@ -4,6 +4,8 @@ set(_k ${CMAKE_CURRENT_LIST_DIR})
 set(TAPEGRAD_KERNEL_SOURCES
   ${_k}/elementwise.cpp
   ${_k}/movement.cpp
+  ${_k}/typed.cpp
+  ${_k}/sparse_xent.cpp
   ${_k}/reduce.cpp
   ${_k}/loss.cpp
   ${_k}/simd/ew_scalar.cpp

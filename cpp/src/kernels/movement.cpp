@@ -125,4 +125,17 @@ TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)
 #undef TG_INSTANTIATE
 
+// Integer and bool tensors move too (labels, indices, masks); they have no adjoints.
+#define TG_INSTANTIATE_MOVE(T)                                                                   \
+  template void broadcast_to<T>(const T*, const Shape&, T*, const Shape&);                       \
+  template void transpose<T>(const T*, const Shape&, const std::vector<std::int64_t>&, T*);      \
+  template void strided_slice<T>(const T*, const Shape&, const std::vector<std::int64_t>&,       \
+                                 const std::vector<std::int64_t>&, T*, const Shape&);            \
+  template void gather<T>(const T*, std::int64_t, std::int64_t, std::int64_t,                    \
+                          const std::int64_t*, std::int64_t, T*);
+TG_INSTANTIATE_MOVE(std::int32_t)
+TG_INSTANTIATE_MOVE(std::int64_t)
+TG_INSTANTIATE_MOVE(bool)
+#undef TG_INSTANTIATE_MOVE
+
 }  // namespace tg::kernels

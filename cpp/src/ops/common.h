@@ -17,7 +17,12 @@ std::pair<Tensor, Tensor> promoted(const Tensor& a, const Tensor& b, const char*
 
 // Kernel calls that allocate the output and record nothing.
 Tensor unary_kernel(kernels::UnaryOp op, const Tensor& x);
+// Integer and bool inputs take the wrap-around kernels of typed.cpp for the ops that keep them
+// integers (add, subtract, multiply, maximum, minimum, negative, square, abs, sign); any other op
+// on them is a TypeError naming it.
 Tensor binary_kernel(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const char* name);
+// z (allocated, a's dtype, the broadcast shape) = op(a, b) for integer or bool a and b.
+void int_binary_kernel(kernels::IntBinaryOp op, const Tensor& a, const Tensor& b, Tensor& z);
 
 // A constant of x's dtype (Python numbers inside VJPs).
 inline Tensor scalar_like(const Tensor& x, double v) { return Tensor::scalar(x.dtype(), v); }

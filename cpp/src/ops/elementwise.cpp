@@ -68,6 +68,10 @@ static const OpDef kDivide{"divide", [](const Node& n, const Tensor& g, Needs ne
 }};
 Tensor divide(const Tensor& a_, const Tensor& b_) {
   auto [a, b] = promoted(a_, b_, "divide");
+  if (!is_floating(a.dtype())) {  // true division of integers is float64, as in NumPy and TF
+    a = cast(a, DType::Float64);
+    b = cast(b, DType::Float64);
+  }
   Tensor z = binary_kernel(BinaryOp::Divide, a, b, "divide");
   record(kDivide, {a, b}, z, {a, b});
   return z;
@@ -335,9 +339,16 @@ Tensor where(const Tensor& cond_, const Tensor& a_, const Tensor& b_) {
       broadcast_shapes(broadcast_shapes(cond_.shape(), a_.shape(), "where"), b_.shape(), "where");
   check_shape(out_shape, itemsize(promote(a_.dtype(), b_.dtype())), "where");
   auto [a, b] = promoted(a_, b_);
-  const Tensor cond = cond_.dtype() == a.dtype() ? cond_ : cast(stop_gradient(cond_), a.dtype());
+  // The condition in the values' dtype: a bool cast gives 0/1; any other dtype goes through bool
+  // first (cond != 0), so 0.5 stays true when the values are integers.
+  Tensor cond = cond_;
+  if (cond.dtype() != a.dtype()) {
+    cond = stop_gradient(cond);
+    if (cond.dtype() != DType::Bool) cond = cast(cond, DType::Bool);
+    cond = cast(cond, a.dtype());
+  }
   Tensor z = Tensor::empty(a.dtype(), out_shape);
-  dispatch_dtype(a.dtype(), [&](auto tag) {
+  dispatch_any_dtype(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
     kernels::where<T>(cond.data<T>(), cond.shape(), a.data<T>(), a.shape(), b.data<T>(), b.shape(),
                       z.mutable_data<T>(), z.shape());
@@ -346,7 +357,10 @@ Tensor where(const Tensor& cond_, const Tensor& a_, const Tensor& b_) {
   return z;
 }
 
-// ---- cast: z = x converted to dtype.  dx = cast(g, x.dtype).  Saves nothing.
+// ---- cast: z = x converted to dtype (float to integer truncates toward zero; out-of-range floats
+// saturate and NaN becomes 0).  dx = cast(g, x.dtype).  Saves nothing.  Only float-to-float casts
+// reach the tapes: an integer result is never differentiable (record() keeps it off the tapes)
+// and an integer input is never tracked, so nothing flows through an integer path.
 static const OpDef kCast{"cast", [](const Node& n, const Tensor& g, Needs) -> Grads {
   return {cast(g, n.inputs[0].dtype)};
 }, [](const std::vector<Tensor>& in, const Node& n) { return cast(in[0], n.out_dtype); },
@@ -356,13 +370,17 @@ static const OpDef kCast{"cast", [](const Node& n, const Tensor& g, Needs) -> Gr
 Tensor cast(const Tensor& x, DType dtype) {
   if (x.dtype() == dtype) return x;
   Tensor z = Tensor::empty(dtype, x.shape());
-  dispatch_dtype(dtype, [&](auto tag) {
-    using T = decltype(tag);
-    if (x.dtype() == DType::Float32)
-      kernels::cast<T>(x.data<float>(), z.mutable_data<T>(), x.size());
-    else
-      kernels::cast<T>(x.data<double>(), z.mutable_data<T>(), x.size());
-  });
+  if (is_floating(x.dtype()) && is_floating(dtype)) {
+    dispatch_dtype(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      if (x.dtype() == DType::Float32)
+        kernels::cast<T>(x.data<float>(), z.mutable_data<T>(), x.size());
+      else
+        kernels::cast<T>(x.data<double>(), z.mutable_data<T>(), x.size());
+    });
+  } else {
+    kernels::cast_any(x.dtype(), x.raw(), dtype, z.raw_mutable(), x.size());
+  }
   record(kCast, {x}, z);
   return z;
 }

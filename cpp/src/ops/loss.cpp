@@ -1,5 +1,7 @@
 // Fused losses: one kernel pass forward and one backward, each an op with a VJP written with ops
 // (so the losses are differentiable twice, like their unfused compositions).
+#include <algorithm>
+
 #include "common.h"
 
 namespace tg {
@@ -97,6 +99,123 @@ Tensor mean_squared_error_grad(const Tensor& g_, const Tensor& y_true, const Ten
                                         p.data<T>(), p.shape(), os, z.mutable_data<T>());
   });
   record(kMeanSquaredErrorGrad, {g, t, p}, z, {g, t, p});
+  return z;
+}
+
+}  // namespace tg
+
+namespace tg {
+
+namespace {
+// Checks labels (int32/int64, shape S) against logits (float, shape S + (C,)); returns C.
+std::int64_t check_sparse_xent(const Tensor& labels, const Tensor& logits, const char* op) {
+  if (labels.dtype() != DType::Int32 && labels.dtype() != DType::Int64)
+    throw TypeError(std::string(op) + ": labels must be int32 or int64, got " + dtype_name(labels.dtype()));
+  if (!is_floating(logits.dtype()))
+    throw TypeError(std::string(op) + ": logits must be float32 or float64, got " + dtype_name(logits.dtype()));
+  const Shape& ls = labels.shape();
+  const Shape& xs = logits.shape();
+  if (xs.size() != ls.size() + 1 || !std::equal(ls.begin(), ls.end(), xs.begin()))
+    throw ValueError(std::string(op) + ": logits of shape " + shape_str(xs) +
+                     " must be labels' shape " + shape_str(ls) + " plus a class axis");
+  return xs.back();
+}
+
+// p - one_hot(labels) as ops, p = softmax(logits): sparse_softmax_cross_entropy_grad with g = 1.
+Tensor softmax_minus_labels(const Tensor& labels, const Tensor& logits) {
+  return sparse_softmax_cross_entropy_grad(Tensor::full(logits.dtype(), labels.shape(), 1.0), labels, logits);
+}
+
+template <class F> void dispatch_labels(const Tensor& labels, F&& f) {
+  if (labels.dtype() == DType::Int32) f(labels.data<std::int32_t>());
+  else f(labels.data<std::int64_t>());
+}
+}  // namespace
+
+// ---- sparse_softmax_cross_entropy_with_logits: loss = logsumexp(x) - x[label] per row of the
+// logits x (shape S + (C,)) with integer labels (shape S), fused and stable for any logits.
+// dlogits = sparse_softmax_cross_entropy_grad(g, labels, x) = g[..., None] (softmax(x) -
+// one_hot(labels)); labels get no gradient.  Saves labels, x.
+static const OpDef kSparseSoftmaxXent{
+    "sparse_softmax_cross_entropy_with_logits", [](const Node& n, const Tensor& g, Needs need) -> Grads {
+      return {Tensor(), need[1] ? sparse_softmax_cross_entropy_grad(g, n.saved[0], n.saved[1]) : Tensor()};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) { return sparse_softmax_cross_entropy_with_logits(in[0], in[1]); },
+[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+  if (!t[1].defined()) return Tensor();
+  return reduce_sum(multiply(softmax_minus_labels(in[0], in[1]), t[1]), std::vector<std::int64_t>{-1});
+}};
+Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& logits) {
+  const char* op = "sparse_softmax_cross_entropy_with_logits";
+  const std::int64_t classes = check_sparse_xent(labels, logits, op);
+  Tensor z = Tensor::empty(logits.dtype(), labels.shape());
+  std::int64_t bad = -1;
+  dispatch_dtype(logits.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    dispatch_labels(labels, [&](const auto* l) {
+      bad = kernels::sparse_softmax_xent<T>(logits.data<T>(), l, labels.size(), classes, z.mutable_data<T>());
+    });
+  });
+  if (bad >= 0) {
+    const std::int64_t value = labels.dtype() == DType::Int32 ? labels.data<std::int32_t>()[bad]
+                                                              : labels.data<std::int64_t>()[bad];
+    throw ValueError(std::string(op) + ": label " + std::to_string(value) + " at flat index " +
+                     std::to_string(bad) + " is outside [0, " + std::to_string(classes) + ")");
+  }
+  record(kSparseSoftmaxXent, {labels, logits}, z, {labels, logits});
+  return z;
+}
+
+// ---- sparse_softmax_cross_entropy_grad: z = g[..., None] (p - y), p = softmax(x), y =
+// one_hot(labels): the backward above as one pass, an op itself so second derivatives work.
+// dg = reduce_sum(gz (p - y), -1); dx = p (gz g[..., None] - reduce_sum(gz g[..., None] p, -1)),
+// with p - y from this op with g = 1 (so the VJP is differentiable again).  Saves g, labels, x.
+static const OpDef kSparseSoftmaxXentGrad{
+    "sparse_softmax_cross_entropy_grad", [](const Node& n, const Tensor& gz, Needs need) -> Grads {
+      const Tensor &g = n.saved[0], &labels = n.saved[1], &x = n.saved[2];
+      const Tensor p_minus_y = softmax_minus_labels(labels, x);
+      Tensor dg, dx;
+      if (need[0]) dg = reduce_sum(multiply(gz, p_minus_y), std::vector<std::int64_t>{-1});
+      if (need[2]) {
+        const Tensor y = one_hot(labels, x.shape().back(), Tensor::scalar(x.dtype(), 1.0), Tensor::scalar(x.dtype(), 0.0));
+        const Tensor p = add(p_minus_y, y);
+        Shape gs = g.shape();
+        gs.push_back(1);
+        const Tensor u = multiply(gz, reshape(g, gs));
+        dx = multiply(p, subtract(u, reduce_sum(multiply(u, p), std::vector<std::int64_t>{-1}, true)));
+      }
+      return {dg, Tensor(), dx};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) { return sparse_softmax_cross_entropy_grad(in[0], in[1], in[2]); },
+[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+  const Tensor &g = in[0], &labels = in[1], &x = in[2];
+  Shape gs = g.shape();
+  gs.push_back(1);
+  const Tensor p_minus_y = softmax_minus_labels(labels, x);
+  Tensor dz;
+  if (t[0].defined()) dz = multiply(reshape(t[0], gs), p_minus_y);
+  if (t[2].defined()) {
+    const Tensor y = one_hot(labels, x.shape().back(), Tensor::scalar(x.dtype(), 1.0), Tensor::scalar(x.dtype(), 0.0));
+    const Tensor p = add(p_minus_y, y);
+    const Tensor pt = multiply(p, t[2]);
+    const Tensor term = multiply(reshape(g, gs), subtract(pt, multiply(p, reduce_sum(pt, std::vector<std::int64_t>{-1}, true))));
+    dz = dz.defined() ? add(dz, term) : term;
+  }
+  return dz;
+}};
+Tensor sparse_softmax_cross_entropy_grad(const Tensor& g_, const Tensor& labels, const Tensor& logits) {
+  const std::int64_t classes = check_sparse_xent(labels, logits, "sparse_softmax_cross_entropy_grad");
+  Tensor g = g_.dtype() == logits.dtype() ? g_ : cast(g_, logits.dtype());
+  if (g.shape() != labels.shape()) g = broadcast_to(g, labels.shape());
+  Tensor z = Tensor::empty(logits.dtype(), logits.shape());
+  dispatch_dtype(logits.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    dispatch_labels(labels, [&](const auto* l) {
+      kernels::sparse_softmax_xent_grad<T>(g.data<T>(), 1, logits.data<T>(), l, labels.size(), classes,
+                                           z.mutable_data<T>());
+    });
+  });
+  record(kSparseSoftmaxXentGrad, {g, labels, logits}, z, {g, labels, logits});
   return z;
 }
 

@@ -1,5 +1,6 @@
 // Reductions and broadcasting: reduce_sum/mean/max, broadcast_to and sum_to_shape.
 #include <cmath>
+#include <type_traits>
 
 #include "common.h"
 
@@ -43,7 +44,29 @@ Shape squeezed_shape(const Shape& s, const std::vector<char>& red) {
   return out;
 }
 
+// Integer and bool reductions: sums of bools count (int64, as NumPy); the rest keep the dtype.
+Tensor int_reduce_kernel(kernels::IntReduceOp op, const Tensor& x, const std::vector<char>& red) {
+  const bool count = x.dtype() == DType::Bool && op == kernels::IntReduceOp::Sum;
+  Tensor y = Tensor::empty(count ? DType::Int64 : x.dtype(), keepdims_shape(x.shape(), red));
+  if (count) {
+    kernels::int_reduce<bool, std::int64_t>(op, x.data<bool>(), x.shape(), red, y.mutable_data<std::int64_t>());
+    return y;
+  }
+  dispatch_any_dtype(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_integral_v<T>)
+      kernels::int_reduce<T, T>(op, x.data<T>(), x.shape(), red, y.mutable_data<T>());
+  });
+  return y;
+}
+
 Tensor reduce_kernel(kernels::ReduceOp op, const Tensor& x, const std::vector<char>& red) {
+  if (!is_floating(x.dtype())) {
+    switch (op) {
+      case kernels::ReduceOp::Sum: return int_reduce_kernel(kernels::IntReduceOp::Sum, x, red);
+      case kernels::ReduceOp::Max: return int_reduce_kernel(kernels::IntReduceOp::Max, x, red);
+    }
+  }
   Tensor y = Tensor::empty(x.dtype(), keepdims_shape(x.shape(), red));
   dispatch_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -72,7 +95,9 @@ Tensor reduce_sum(const Tensor& x, const Axes& axes, bool keepdims) {
 }
 
 // ---- reduce_mean: reduce_sum times 1/count, a composition (its gradient comes for free).
-Tensor reduce_mean(const Tensor& x, const Axes& axes, bool keepdims) {
+Tensor reduce_mean(const Tensor& x_, const Axes& axes, bool keepdims) {
+  // The mean of integers or bools is float64, as NumPy's (TensorFlow's integer mean truncates).
+  const Tensor x = is_floating(x_.dtype()) ? x_ : cast(x_, DType::Float64);
   const auto red = reduced_axes(axes, x.rank(), "reduce_mean");
   std::int64_t count = 1;
   for (int i = 0; i < x.rank(); ++i)
@@ -118,6 +143,34 @@ Tensor reduce_max(const Tensor& x, const Axes& axes, bool keepdims) {
   return z;
 }
 
+// ---- reduce_any / reduce_all: logical or / and of a bool tensor over axes.  Never
+// differentiable (bool results), so only a trace records them.
+static const OpDef kReduceAny{"reduce_any", nullptr, [](const std::vector<Tensor>& in, const Node& n) {
+  return reduce_any(in[0], n.attrs.ints, n.attrs.flag_a);
+}};
+static const OpDef kReduceAll{"reduce_all", nullptr, [](const std::vector<Tensor>& in, const Node& n) {
+  return reduce_all(in[0], n.attrs.ints, n.attrs.flag_a);
+}};
+namespace {
+Tensor logical_reduction(const OpDef& op, kernels::IntReduceOp kind, const Tensor& x,
+                         const Axes& axes, bool keepdims) {
+  if (x.dtype() != DType::Bool)
+    throw TypeError(std::string(op.name) + ": expected a bool tensor, got " + dtype_name(x.dtype()) +
+                    " (compare it first, e.g. tg.not_equal(x, 0))");
+  const auto red = reduced_axes(axes, x.rank(), op.name);
+  Tensor kd = int_reduce_kernel(kind, x, red);
+  Tensor z = keepdims ? kd : kd.view_as(squeezed_shape(x.shape(), red));
+  record(op, {x}, z, {}, reduction_attrs(red, keepdims));
+  return z;
+}
+}  // namespace
+Tensor reduce_any(const Tensor& x, const Axes& axes, bool keepdims) {
+  return logical_reduction(kReduceAny, kernels::IntReduceOp::Any, x, axes, keepdims);
+}
+Tensor reduce_all(const Tensor& x, const Axes& axes, bool keepdims) {
+  return logical_reduction(kReduceAll, kernels::IntReduceOp::All, x, axes, keepdims);
+}
+
 // ---- broadcast_to: z = x broadcast (NumPy rules) to shape.  dx = sum_to_shape(g, x.shape).
 static const OpDef kBroadcastTo{"broadcast_to", [](const Node& n, const Tensor& g, Needs) -> Grads {
   return {sum_to_shape(g, n.input_shape(0))};
@@ -132,7 +185,7 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
     throw ValueError("broadcast_to: cannot broadcast shape " + shape_str(x.shape()) + " to " +
                      shape_str(shape));
   Tensor z = Tensor::empty(x.dtype(), shape);
-  dispatch_dtype(x.dtype(), [&](auto tag) {
+  dispatch_any_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     kernels::broadcast_to<T>(x.data<T>(), x.shape(), z.mutable_data<T>(), shape);
   });

@@ -71,7 +71,7 @@ Tensor transpose(const Tensor& x, const std::optional<std::vector<std::int64_t>>
   Shape out_shape(r);
   for (int i = 0; i < r; ++i) out_shape[i] = x.shape()[perm[i]];
   Tensor z = Tensor::empty(x.dtype(), out_shape);
-  dispatch_dtype(x.dtype(), [&](auto tag) {
+  dispatch_any_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     kernels::transpose<T>(x.data<T>(), x.shape(), perm, z.mutable_data<T>());
   });
@@ -196,7 +196,7 @@ Tensor strided_slice(const Tensor& x, const std::vector<std::int64_t>& begin,
                      const std::vector<std::int64_t>& step, const Shape& count) {
   check_slice(x.shape(), begin, step, count, "strided_slice");
   Tensor z = Tensor::empty(x.dtype(), count);
-  dispatch_dtype(x.dtype(), [&](auto tag) {
+  dispatch_any_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     kernels::strided_slice<T>(x.data<T>(), x.shape(), begin, step, z.mutable_data<T>(), count);
   });
@@ -277,7 +277,7 @@ Tensor gather(const Tensor& x, const std::vector<std::int64_t>& indices, const S
   Tensor z = Tensor::empty(x.dtype(), out_shape);
   std::int64_t outer, inner;
   outer_inner(x.shape(), axis, outer, inner);
-  dispatch_dtype(x.dtype(), [&](auto tag) {
+  dispatch_any_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     kernels::gather<T>(x.data<T>(), outer, x.shape()[axis], inner, idx.data(),
                        static_cast<std::int64_t>(idx.size()), z.mutable_data<T>());
