@@ -413,3 +413,13 @@ def test_cli_threads_take_0_to_1024():
     )
     with pytest.raises(SystemExit):
         parser.parse_args(["predict", "--model", "m", "--data", "d", "--threads", "2147483647"])
+
+
+def test_one_hot_and_argmax_check_their_integers():
+    with pytest.raises(ValueError, match=too_large("tensor", (2, 2**62))):
+        tg.one_hot([0, 1], 2**62)
+    with pytest.raises(ValueError, match="depth 18446744073709551616 does not fit"):
+        tg.one_hot([0, 1], 2**64)
+    with pytest.raises(ValueError, match="axis 18446744073709551616 does not fit"):
+        tg.argmax(tg.constant([1.0, 2.0]), 2**64)
+    assert tg.one_hot([0, 1], np.int64(3)).shape == (2, 3)
