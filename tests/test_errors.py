@@ -452,15 +452,25 @@ def test_error_inside_nested_tapes_leaves_outer_usable():
     assert float(d2y) == pytest.approx(6 * 1.5)
 
 
-def test_set_num_threads_rejects_negative_and_zero_restores_default():
-    default = tg.num_threads()
-    with pytest.raises(ValueError, match="-1"):
-        tg.set_num_threads(-1)
-    assert tg.num_threads() == default
-    tg.set_num_threads(1)
-    assert tg.num_threads() == 1
-    tg.set_num_threads(0)
-    assert tg.num_threads() == default
+def test_set_num_threads_takes_1_to_1024():
+    before = tg.num_threads()
+    for bad in (-1, 0, 1025, 2**31 - 1, 2**31, 2**63 - 1):
+        with pytest.raises(ValueError, match=f"n must be between 1 and 1024, got {bad}"):
+            tg.set_num_threads(bad)
+        assert tg.num_threads() == before
+    with pytest.raises(ValueError, match="does not fit in a 64-bit integer"):
+        tg.set_num_threads(2**63)
+    for bad in ("2", 2.0, True, None):
+        with pytest.raises(TypeError, match="must be an integer"):
+            tg.set_num_threads(bad)
+    try:
+        tg.set_num_threads(1)
+        assert tg.num_threads() == 1
+        tg.set_num_threads(np.int64(1024))
+        assert tg.num_threads() == 1024
+    finally:
+        tg.set_num_threads(before)
+    assert tg.num_threads() == before
 
 
 def test_slice_grad_and_scatter_add_reject_gradients_that_do_not_fit():

@@ -73,6 +73,7 @@ def _assert_close(got, a, b, ta, tb, what):
 def _matmul_results(threads):
     """Every case's result under the current ISA, for each thread count: {key: array}."""
     out = {}
+    before = tg.num_threads()
     for t in threads:
         tg.set_num_threads(t)
         for i, case in enumerate(CASES):
@@ -81,7 +82,7 @@ def _matmul_results(threads):
                 a, b = _operands(case, dt, i)
                 z = tg.matmul(a, b, transpose_a=ta, transpose_b=tb).numpy()
                 out[f"{i}-{np.dtype(dt).name}-{t}"] = z
-    tg.set_num_threads(0)
+    tg.set_num_threads(before)
     return out
 
 
@@ -144,11 +145,11 @@ def test_fused_dense_is_thread_invariant(shape):
     x = rng.standard_normal((M, K)).astype(np.float32)
     w = rng.standard_normal((K, N)).astype(np.float32)
     b = rng.standard_normal(N).astype(np.float32)
-    outs = []
+    outs, before = [], tg.num_threads()
     for t in (1, 2):
         tg.set_num_threads(t)
         outs.append(tg.nn.dense(x, w, b, "relu").numpy())
-    tg.set_num_threads(0)
+    tg.set_num_threads(before)
     assert outs[0].tobytes() == outs[1].tobytes()
 
 

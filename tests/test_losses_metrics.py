@@ -28,8 +28,14 @@ def test_mse_gradient_is_two_residual_over_size():
     np.testing.assert_allclose(tape.gradient(loss, yp).numpy(), 2 * (yp.numpy() - yt) / 3)
 
 
-def test_rank_mismatch_warns_once_per_shape_pair_and_aligns():
-    losses._warned_shapes.clear()
+def _mismatched_mse_calls(n):
+    yp = tg.constant([[1.0], [2.0], [4.0]])
+    yt = np.array([1.0, 1.0, 1.0])
+    for _ in range(n):
+        losses.mean_squared_error(yt, yp)  # one calling line: one warning location
+
+
+def test_rank_mismatch_warns_through_the_warnings_filters_and_aligns():
     yp = tg.constant([[1.0], [2.0], [4.0]])
     yt = np.array([1.0, 1.0, 1.0])
     with warnings.catch_warnings(record=True) as caught:
@@ -38,13 +44,24 @@ def test_rank_mismatch_warns_once_per_shape_pair_and_aligns():
         losses.mean_squared_error(yt, yp)
         b = losses.mean_squared_error(yp, yt)  # the seed's argument order
     msgs = [str(w.message) for w in caught]
-    assert len(msgs) == 2, msgs
+    assert len(msgs) == 3, msgs  # "always" shows every call
     assert "(3,)" in msgs[0] and "(3, 1)" in msgs[0] and "y[:, None]" in msgs[0]
+    assert all(w.filename == __file__ for w in caught)  # attributed to the caller's line
     np.testing.assert_allclose(a.numpy(), [0.0, 1.0, 9.0])  # per sample, never (3, 3)
     np.testing.assert_allclose(b.numpy(), [0.0, 1.0, 9.0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _mismatched_mse_calls(2)
+    assert len(caught) == 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # once per location, as Python's default filter does
+        _mismatched_mse_calls(3)
+    assert len(caught) == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         losses.mean_squared_error(yp, yp)  # matching shapes never warn
+        with pytest.raises(UserWarning, match=r"\(3,\).*\(3, 1\)"):
+            losses.mean_squared_error(yt, yp)
 
 
 def test_incompatible_shapes_raise_value_error():

@@ -196,12 +196,35 @@ std::pair<Tensor, Tensor> to_tensors(py::handle a, py::handle b) {
   return {ta, to_tensor(b, ta.dtype())};
 }
 
+std::int64_t to_int64(py::handle obj, const char* what) {
+  if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr()))
+    throw TypeError(std::string(what) + " must be an integer, got " +
+                    std::string(py::str(py::type::of(obj).attr("__name__"))));
+  const auto i = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()));
+  if (!i) throw py::error_already_set();
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
+  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+  if (overflow) {
+    // Spelled out only when short: str() of a huge int is itself refused by Python.
+    const auto bits = py::cast<std::int64_t>(i.attr("bit_length")());
+    throw ValueError(std::string(what) + " " +
+                     (bits <= 256 ? std::string(py::str(i)) : "of " + std::to_string(bits) + " bits") +
+                     " does not fit in a 64-bit integer");
+  }
+  return v;
+}
+
 std::vector<std::int64_t> to_indices(py::handle obj, Shape* shape) {
   py::array arr = py::module_::import("numpy").attr("asarray")(obj);
   const char kind = arr.dtype().kind();
   if (arr.size() == 0 && kind == 'f') arr = arr.attr("astype")("int64");
   else if (kind != 'i' && kind != 'u')
     throw IndexError("indices must be integers, got an array of dtype " + std::string(py::str(arr.dtype())));
+  // The int64 conversion below would wrap unsigned indices above 2**63 - 1 to negative ones.
+  if (kind == 'u' && arr.dtype().itemsize() == 8 && arr.size() > 0 &&
+      py::cast<std::uint64_t>(arr.attr("max")()) > static_cast<std::uint64_t>(INT64_MAX))
+    throw IndexError("index " + std::string(py::str(arr.attr("max")())) + " is out of the 64-bit range");
   py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> ints(arr);
   if (shape) shape->assign(ints.shape(), ints.shape() + ints.ndim());
   return std::vector<std::int64_t>(ints.data(), ints.data() + ints.size());

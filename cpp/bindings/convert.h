@@ -26,6 +26,9 @@ std::pair<Tensor, Tensor> to_tensors(py::handle a, py::handle b);
 std::optional<DType> to_dtype(py::handle obj);
 // The NumPy dtype holding a tapegrad dtype's values.
 py::dtype numpy_dtype(DType d);
+// A Python int (or any object with __index__, not a bool) as int64: TypeError naming `what` for
+// anything else, ValueError when it does not fit (pybind11's own caster raises RuntimeError then).
+std::int64_t to_int64(py::handle obj, const char* what);
 // Integer indices from a list, tuple or integer NumPy array (with their shape).
 std::vector<std::int64_t> to_indices(py::handle obj, Shape* shape);
 bool is_tensor(py::handle obj);  // exactly a tg Tensor (tensor_type.cpp)

@@ -290,8 +290,17 @@ void bind_function(py::module_& m) {
 
   m.def(
       "random_batch_indices",
-      [](std::int64_t n, std::int64_t steps, std::int64_t batch, std::uint64_t seed) {
-        std::vector<std::int64_t> idx = random_batch_indices(n, steps, batch, seed);
+      [](py::handle n_, py::handle steps_, py::handle batch_, py::handle seed_) {
+        const std::int64_t n = to_int64(n_, "n"), steps = to_int64(steps_, "steps"),
+                           batch = to_int64(batch_, "batch");
+        const auto seed = py::reinterpret_steal<py::int_>(PyNumber_Index(seed_.ptr()));
+        if (!seed) throw py::error_already_set();
+        const unsigned long long s = PyLong_AsUnsignedLongLong(seed.ptr());
+        if (s == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+          PyErr_Clear();
+          throw ValueError("random_batch_indices: seed does not fit in an unsigned 64-bit integer");
+        }
+        std::vector<std::int64_t> idx = random_batch_indices(n, steps, batch, s);
         py::array_t<std::int64_t> out({steps, batch});
         std::copy(idx.begin(), idx.end(), out.mutable_data());
         return out;

@@ -46,11 +46,14 @@ PYBIND11_MODULE(_core, m) {
   m.def("num_threads", &tg::kernels::num_threads);
   m.def(
       "set_num_threads",
-      [](int n) {
-        if (n < 0) throw tg::ValueError("set_num_threads: n must be >= 0 (0 = all cores), got " + std::to_string(n));
-        tg::kernels::set_num_threads(n);
+      [](py::handle n_) {
+        const std::int64_t n = tg::py_bind::to_int64(n_, "set_num_threads: n");
+        if (n < 1 || n > tg::kernels::kMaxThreads)
+          throw tg::ValueError("set_num_threads: n must be between 1 and " +
+                               std::to_string(tg::kernels::kMaxThreads) + ", got " + std::to_string(n));
+        tg::kernels::set_num_threads(static_cast<int>(n));
       },
-      py::arg("n"), "Threads the kernels may use; 0 restores the default (all cores, like TF's 0).");
+      py::arg("n"), "Threads the kernels may use, 1 to 1024 (docs/limits.md).");
   m.def(
       "alloc_stats",
       [] {
@@ -66,7 +69,8 @@ PYBIND11_MODULE(_core, m) {
       "The tensor-storage cache: bytes and blocks held, its bound, hits and misses.");
   m.def(
       "set_cache_limit",
-      [](std::int64_t bytes) {
+      [](py::handle bytes_) {
+        const std::int64_t bytes = tg::py_bind::to_int64(bytes_, "set_cache_limit: bytes");
         if (bytes < 0) throw tg::ValueError("set_cache_limit: bytes must be >= 0, got " + std::to_string(bytes));
         return tg::alloc::set_cache_limit(static_cast<std::size_t>(bytes));
       },

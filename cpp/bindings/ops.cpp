@@ -22,14 +22,15 @@ template <Tensor (*F)(const Tensor&, const Tensor&)> py::object binary(py::handl
 }
 
 // An int or a sequence of ints (Python ints, NumPy integers, an integer ndarray or a tensor
-// holding whole numbers), as TensorFlow and NumPy accept shapes, axes and permutations.
+// holding whole numbers), as TensorFlow and NumPy accept shapes, axes and permutations. A value
+// outside int64 is a ValueError naming `what` (to_int64).
 std::vector<std::int64_t> to_int_list(py::handle obj, const char* what) {
   auto bad = [&] {
     return TypeError(std::string(what) + " must be an int or a sequence of ints, got " +
                      std::string(py::str(py::type::of(obj).attr("__name__"))));
   };
   if (PyBool_Check(obj.ptr())) throw bad();
-  if (PyLong_Check(obj.ptr())) return {py::cast<std::int64_t>(obj)};
+  if (PyLong_Check(obj.ptr())) return {to_int64(obj, what)};
   if (is_tensor(obj)) {
     const Tensor t = to_tensor(obj);
     if (t.rank() > 1) throw bad();
@@ -42,23 +43,27 @@ std::vector<std::int64_t> to_int_list(py::handle obj, const char* what) {
       const double v = dispatch_any_dtype(t.dtype(), [&](auto tag) {
         return static_cast<double>(t.data<decltype(tag)>()[i]);
       });
+      // Range first: converting a double outside int64 (or NaN) is undefined behaviour.
+      if (!(v >= -0x1p63 && v < 0x1p63))
+        throw ValueError(std::string(what) + " " + std::to_string(v) + " does not fit in a 64-bit integer");
       if (v != static_cast<double>(static_cast<std::int64_t>(v))) throw bad();
       out[i] = static_cast<std::int64_t>(v);
     }
     return out;
   }
-  if (PyIndex_Check(obj.ptr()) && !py::isinstance<py::array>(obj))
-    return {py::cast<std::int64_t>(py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr())))};
+  if (PyIndex_Check(obj.ptr()) && !py::isinstance<py::array>(obj)) return {to_int64(obj, what)};
   if (py::isinstance<py::array>(obj)) {
     py::array arr = py::reinterpret_borrow<py::array>(obj);
     if ((arr.dtype().kind() != 'i' && arr.dtype().kind() != 'u') || arr.ndim() > 1) throw bad();
-    return py::cast<std::vector<std::int64_t>>(arr.attr("ravel")().attr("tolist")());
+    std::vector<std::int64_t> out;
+    for (py::handle item : arr.attr("ravel")().attr("tolist")()) out.push_back(to_int64(item, what));
+    return out;
   }
   if (!PySequence_Check(obj.ptr()) || PyUnicode_Check(obj.ptr()) || PyBytes_Check(obj.ptr())) throw bad();
   std::vector<std::int64_t> out;
   for (py::handle item : py::reinterpret_borrow<py::sequence>(obj)) {
     if (PyBool_Check(item.ptr()) || !PyIndex_Check(item.ptr())) throw bad();
-    out.push_back(py::cast<std::int64_t>(py::reinterpret_steal<py::object>(PyNumber_Index(item.ptr()))));
+    out.push_back(to_int64(item, what));
   }
   return out;
 }
@@ -185,7 +190,8 @@ void bind_ops(py::module_& m) {
   ops.def("broadcast_to", [](py::handle x, py::handle shape) {
     const Tensor t = to_tensor(x);
     const Shape s = to_shape(shape);
-    return wrap(run_op(numel(s), [&] { return tg::broadcast_to(t, s); }));
+    const std::int64_t work = check_shape(s, itemsize(t.dtype()), "broadcast_to");
+    return wrap(run_op(work, [&] { return tg::broadcast_to(t, s); }));
   }, py::arg("x"), py::arg("shape"));
   ops.def("matmul", [](py::handle a_, py::handle b_, bool ta, bool tb) {
     auto [a, b] = to_tensors(a_, b_);
@@ -213,28 +219,34 @@ void bind_ops(py::module_& m) {
     if (!perm.is_none()) p = to_int_list(perm, "perm");
     return wrap(run_op(t.size(), [&] { return tg::transpose(t, p); }));
   }, py::arg("x"), py::arg("perm") = py::none());
-  ops.def("concat", [](py::handle values, std::int64_t axis) {
+  ops.def("concat", [](py::handle values, py::handle axis_) {
+    const std::int64_t axis = to_int64(axis_, "axis");
     const auto ts = to_tensor_list(values);
     return wrap(run_op(ts.empty() ? 0 : ts[0].size() * static_cast<std::int64_t>(ts.size()),
                        [&] { return tg::concat(ts, axis); }));
   }, py::arg("values"), py::arg("axis"));
-  ops.def("stack", [](py::handle values, std::int64_t axis) {
+  ops.def("stack", [](py::handle values, py::handle axis_) {
+    const std::int64_t axis = to_int64(axis_, "axis");
     const auto ts = to_tensor_list(values);
     return wrap(run_op(ts.empty() ? 0 : ts[0].size() * static_cast<std::int64_t>(ts.size()),
                        [&] { return tg::stack(ts, axis); }));
   }, py::arg("values"), py::arg("axis") = 0);
-  ops.def("strided_slice", [](py::handle x, std::vector<std::int64_t> begin, std::vector<std::int64_t> step, Shape count) {
-    return wrap(tg::strided_slice(to_tensor(x), begin, step, count));
+  ops.def("strided_slice", [](py::handle x, py::handle begin, py::handle step, py::handle count) {
+    return wrap(tg::strided_slice(to_tensor(x), to_int_list(begin, "begin"), to_int_list(step, "step"),
+                                  to_int_list(count, "count")));
   }, py::arg("x"), py::arg("begin"), py::arg("step"), py::arg("count"));
-  ops.def("slice_grad", [](py::handle g, Shape shape, std::vector<std::int64_t> begin, std::vector<std::int64_t> step) {
-    return wrap(tg::slice_grad(to_tensor(g), shape, begin, step));
+  ops.def("slice_grad", [](py::handle g, py::handle shape, py::handle begin, py::handle step) {
+    return wrap(tg::slice_grad(to_tensor(g), to_shape(shape), to_int_list(begin, "begin"),
+                               to_int_list(step, "step")));
   }, py::arg("g"), py::arg("shape"), py::arg("begin"), py::arg("step"));
-  ops.def("gather", [](py::handle x, py::handle indices, std::int64_t axis) {
+  ops.def("gather", [](py::handle x, py::handle indices, py::handle axis_) {
+    const std::int64_t axis = to_int64(axis_, "axis");
     Shape index_shape;
     const auto idx = to_indices(indices, &index_shape);
     return wrap(tg::gather(to_tensor(x), idx, index_shape, axis));
   }, py::arg("x"), py::arg("indices"), py::arg("axis") = 0);
-  ops.def("scatter_add", [](py::handle g, py::handle indices, std::int64_t axis, std::int64_t axis_len) {
+  ops.def("scatter_add", [](py::handle g, py::handle indices, py::handle axis_, py::handle axis_len_) {
+    const std::int64_t axis = to_int64(axis_, "axis"), axis_len = to_int64(axis_len_, "axis_len");
     Shape index_shape;
     const auto idx = to_indices(indices, &index_shape);
     return wrap(tg::scatter_add(to_tensor(g), idx, index_shape, axis, axis_len));
@@ -259,21 +271,25 @@ void bind_integer_ops(py::module_& m) {
   ops.def("floor_mod", binary<tg::floor_mod>, py::arg("x"), py::arg("y"));
   ops.def("reduce_any", reduction<tg::reduce_any>, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = false);
   ops.def("reduce_all", reduction<tg::reduce_all>, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = false);
-  ops.def("argmax", [](py::handle x, std::int64_t axis, py::handle output_type) {
+  ops.def("argmax", [](py::handle x, py::handle axis_, py::handle output_type) {
     const Tensor t = to_tensor(x);
+    const std::int64_t axis = to_int64(axis_, "axis");
     return wrap(run_op(t.size(), [&] { return tg::argmax(t, axis, to_dtype(output_type).value_or(DType::Int64)); }));
   }, py::arg("x"), py::arg("axis") = 0, py::arg("output_type") = py::none());
-  ops.def("argmin", [](py::handle x, std::int64_t axis, py::handle output_type) {
+  ops.def("argmin", [](py::handle x, py::handle axis_, py::handle output_type) {
     const Tensor t = to_tensor(x);
+    const std::int64_t axis = to_int64(axis_, "axis");
     return wrap(run_op(t.size(), [&] { return tg::argmin(t, axis, to_dtype(output_type).value_or(DType::Int64)); }));
   }, py::arg("x"), py::arg("axis") = 0, py::arg("output_type") = py::none());
-  ops.def("one_hot", [](py::handle indices, std::int64_t depth, py::handle on, py::handle off,
-                        std::int64_t axis, py::handle dtype) {
+  ops.def("one_hot", [](py::handle indices, py::handle depth_, py::handle on, py::handle off,
+                        py::handle axis_, py::handle dtype) {
+    const std::int64_t depth = to_int64(depth_, "depth"), axis = to_int64(axis_, "axis");
     const Tensor idx = to_tensor(indices);
     const DType dt = to_dtype(dtype).value_or(DType::Float32);
     const Tensor on_t = tg::cast(to_tensor(on, dt), dt), off_t = tg::cast(to_tensor(off, dt), dt);
-    return wrap(run_op(idx.size() * std::max<std::int64_t>(depth, 1),
-                       [&] { return tg::one_hot(idx, depth, on_t, off_t, axis); }));
+    std::int64_t work = 0;  // saturates: one_hot itself refuses a result past the size limit
+    if (mul_overflows(idx.size(), std::max<std::int64_t>(depth, 1), &work)) work = INT64_MAX;
+    return wrap(run_op(work, [&] { return tg::one_hot(idx, depth, on_t, off_t, axis); }));
   }, py::arg("indices"), py::arg("depth"), py::arg("on_value") = 1.0, py::arg("off_value") = 0.0,
      py::arg("axis") = -1, py::arg("dtype") = py::none());
 }

@@ -4,6 +4,7 @@
 
 #include "splitmix64.h"
 #include "tapegrad/errors.h"
+#include "tapegrad/shape.h"
 
 namespace tg {
 
@@ -13,8 +14,9 @@ std::vector<std::int64_t> random_batch_indices(std::int64_t n, std::int64_t step
   if (steps < 0 || batch < 0)
     throw ValueError("random_batch_indices: steps and batch must be >= 0, got " + std::to_string(steps) +
                      " and " + std::to_string(batch));
+  const std::int64_t count = check_shape({steps, batch}, sizeof(std::int64_t), "random_batch_indices");
   detail::SplitMix64 rng{seed};
-  std::vector<std::int64_t> out(static_cast<std::size_t>(steps * batch));
+  std::vector<std::int64_t> out(static_cast<std::size_t>(count));
   for (std::int64_t& i : out) i = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(n)));
   return out;
 }

@@ -12,6 +12,35 @@ namespace tg {
 
 // ---- shapes ------------------------------------------------------------------------------------
 
+std::int64_t numel(const Shape& s) {
+  std::int64_t n = 1;
+  for (auto d : s) {
+    if (d < 0) throw ValueError("negative dimension in shape " + shape_str(s));
+    if (mul_overflows(n, d, &n))
+      throw ValueError("shape " + shape_str(s) + " has more elements than a 64-bit count holds");
+  }
+  return n;
+}
+
+std::int64_t check_shape(const Shape& s, std::size_t itemsize, const char* what) {
+  std::int64_t bytes = static_cast<std::int64_t>(itemsize), n = 1;
+  bool empty = false;
+  for (auto d : s) {
+    if (d < 0) throw ValueError(std::string(what) + ": negative dimension in shape " + shape_str(s));
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
+    // Both products stay below 2**63: bytes <= 2**62 and n <= bytes are checked at every step.
+    if (mul_overflows(bytes, d, &bytes) || bytes > kMaxTensorBytes)
+      throw ValueError(std::string(what) + ": shape " + shape_str(s) + " is too large: " +
+                       std::to_string(itemsize) + "-byte elements would take more than 2**62 " +
+                       "bytes, the most a tensor may hold (docs/limits.md)");
+    n *= d;
+  }
+  return empty ? 0 : n;
+}
+
 std::string shape_str(const Shape& s) {
   std::string out = "(";
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -53,11 +82,10 @@ TensorId next_tensor_id() {
 std::shared_ptr<void> allocate_buffer(std::size_t nbytes) { return alloc::allocate(nbytes); }
 
 Tensor Tensor::empty(DType dtype, Shape shape) {
-  for (auto d : shape)
-    if (d < 0) throw ValueError("negative dimension in shape " + shape_str(shape));
+  const std::int64_t size = check_shape(shape, itemsize(dtype), "tensor");
   auto impl = std::make_shared<TensorImpl>();
   impl->dtype = dtype;
-  impl->size = numel(shape);
+  impl->size = size;
   impl->shape = std::move(shape);
   impl->id = next_tensor_id();
   const std::size_t nbytes = static_cast<std::size_t>(impl->size) * itemsize(dtype);
@@ -80,9 +108,10 @@ Tensor Tensor::full(DType dtype, Shape shape, double value) {
 }
 
 Tensor Tensor::from_external(DType dtype, Shape shape, void* data, std::shared_ptr<void> owner) {
+  const std::int64_t size = check_shape(shape, itemsize(dtype), "tensor");
   auto impl = std::make_shared<TensorImpl>();
   impl->dtype = dtype;
-  impl->size = numel(shape);
+  impl->size = size;
   impl->shape = std::move(shape);
   impl->data = data;
   impl->owner = std::move(owner);
@@ -93,9 +122,13 @@ Tensor Tensor::from_external(DType dtype, Shape shape, void* data, std::shared_p
 Tensor Tensor::with_new_id() const { return view_as(shape()); }
 
 Tensor Tensor::view_as(Shape new_shape) const {
+  const std::int64_t size = check_shape(new_shape, itemsize(dtype()), "tensor");
+  if (size != this->size())
+    throw ValueError("view_as: shape " + shape_str(new_shape) + " does not hold the " +
+                     std::to_string(this->size()) + " elements of shape " + shape_str(shape()));
   auto impl = std::make_shared<TensorImpl>();
   impl->dtype = dtype();
-  impl->size = numel(new_shape);
+  impl->size = size;
   impl->shape = std::move(new_shape);
   impl->data = impl_->data;
   // Inline data lives inside the source impl, so the view keeps that impl alive.

@@ -24,6 +24,14 @@ import numpy as np
 DEFAULTS = {"adam": {"lr": 3e-3, "epochs": 20}, "sgd": {"lr": 0.01, "epochs": 100}}
 
 
+def _thread_count(text: str) -> int:
+    """--threads: 0 (all cores) or 1..1024, tg.set_num_threads's range (docs/limits.md)."""
+    n = int(text)
+    if not 0 <= n <= 1024:
+        raise argparse.ArgumentTypeError(f"must be 0 (all cores) or 1 to 1024, got {n}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tapegrad", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command")
@@ -56,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--hidden", type=int, default=128, help="hidden units (default 128)")
     train.add_argument("--seed", type=int, default=1, help="seed for split, init and batches")
-    train.add_argument("--threads", type=int, default=1, help="kernel threads (0 = all cores)")
+    train.add_argument(
+        "--threads", type=_thread_count, default=1, help="kernel threads (0 = all cores)"
+    )
     train.add_argument(
         "--sampling",
         choices=["random", "epoch"],
@@ -76,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", required=True, help="the model folder (OUT/model)")
     predict.add_argument("--data", required=True, help=".npz with X (and y) or .csv")
     predict.add_argument("--output", help="write predictions to this .csv (default: print)")
-    predict.add_argument("--threads", type=int, default=1)
+    predict.add_argument(
+        "--threads", type=_thread_count, default=1, help="kernel threads (0 = all cores)"
+    )
 
     demo = sub.add_parser("demo", help="run the seed notebook's derivative and GradientTape cells")
     demo.add_argument(
@@ -131,7 +143,8 @@ def train(args) -> int:
     from . import callbacks, data, optimizers
     from .train import Trainer, TrainingDiverged
 
-    tg.set_num_threads(args.threads)
+    if args.threads:  # 0 keeps the default: all cores (TAPEGRAD_NUM_THREADS if set)
+        tg.set_num_threads(args.threads)
     tg.set_random_seed(args.seed)
     if args.task == "digits":
         return train_digits(args)
@@ -383,7 +396,8 @@ def predict(args) -> int:
 
     from . import data, models
 
-    tg.set_num_threads(args.threads)
+    if args.threads:
+        tg.set_num_threads(args.threads)
     model = models.load_model(args.model)
     path = Path(args.data)
     if path.suffix == ".npz":

@@ -105,6 +105,11 @@ class Layer:
     def count_params(self) -> int:
         return int(sum(int(np.prod(v.shape)) for v in self._weights))
 
+    def weight_shapes(self, input_shape: tuple) -> list[tuple]:
+        """The shapes ``build(input_shape)`` gives the weights, in order, without allocating them
+        (``load_model`` checks a saved model's weights against them first)."""
+        return []
+
     # -- calling ---------------------------------------------------------------------------
     def build(self, input_shape: tuple) -> None:
         self.input_spec_shape = tuple(input_shape)
@@ -184,19 +189,21 @@ class Dense(Layer):
             input_shape = (input_dim,)
         super().__init__(input_shape=input_shape, dtype=dtype, name=name, trainable=trainable)
 
-    def build(self, input_shape: tuple) -> None:
+    def weight_shapes(self, input_shape: tuple) -> list[tuple]:
         if len(input_shape) < 1 or input_shape[-1] is None:
             raise ValueError(
                 f"Dense {self.name!r}: the last input dimension must be known, "
                 f"got input shape {input_shape}"
             )
-        fan_in = int(input_shape[-1])
+        kernel = (int(input_shape[-1]), self.units)
+        return [kernel, (self.units,)] if self.use_bias else [kernel]
+
+    def build(self, input_shape: tuple) -> None:
+        shapes = self.weight_shapes(input_shape)
         np_dtype = self.dtype.as_numpy_dtype
-        self.kernel = self.add_weight(
-            "kernel", self.kernel_initializer((fan_in, self.units), np_dtype)
-        )
+        self.kernel = self.add_weight("kernel", self.kernel_initializer(shapes[0], np_dtype))
         if self.use_bias:
-            self.bias = self.add_weight("bias", self.bias_initializer((self.units,), np_dtype))
+            self.bias = self.add_weight("bias", self.bias_initializer(shapes[1], np_dtype))
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
@@ -260,6 +267,10 @@ class Normalization(Layer):
             )
         return (int(input_shape[axis]),)
 
+    def weight_shapes(self, input_shape: tuple) -> list[tuple]:
+        shape = self._feature_shape(tuple(input_shape))
+        return [shape, shape]
+
     def build(self, input_shape: tuple) -> None:
         shape = self._feature_shape(tuple(input_shape))
         mean = (
@@ -307,7 +318,7 @@ class Normalization(Layer):
         if shape and self.axis % x.ndim != x.ndim - 1:  # put the features on their axis
             bshape = [1] * x.ndim
             bshape[self.axis] = shape[0]
-            mean, std = mean.reshape(bshape), std.reshape(bshape)
+            mean, std = reshape(mean, bshape), reshape(std, bshape)
         return (x - mean) / std
 
     def get_config(self) -> dict:

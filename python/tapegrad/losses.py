@@ -38,8 +38,6 @@ from .ops import (
 # Keras's backend.epsilon(): probabilities are clipped to [EPSILON, 1 - EPSILON] before log.
 EPSILON = 1e-7
 
-_warned_shapes: set = set()
-
 
 def _as_tensor_like(x, like: Optional[Tensor]) -> Tensor:
     if isinstance(x, Tensor):
@@ -91,16 +89,15 @@ def _prepare(y_true, y_pred, fn_name: str) -> tuple[Tensor, Tensor]:
         return y_true, y_pred
     y_true, y_pred, aligned = align_ranks(y_true, y_pred)
     if aligned:
-        key = (fn_name, t_shape, p_shape)
-        if key not in _warned_shapes:
-            _warned_shapes.add(key)
-            warnings.warn(
-                f"{fn_name}: y_true has shape {t_shape} and y_pred has shape {p_shape}; their "
-                "ranks were aligned to give one error per sample (tf.keras 2 broadcast them to "
-                "an (N, N) matrix instead). Pass targets with the same shape as the predictions, "
-                "e.g. y[:, None] for an (N, 1) model output, to silence this warning.",
-                stacklevel=3,
-            )
+        # The warnings filters decide how often it shows: once per calling line by default,
+        # every time under "always", never under "ignore".
+        warnings.warn(
+            f"{fn_name}: y_true has shape {t_shape} and y_pred has shape {p_shape}; their "
+            "ranks were aligned to give one error per sample (tf.keras 2 broadcast them to "
+            "an (N, N) matrix instead). Pass targets with the same shape as the predictions, "
+            "e.g. y[:, None] for an (N, 1) model output, to silence this warning.",
+            stacklevel=3,
+        )
         return y_true, y_pred
     try:
         np.broadcast_shapes(t_shape, p_shape)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import zipfile
 from pathlib import Path
 from typing import Optional
 
@@ -250,24 +252,121 @@ class Sequential:
 
 
 def load_model(directory) -> Sequential:
-    """A model written by ``Sequential.save``."""
+    """A model written by ``Sequential.save``. A folder that is not one (bad JSON or UTF-8, an
+    unknown layer, a negative or unknown input dimension, weights missing, truncated or of other
+    shapes than the architecture gives) raises ValueError naming the file, before any weight is
+    allocated."""
     directory = Path(directory)
     config_path = directory / MODEL_FILE
     if not config_path.exists():
         raise FileNotFoundError(f"no {MODEL_FILE} in {os.fspath(directory)!r}: not a saved model")
-    config = json.loads(config_path.read_text())
-    model = Sequential(
-        [layers_module.deserialize(c["class_name"], c["config"]) for c in config["layers"]],
-        name=config.get("name"),
-    )
-    if config.get("input_shape") is None:
-        raise ValueError(f"{os.fspath(config_path)!r} has no input_shape; cannot rebuild the model")
-    model.build(tuple(config["input_shape"]))
-    model.load_weights(directory / WEIGHTS_FILE)
+    config = _read_config(config_path)
+    where = repr(os.fspath(config_path))
+    try:
+        model = Sequential([_layer_from(c) for c in config["layers"]], name=config.get("name"))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{where}: not a model written by Sequential.save: {e}") from None
+    input_shape = _input_shape_from(config, where)
+    try:
+        expected, shape = [], input_shape
+        for layer in model.layers:
+            expected += [(layer, s) for s in layer.weight_shapes(shape)]
+            shape = layer.compute_output_shape(shape)
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"{where}: input_shape {list(input_shape)} does not fit the layers: {e}"
+        ) from None
+    weights_path = directory / WEIGHTS_FILE
+    weights = _read_weights(weights_path)
+    # Compared before building: the arrays exist, so a matching model allocates no more than them.
+    found = [tuple(w.shape) for w in weights]
+    if found != [s for _, s in expected]:
+        raise ValueError(
+            f"{os.fspath(weights_path)!r} holds weights of shapes {found}, but {where} describes "
+            f"{[s for _, s in expected]} (layers {[layer.name for layer, _ in expected]})"
+        )
+    model.build(input_shape)
+    model.set_weights(weights)
     for layer in model.layers:
         if isinstance(layer, layers_module.Normalization):
             layer.adapted = True
     return model
+
+
+def _read_config(path: Path) -> dict:
+    where = repr(os.fspath(path))
+    try:
+        config = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{where} is not UTF-8 text: {e}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{where} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise ValueError(f"{where} nests too deeply to be a model config") from None
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise ValueError(f"{where} is not a model config: expected an object with a 'layers' list")
+    if not isinstance(config.get("name", ""), (str, type(None))):
+        raise ValueError(f"{where}: the model name must be a string")
+    return config
+
+
+# Keys a saved layer config never has: they would build the layer (allocating its weights) or set
+# its weights before the file's weights are checked.
+_BUILDING_KEYS = {"input_shape", "input_dim", "mean", "variance"}
+
+
+def _layer_from(entry) -> layers_module.Layer:
+    if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+        raise ValueError(f"a layer entry must be an object with a 'config' object, got {entry!r}")
+    building = _BUILDING_KEYS & set(entry["config"])
+    if building:
+        raise ValueError(f"layer config keys {sorted(building)} are not part of a saved model")
+    return layers_module.deserialize(entry["class_name"], entry["config"])
+
+
+def _input_shape_from(config: dict, where: str) -> tuple:
+    shape = config.get("input_shape")
+    if shape is None:
+        raise ValueError(f"{where} has no input_shape; cannot rebuild the model")
+    ok = isinstance(shape, list) and len(shape) >= 1
+    for d in shape if ok else ():
+        ok = ok and (d is None or (type(d) is int and d >= 0))
+    if not ok:
+        raise ValueError(
+            f"{where}: input_shape must be a list of non-negative ints or nulls (the batch "
+            f"dimension first), got {shape!r}"
+        )
+    return tuple(shape)
+
+
+def _read_weights(path: Path) -> list[np.ndarray]:
+    """The arrays of a ``save_weights`` file in order, each header checked against the bytes
+    stored (np.load allocates what a header claims before reading)."""
+    where = repr(os.fspath(path))
+    if not path.exists():
+        raise ValueError(f"{where} is missing: the model folder holds no weights")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    raise ValueError(f"member {info.filename!r} is not an array")
+                with zf.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version not in ((1, 0), (2, 0)):
+                        raise ValueError(f"array {info.filename!r} has .npy version {version}")
+                    read_header = getattr(np.lib.format, f"read_array_header_{version[0]}_0")
+                    shape, _, dtype = read_header(f)
+                if dtype.kind != "f" and info.filename != "__names__.npy":
+                    raise ValueError(f"array {info.filename!r} has dtype {dtype}, not floating")
+                if math.prod(shape) * dtype.itemsize > info.file_size:
+                    raise ValueError(
+                        f"array {info.filename!r} of shape {shape} needs more bytes than the "
+                        f"{info.file_size} stored"
+                    )
+        with np.load(path, allow_pickle=False) as data:
+            return [data[k] for k in sorted(data.files) if k != "__names__"]
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{where} is not a weights file written by save_weights: {e}") from None
 
 
 __all__ = ["Sequential", "load_model"]

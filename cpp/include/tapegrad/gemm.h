@@ -31,9 +31,14 @@ const char* isa_name();
 bool set_isa(const char* isa);
 bool isa_supported(const char* isa);
 
-// Threads the kernels may use (>= 1): set_num_threads(n), else env TAPEGRAD_NUM_THREADS, else the
-// hardware's count. n <= 0 restores that default. Results never depend on it (GEMM splits only M
-// and N, never K).
+// The most threads the kernels use (docs/limits.md): a larger count only oversubscribes the cores
+// and, near the system's limit, makes thread starts fail.
+inline constexpr int kMaxThreads = 1024;
+
+// Threads the kernels may use (1..kMaxThreads): set_num_threads(n), else env TAPEGRAD_NUM_THREADS,
+// else the hardware's count, each capped at kMaxThreads. n <= 0 restores that default (tg's
+// Python set_num_threads refuses it and any n above kMaxThreads). Results never depend on it
+// (GEMM splits only M and N, never K).
 int num_threads();
 void set_num_threads(int n);
 

@@ -53,14 +53,18 @@ void transpose(const T* x, const Shape& xs, const std::vector<std::int64_t>& per
 
 namespace {
 // Plan walking the slice (out_shape counts) with x's strides times step from x's begin offset.
+// The op checked only what the slice visits (check_slice in cpp/src/ops/shape.cpp): the step of
+// an axis walked at most once, and begin when the slice is empty, may be any int64, so they never
+// enter a product here; the rest stays within x (Note [Shape limits]).
 StridedPlan<2> slice_plan(const Shape& xs, const std::vector<std::int64_t>& begin,
                           const std::vector<std::int64_t>& step, const Shape& os) {
   const auto xst = contiguous_strides(xs);
+  const bool empty = numel(os) == 0;
   std::vector<std::int64_t> sst(xs.size());
   std::int64_t base = 0;
   for (std::size_t i = 0; i < xs.size(); ++i) {
-    sst[i] = xst[i] * step[i];
-    base += begin[i] * xst[i];
+    sst[i] = os[i] > 1 ? xst[i] * step[i] : xst[i];
+    if (!empty) base += begin[i] * xst[i];
   }
   return make_plan<2>(os, {sst, contiguous_strides(os)}, {base, 0});
 }

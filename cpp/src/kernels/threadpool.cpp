@@ -3,10 +3,14 @@
 
 #include <pthread.h>
 
+#include <cerrno>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -35,11 +39,26 @@ constexpr auto kWorkerSpin = std::chrono::milliseconds(1);
 
 thread_local bool tls_in_team = false;  // set while this thread runs a team member
 
+// Test hook (fail_thread_starts_after): thread starts left before one fails; -1 = never.
+std::atomic<int> g_thread_starts_before_failure{-1};
+
+std::thread start_thread(std::function<void()> body) {
+  int left = g_thread_starts_before_failure.load(std::memory_order_relaxed);
+  while (left >= 0 && !g_thread_starts_before_failure.compare_exchange_weak(left, left - 1)) {
+  }
+  if (left == 0) {
+    g_thread_starts_before_failure.store(-1, std::memory_order_relaxed);
+    throw std::system_error(EAGAIN, std::generic_category(), "thread start failed (test hook)");
+  }
+  return std::thread(std::move(body));
+}
+
 struct Pool {
   std::mutex mu;
   std::condition_variable wake_cv;  // workers sleep here between jobs
   std::condition_variable done_cv;  // the caller sleeps here until the team is done
-  std::vector<std::thread> workers;  // never joined: the pool lives until the process ends
+  std::vector<std::thread> workers;  // joined only when a start fails (start_workers)
+  int retire_from = INT_MAX;         // workers with this index or above exit at their next wake-up
 
   // The current job, written and read under mu together with generation.
   TeamFn job_fn = nullptr;
@@ -84,6 +103,7 @@ struct Pool {
       void* ctx;
       int size;
       bool helper;
+      int retire_from_now;
       {
         std::lock_guard<std::mutex> lock(mu);
         seen = generation.load(std::memory_order_relaxed);
@@ -91,7 +111,9 @@ struct Pool {
         ctx = job_ctx;
         size = team_size;
         helper = helpers_only;
+        retire_from_now = retire_from;
       }
+      if (worker_index >= retire_from_now) return;
       const int tid = worker_index + 1;  // tid 0 is the caller
       if (helper) {
         if (tid < size && try_join(seen)) {
@@ -108,11 +130,35 @@ struct Pool {
     }
   }
 
-  void ensure_workers(int n) {  // called with mu held
-    while (static_cast<int>(workers.size()) < n) {
-      const int index = static_cast<int>(workers.size());
-      workers.emplace_back([this, index] { worker_loop(index); });
+  // Starts workers until there are n. The caller holds in_use (no job runs meanwhile) and `lock`
+  // on mu, and posts its job before unlocking, so a new worker's first look sees that job. When
+  // the system refuses a thread (EAGAIN near the process or cgroup limit), the workers this call
+  // did start are stopped and joined, and it returns false: the pool is as it was, and usable.
+  bool start_workers(int n, std::unique_lock<std::mutex>& lock) {
+    const std::size_t before = workers.size();
+    try {
+      // Reserved first: a reallocation failing after a start would destroy a running thread.
+      workers.reserve(static_cast<std::size_t>(n));
+      while (static_cast<int>(workers.size()) < n) {
+        const int index = static_cast<int>(workers.size());
+        workers.push_back(start_thread([this, index] { worker_loop(index); }));
+      }
+      return true;
+    } catch (const std::exception&) {  // std::system_error, or bad_alloc growing the vector
     }
+    // Wake every worker with an empty job: the older ones run nothing, the new ones exit.
+    retire_from = static_cast<int>(before);
+    job_fn = nullptr;
+    team_size = 0;
+    helpers_only = false;
+    generation.fetch_add(1, std::memory_order_release);
+    lock.unlock();
+    wake_cv.notify_all();
+    for (std::size_t i = before; i < workers.size(); ++i) workers[i].join();
+    lock.lock();
+    workers.resize(before);
+    retire_from = INT_MAX;
+    return false;
   }
 };
 
@@ -139,11 +185,12 @@ Pool& pool() {
 
 int default_num_threads() {
   if (const char* env = std::getenv("TAPEGRAD_NUM_THREADS")) {
-    const int n = std::atoi(env);
-    if (n > 0) return n;
+    char* end = nullptr;
+    const long long n = std::strtoll(env, &end, 10);  // atoi's overflow is undefined
+    if (end != env && n > 0) return n < kMaxThreads ? static_cast<int>(n) : kMaxThreads;
   }
   const unsigned hw = std::thread::hardware_concurrency();
-  return hw > 0 ? static_cast<int>(hw) : 1;
+  return hw == 0 ? 1 : hw < static_cast<unsigned>(kMaxThreads) ? static_cast<int>(hw) : kMaxThreads;
 }
 
 std::atomic<int> g_num_threads{0};  // 0: not yet read from the environment
@@ -160,7 +207,18 @@ int num_threads() {
 }
 
 void set_num_threads(int n) {
-  g_num_threads.store(n > 0 ? n : default_num_threads(), std::memory_order_relaxed);
+  g_num_threads.store(n <= 0 ? default_num_threads() : n < kMaxThreads ? n : kMaxThreads,
+                      std::memory_order_relaxed);
+}
+
+void fail_thread_starts_after(int n) {
+  g_thread_starts_before_failure.store(n, std::memory_order_relaxed);
+}
+
+int pool_workers() {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.mu);
+  return static_cast<int>(p.workers.size());
 }
 
 namespace {
@@ -173,8 +231,11 @@ Pool* post_job(int max_threads, TeamFn fn, void* ctx, bool helpers_only) {
   bool expected = false;
   if (!p.in_use.compare_exchange_strong(expected, true, std::memory_order_acquire)) return nullptr;
   {
-    std::lock_guard<std::mutex> lock(p.mu);
-    p.ensure_workers(max_threads - 1);
+    std::unique_lock<std::mutex> lock(p.mu);
+    if (!p.start_workers(max_threads - 1, lock)) {  // the job then runs inline: a team of one
+      p.in_use.store(false, std::memory_order_release);
+      return nullptr;
+    }
     p.job_fn = fn;
     p.job_ctx = ctx;
     p.team_size = max_threads;

@@ -23,8 +23,9 @@ using TeamFn = void (*)(void* ctx, int thread_id, int team_size);
 
 // Runs fn(ctx, tid, team_size) once for every tid in [0, team_size), all CONCURRENTLY (so fn may
 // synchronize the team with a TeamBarrier): tid 0 on the calling thread, the others on workers.
-// team_size is exactly max(1, max_threads), or 1 (fn runs inline) when called from inside a team or
-// while another thread is using the pool. Returns when every member has returned.
+// team_size is exactly max(1, max_threads), or 1 (fn runs inline) when called from inside a team,
+// while another thread is using the pool, or when the system refuses to start a worker. Returns
+// when every member has returned.
 void run_team(int max_threads, TeamFn fn, void* ctx);
 
 // The TeamFn for a callable f(int tid, int team_size) passed as ctx, and that ctx.
@@ -71,6 +72,11 @@ void parallel_for(std::int64_t n_tasks, F&& f, int max_threads = num_threads()) 
     for (std::int64_t t = next.fetch_add(1); t < n_tasks; t = next.fetch_add(1)) f(t);
   });
 }
+
+// Tests: the n+1-th thread start from now on fails as the system's EAGAIN would (n < 0: none
+// does), once. And the number of workers the pool holds.
+void fail_thread_starts_after(int n);
+int pool_workers();
 
 // A spinning barrier for the members of one run_team call (sense by phase counter). Members spin
 // with a pause, then yield, so an oversubscribed machine still makes progress.

@@ -7,8 +7,9 @@ namespace tg::detail {
 std::pair<Tensor, Tensor> promoted(const Tensor& a, const Tensor& b, const char* broadcast_op) {
   if (a.dtype() == b.dtype()) return {a, b};
   // Check the shapes before the casts are recorded: a failing op must leave no node behind.
-  if (broadcast_op) broadcast_shapes(a.shape(), b.shape(), broadcast_op);
   const DType d = promote(a.dtype(), b.dtype());
+  if (broadcast_op)
+    check_shape(broadcast_shapes(a.shape(), b.shape(), broadcast_op), itemsize(d), broadcast_op);
   return {cast(a, d), cast(b, d)};
 }
 
@@ -56,6 +57,7 @@ Tensor binary_kernel(kernels::BinaryOp op, const Tensor& a, const Tensor& b, con
     throw TypeError(std::string(name) + ": dtypes " + dtype_name(a.dtype()) + " and " +
                     dtype_name(b.dtype()) + " differ");
   Shape out_shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), name);
+  check_shape(out_shape, itemsize(a.dtype()), name);
   Tensor z = Tensor::empty(a.dtype(), std::move(out_shape));
   if (!is_floating(a.dtype())) {
     kernels::IntBinaryOp int_op;

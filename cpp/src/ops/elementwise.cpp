@@ -337,6 +337,7 @@ Tensor where(const Tensor& cond_, const Tensor& a_, const Tensor& b_) {
   // Shapes first (casts keep shapes): a failing where records nothing.
   Shape out_shape =
       broadcast_shapes(broadcast_shapes(cond_.shape(), a_.shape(), "where"), b_.shape(), "where");
+  check_shape(out_shape, itemsize(promote(a_.dtype(), b_.dtype())), "where");
   auto [a, b] = promoted(a_, b_);
   // The condition in the values' dtype: a bool cast gives 0/1; any other dtype goes through bool
   // first (cond != 0), so 0.5 stays true when the values are integers.

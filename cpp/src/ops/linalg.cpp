@@ -45,13 +45,14 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
     throw ValueError("matmul: batch dimensions of shapes " + shape_str(a.shape()) + " and " +
                      shape_str(b.shape()) + " do not broadcast");
   }
+  Shape out_shape = batch;
+  out_shape.push_back(M);
+  out_shape.push_back(N);
+  check_shape(out_shape, itemsize(promote(a.dtype(), b.dtype())), "matmul");
   if (a.dtype() != b.dtype()) {
     auto [pa, pb] = detail::promoted(a, b);
     return matmul(pa, pb, ta, tb);
   }
-  Shape out_shape = batch;
-  out_shape.push_back(M);
-  out_shape.push_back(N);
   Tensor z = Tensor::empty(a.dtype(), out_shape);
   // Offsets of each batch's matrix in a and b (0 stride where that batch axis broadcasts).
   const auto a_st = kernels::broadcast_strides(batch_of(a.shape()), batch);
@@ -131,14 +132,15 @@ Tensor dense(const Tensor& x, const Tensor& w, const std::optional<Tensor>& b, b
   const bool wide = x.dtype() == DType::Float64 || w.dtype() == DType::Float64 ||
                     (b && b->dtype() == DType::Float64);
   const DType dt = wide ? DType::Float64 : x.dtype();
+  Shape out_shape(x.shape().begin(), x.shape().end() - 1);
+  const std::int64_t M = numel(out_shape);  // the leading axes, flattened
+  out_shape.push_back(N);
+  check_shape(out_shape, itemsize(dt), "dense");
   if (x.dtype() != dt || w.dtype() != dt || (b && b->dtype() != dt)) {
     std::optional<Tensor> bc;
     if (b) bc = b->dtype() == dt ? *b : cast(*b, dt);
     return dense(x.dtype() == dt ? x : cast(x, dt), w.dtype() == dt ? w : cast(w, dt), bc, relu);
   }
-  Shape out_shape(x.shape().begin(), x.shape().end() - 1);
-  const std::int64_t M = numel(out_shape);  // the leading axes, flattened
-  out_shape.push_back(N);
   Tensor z = Tensor::empty(dt, out_shape);
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);

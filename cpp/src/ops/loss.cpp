@@ -43,6 +43,8 @@ static const OpDef kMeanSquaredError{
 }};
 Tensor mean_squared_error(const Tensor& y_true, const Tensor& y_pred) {
   const Shape os = broadcast_shapes(y_true.shape(), y_pred.shape(), "mean_squared_error");
+  // The kernel walks the broadcast shape, so it must be a tensor's shape (Note [Shape limits]).
+  check_shape(os, itemsize(promote(y_true.dtype(), y_pred.dtype())), "mean_squared_error");
   auto [t, p] = promoted(y_true, y_pred);
   Tensor z = Tensor::empty(t.dtype(), rows_of(os));
   dispatch_dtype(t.dtype(), [&](auto tag) {
@@ -88,6 +90,7 @@ Tensor mean_squared_error_grad(const Tensor& g_, const Tensor& y_true, const Ten
     throw ValueError(std::string(op) + ": g of shape " + shape_str(g_.shape()) +
                      " does not broadcast to the loss shape " + shape_str(rows));
   const DType dt = promote(g_.dtype(), promote(y_true.dtype(), y_pred.dtype()));
+  check_shape(os, itemsize(dt), op);
   const Tensor g = cast(g_, dt), t = cast(y_true, dt), p = cast(y_pred, dt);
   Tensor z = Tensor::empty(dt, os);
   dispatch_dtype(dt, [&](auto tag) {

@@ -180,6 +180,7 @@ static const OpDef kBroadcastTo{"broadcast_to", [](const Node& n, const Tensor& 
 }};
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
+  check_shape(shape, itemsize(x.dtype()), "broadcast_to");
   if (broadcast_shapes(x.shape(), shape, "broadcast_to") != shape)
     throw ValueError("broadcast_to: cannot broadcast shape " + shape_str(x.shape()) + " to " +
                      shape_str(shape));

@@ -15,7 +15,6 @@ static const OpDef kReshape{"reshape", [](const Node& n, const Tensor& g, Needs)
 }};
 Tensor reshape(const Tensor& x, const Shape& shape_) {
   Shape shape = shape_;
-  std::int64_t known = 1;
   int infer = -1;
   for (std::size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == -1) {
@@ -23,17 +22,19 @@ Tensor reshape(const Tensor& x, const Shape& shape_) {
       infer = static_cast<int>(i);
     } else if (shape[i] < 0) {
       throw ValueError("reshape: invalid target shape " + shape_str(shape_));
-    } else {
-      known *= shape[i];
     }
   }
   if (infer >= 0) {
-    if (known == 0 || x.size() % known != 0)
+    std::int64_t known = 1;  // a product that overflows cannot divide x.size() either
+    bool fits = true;
+    for (std::size_t i = 0; i < shape.size(); ++i)
+      if (static_cast<int>(i) != infer) fits = fits && !mul_overflows(known, shape[i], &known);
+    if (!fits || known == 0 || x.size() % known != 0)
       throw ValueError("reshape: cannot reshape a tensor of shape " + shape_str(x.shape()) +
                        " into shape " + shape_str(shape_));
     shape[infer] = x.size() / known;
   }
-  if (numel(shape) != x.size())
+  if (check_shape(shape, itemsize(x.dtype()), "reshape") != x.size())
     throw ValueError("reshape: cannot reshape a tensor of shape " + shape_str(x.shape()) + " (" +
                      std::to_string(x.size()) + " elements) into shape " + shape_str(shape_));
   if (shape == x.shape()) return x;
@@ -111,8 +112,11 @@ Tensor concat(const std::vector<Tensor>& values_, std::int64_t axis_) {
     if (!ok)
       throw ValueError("concat: shapes " + shape_str(first) + " and " + shape_str(v.shape()) +
                        " differ outside axis " + std::to_string(axis));
-    out_shape[axis] += v.shape()[axis];
+    if (add_overflows(out_shape[axis], v.shape()[axis], &out_shape[axis]))
+      throw ValueError("concat: the extents along axis " + std::to_string(axis) +
+                       " add up to more than a 64-bit count holds");
   }
+  check_shape(out_shape, itemsize(dtype), "concat");
   // Cast only once the shapes are known good, so a failing concat records nothing.
   std::vector<Tensor> values = values_;
   for (auto& v : values) v = cast(v, dtype);
@@ -147,6 +151,11 @@ Tensor stack(const std::vector<Tensor>& values, std::int64_t axis_) {
     if (v.shape() != first)
       throw ValueError("stack: all tensors need the same shape, got " + shape_str(first) + " and " +
                        shape_str(v.shape()));
+  Shape stacked = first;
+  stacked.insert(stacked.begin() + axis, static_cast<std::int64_t>(values.size()));
+  DType dtype = values[0].dtype();
+  for (const auto& v : values) dtype = promote(dtype, v.dtype());
+  check_shape(stacked, itemsize(dtype), "stack");  // before any reshape is recorded
   for (const auto& v : values) {
     Shape s = first;
     s.insert(s.begin() + axis, 1);
@@ -172,9 +181,11 @@ void check_slice(const Shape& shape, const std::vector<std::int64_t>& begin,
     throw ValueError(std::string(op) + ": begin/step/count need one entry per axis of shape " +
                      shape_str(shape) + ", got slice of shape " + shape_str(count));
   for (std::size_t i = 0; i < r; ++i) {
-    const std::int64_t last = begin[i] + (count[i] - 1) * step[i];
+    std::int64_t last = 0;  // begin + (count - 1) * step; an overflow lies outside any shape
+    const bool far = count[i] > 0 && (mul_overflows(count[i] - 1, step[i], &last) ||
+                                      add_overflows(begin[i], last, &last));
     if (step[i] == 0 || count[i] < 0 ||
-        (count[i] > 0 && (begin[i] < 0 || begin[i] >= shape[i] || last < 0 || last >= shape[i])))
+        (count[i] > 0 && (far || begin[i] < 0 || begin[i] >= shape[i] || last < 0 || last >= shape[i])))
       throw IndexError(std::string(op) + ": slice out of range on axis " + std::to_string(i) +
                        " of shape " + shape_str(shape));
   }
@@ -205,6 +216,7 @@ static const OpDef kSliceGrad{"slice_grad", [](const Node& n, const Tensor& g, N
 }};
 Tensor slice_grad(const Tensor& g, const Shape& shape, const std::vector<std::int64_t>& begin,
                   const std::vector<std::int64_t>& step) {
+  check_shape(shape, itemsize(g.dtype()), "slice_grad");
   check_slice(shape, begin, step, g.shape(), "slice_grad");
   Tensor z = Tensor::empty(g.dtype(), shape);
   dispatch_dtype(g.dtype(), [&](auto tag) {
