@@ -72,7 +72,7 @@ def grads(f, *args):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n", LENGTHS + (64, 1000))
+@pytest.mark.parametrize("n", (*LENGTHS, 64, 1000))
 def test_relu_keeps_nan_like_numpy(n, dtype):
     x = with_specials((n,), n, dtype, density=0.3)
     x[n // 2] = -0.0
@@ -142,7 +142,9 @@ def test_dense_layer_shows_a_nan_weight():
 
 # ---- mean squared error: fused vs reduce_mean(square(p - t), -1) ----------------------------
 
-MSE_SHAPES = [(n,) for n in LENGTHS] + [(3, n) for n in LENGTHS] + [(2, 3, 17), (600, 9), (2, 70000)]
+MSE_SHAPES = (
+    [(n,) for n in LENGTHS] + [(3, n) for n in LENGTHS] + [(2, 3, 17), (600, 9), (2, 70000)]
+)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -163,7 +165,11 @@ def test_mse_fused_matches_unfused_on_nan_and_inf(shape, dtype):
 def test_mse_grad_propagates_nan_and_inf_in_g(shape):
     t = np.zeros(shape, np.float32)
     p = with_specials(shape, 3, np.float32, density=0.2)
-    g = with_specials(shape[:-1], 4, np.float32, density=0.5) if len(shape) > 1 else np.float32(np.inf)
+    g = (
+        with_specials(shape[:-1], 4, np.float32, density=0.5)
+        if len(shape) > 1
+        else np.float32(np.inf)
+    )
     got = ops.mean_squared_error_grad(g, t, p).numpy()
     expected = np.expand_dims(np.asarray(g), -1) * (np.float32(2.0 / shape[-1]) * (p - t))
     assert_same_pattern(got, expected, f"mse_grad {shape}")
@@ -190,7 +196,9 @@ def test_reduce_max_and_its_gradient_on_nan_and_inf(shape, dtype):
         g = np.ones(z.shape, dtype)
         assert_same_pattern(z.numpy(), np.max(x, axis=axis), f"reduce_max {shape} axis {axis}")
         got = tape.gradient(z, xt).numpy()
-        assert_same_pattern(got, reduce_max_grad_reference(x, axis, g), f"d reduce_max {shape} axis {axis}")
+        assert_same_pattern(
+            got, reduce_max_grad_reference(x, axis, g), f"d reduce_max {shape} axis {axis}"
+        )
 
 
 @pytest.mark.parametrize("n", LENGTHS)
@@ -285,7 +293,7 @@ OPTIMIZERS = [
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(("kind", "cfg"), OPTIMIZERS, ids=lambda v: str(v))
 def test_optimizer_updates_propagate_nan_and_inf_like_their_formulas(kind, cfg, dtype):
-    for n in LENGTHS + (64, 1001):
+    for n in (*LENGTHS, 64, 1001):
         w0 = with_specials((n,), n, dtype, density=0.1)
         gs = [with_specials((n,), n + s, dtype, density=0.1) for s in (1, 2)]
         var = tg.Variable(w0, dtype=dtype)
@@ -293,7 +301,9 @@ def test_optimizer_updates_propagate_nan_and_inf_like_their_formulas(kind, cfg, 
         for g in gs:
             opt.apply_gradients([(tg.constant(g), var)])
         expected = numpy_steps(kind, cfg, w0, gs, dtype)
-        assert_same_pattern(var.numpy(), expected, f"{kind} {cfg} n={n}", rtol=2e-4 if dtype == np.float32 else 1e-9)
+        assert_same_pattern(
+            var.numpy(), expected, f"{kind} {cfg} n={n}", rtol=2e-4 if dtype == np.float32 else 1e-9
+        )
 
 
 @pytest.mark.parametrize("n", LENGTHS)
@@ -322,7 +332,12 @@ def test_whole_file_under_forced_isa(isa):
     chosen = probe.stdout.strip().splitlines()[-1]  # an editable install may log its rebuild first
     if chosen != isa:
         pytest.skip(f"this CPU cannot run {isa} (dispatch chose {chosen})")
-    env = {**os.environ, "TAPEGRAD_ISA": isa, "TAPEGRAD_NUM_THREADS": "2", "TAPEGRAD_TEST_FORCED_ISA": isa}
+    env = {
+        **os.environ,
+        "TAPEGRAD_ISA": isa,
+        "TAPEGRAD_NUM_THREADS": "2",
+        "TAPEGRAD_TEST_FORCED_ISA": isa,
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", __file__],
         env=env,
