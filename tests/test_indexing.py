@@ -207,6 +207,7 @@ def test_numpy_placement_of_advanced_axes(shape, key, expected_shape):
         (slice(1.5, None), TypeError),
         ((0, 0, 0), IndexError),
         (2**70, IndexError),
+        (np.array([2**64 - 1], np.uint64), IndexError),  # not -1 after a cast to int64
     ],
     ids=str,
 )

@@ -1,5 +1,6 @@
 #include "convert.h"
 
+#include <cstdint>
 #include <cstring>
 
 #include "tapegrad/errors.h"
@@ -136,6 +137,10 @@ std::vector<std::int64_t> to_indices(py::handle obj, Shape* shape) {
   if (arr.size() == 0 && kind == 'f') arr = arr.attr("astype")("int64");
   else if (kind != 'i' && kind != 'u')
     throw IndexError("indices must be integers, got an array of dtype " + std::string(py::str(arr.dtype())));
+  // Unsigned values past int64 would wrap to (valid) negative indices: out of bounds instead.
+  if (kind == 'u' && arr.size() > 0 &&
+      arr.attr("max")().cast<unsigned long long>() > static_cast<unsigned long long>(INT64_MAX))
+    throw IndexError("index " + std::string(py::str(arr.attr("max")())) + " is out of bounds");
   py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> ints(arr);
   if (shape) shape->assign(ints.shape(), ints.shape() + ints.ndim());
   return std::vector<std::int64_t>(ints.data(), ints.data() + ints.size());
