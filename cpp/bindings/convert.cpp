@@ -1,5 +1,6 @@
 #include "convert.h"
 
+#include <climits>
 #include <cstdint>
 #include <cstring>
 
