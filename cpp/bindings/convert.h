@@ -35,7 +35,7 @@ bool is_tensor(py::handle obj);  // exactly a tg Tensor (tensor_type.cpp)
 Tensor tensor_of(py::handle obj);  // the Tensor inside a Python Tensor (is_tensor must hold)
 // A tensor-like object's value without reading it on the tapes (len, float, bool).
 Tensor to_tensor_no_watch(py::handle obj);
-// x[key] with NumPy's basic and (one) integer-array indexing (tensor.cpp).
+// x[key] with NumPy's basic and advanced indexing rules (tensor.cpp).
 Tensor getitem(const Tensor& x, py::handle key);
 // Sets the Python error for a C++ exception (tg errors -> ValueError/TypeError/IndexError).
 void set_python_error(std::exception_ptr p);

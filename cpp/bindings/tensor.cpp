@@ -1,6 +1,8 @@
 // Tensor and Variable classes: properties, NumPy interop, indexing and Python operators.
 #include <pybind11/stl.h>
 
+#include <algorithm>
+
 #include "convert.h"
 #include "tapegrad/errors.h"
 #include "tapegrad/ops.h"
@@ -32,129 +34,268 @@ py::module_& numpy() {
 
 }  // namespace
 
-// ---- indexing: x[i], x[a:b:c], x[..., None], x[int_array], x[bool_mask] ----
-// Basic items become one strided_slice, one integer array a gather, and a final reshape drops
-// integer-indexed axes and inserts new ones: all differentiable ops.
-Tensor getitem(const Tensor& x, py::handle key_obj) {
-  const int rank = x.rank();
-  // A boolean mask over leading axes selects the positions where it is true (flattened).
-  if (!py::isinstance<py::tuple>(key_obj) && !py::isinstance<py::slice>(key_obj) &&
-      (py::isinstance<py::array>(key_obj) || py::isinstance<py::list>(key_obj))) {
-    py::array arr = numpy().attr("asarray")(key_obj);
-    if (arr.dtype().kind() == 'b' && arr.ndim() > 0) {
-      Shape mshape(arr.shape(), arr.shape() + arr.ndim());
-      if (arr.ndim() > rank || mshape != Shape(x.shape().begin(), x.shape().begin() + arr.ndim()))
-        throw IndexError("boolean index of shape " + shape_str(mshape) +
-                         " does not match the tensor's shape " + shape_str(x.shape()));
-      Shape flat = {-1};
-      flat.insert(flat.end(), x.shape().begin() + arr.ndim(), x.shape().end());
-      Shape idx_shape;
-      auto idx = to_indices(numpy().attr("flatnonzero")(arr), &idx_shape);
-      return gather(reshape(x, flat), idx, idx_shape, 0);
+// ---- indexing: NumPy's rules for x[key] (basic and advanced indexing), built from
+// differentiable ops: one strided_slice for the slices and integers, a reshape that inserts the
+// new axes (None, and a 0-d boolean's axis), and, when any array index is present, one gather
+// over the advanced axes merged into one. NumPy's placement rule for the result's advanced axes:
+// where the first advanced index stood when all advanced indices (integers included) are
+// adjacent, else first. tests/test_indexing.py checks all of it against NumPy.
+namespace {
+
+// One item of an index expression; a k-d boolean mask becomes k Array items (its nonzero
+// coordinates), each with the mask's length on its axis.
+struct IndexItem {
+  enum Kind { Int, Slice, NewAxis, Array, Bool0d } kind;
+  py::object slice;               // Slice
+  std::int64_t value = 0;         // Int; Bool0d: 1 for True, 0 for False
+  std::vector<std::int64_t> idx;  // Array
+  Shape index_shape;              // Array
+  std::int64_t mask_len = -1;     // Array from a boolean mask: the mask's extent on its axis
+};
+
+[[noreturn]] void invalid_index(py::handle k) {
+  throw IndexError("only integers, slices (`:`), ellipsis (`...`), None and integer or boolean "
+                   "arrays are valid indices, got " +
+                   std::string(py::str(py::type::of(k).attr("__name__"))));
+}
+
+// An array-like index item (list, tuple, ndarray, Tensor) as items: integers, boolean masks and,
+// from a Tensor (always floating), whole numbers.
+void parse_array_index(py::handle k, std::vector<IndexItem>* items) {
+  const bool from_tensor = is_tensor(k);
+  const bool from_sequence = py::isinstance<py::list>(k) || py::isinstance<py::tuple>(k);
+  py::array arr = numpy().attr("asarray")(from_tensor ? py::object(to_numpy(to_tensor(k)))
+                                                      : py::reinterpret_borrow<py::object>(k));
+  const char kind = arr.dtype().kind();
+  if (kind == 'b') {
+    if (arr.ndim() == 0) {
+      items->push_back({IndexItem::Bool0d, {}, arr.attr("item")().cast<bool>() ? 1 : 0, {}, {}});
+      return;
+    }
+    const py::tuple coords = arr.attr("nonzero")();
+    for (py::ssize_t d = 0; d < arr.ndim(); ++d) {
+      IndexItem it{IndexItem::Array, {}, 0, {}, {}};
+      it.idx = to_indices(coords[static_cast<std::size_t>(d)], &it.index_shape);
+      it.mask_len = arr.shape(d) > 0 ? arr.shape(d) : -1;  // NumPy checks no axis of length 0
+      items->push_back(std::move(it));
+    }
+    return;
+  }
+  if (kind == 'f' && from_tensor) {
+    if (!numpy().attr("array_equal")(arr, arr.attr("astype")("int64")).cast<bool>())
+      throw IndexError("float indices must hold whole numbers");
+    arr = arr.attr("astype")("int64");
+  } else if (kind == 'f' && from_sequence && arr.size() == 0) {
+    arr = arr.attr("astype")("int64");  // an empty list is an empty integer index, as in NumPy
+  } else if (kind != 'i' && kind != 'u') {
+    throw IndexError("arrays used as indices must be of integer (or boolean) type, got dtype " +
+                     std::string(py::str(arr.dtype())));
+  }
+  IndexItem it{IndexItem::Array, {}, 0, {}, {}};
+  it.idx = to_indices(arr, &it.index_shape);
+  if (arr.ndim() == 0) {  // a 0-d integer array is an integer
+    it.kind = IndexItem::Int;
+    it.value = it.idx[0];
+    it.idx.clear();
+  }
+  items->push_back(std::move(it));
+}
+
+// The flat positions, over the merged advanced axes of extents `lens`, that the (broadcast)
+// index arrays select, in the row-major order of their broadcast shape `out`.
+std::vector<std::int64_t> merged_indices(const std::vector<const IndexItem*>& adv,
+                                         const Shape& lens, const Shape& out) {
+  const std::size_t k = adv.size(), rank = out.size();
+  std::vector<std::vector<std::int64_t>> strides(k);  // each array's strides over `out`
+  std::vector<std::int64_t> weight(k, 1);             // row-major weights of the merged axis
+  for (std::size_t a = k; a-- > 0;) {
+    if (a + 1 < k) weight[a] = weight[a + 1] * lens[a + 1];
+    const Shape& s = adv[a]->index_shape;
+    strides[a].assign(rank, 0);
+    std::int64_t st = 1;
+    for (std::size_t d = s.size(); d-- > 0;) {
+      if (s[d] != 1) strides[a][rank - s.size() + d] = st;
+      st *= s[d];
     }
   }
+  const std::int64_t n = numel(out);
+  std::vector<std::int64_t> flat(static_cast<std::size_t>(n));
+  std::vector<std::int64_t> pos(rank, 0);
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::int64_t f = 0;
+    for (std::size_t a = 0; a < k; ++a) {
+      std::int64_t off = 0;
+      for (std::size_t d = 0; d < rank; ++d) off += pos[d] * strides[a][d];
+      std::int64_t j = adv[a]->idx[static_cast<std::size_t>(off)];
+      if (j < 0) j += lens[a];
+      f += j * weight[a];
+    }
+    flat[static_cast<std::size_t>(i)] = f;
+    for (std::size_t d = rank; d-- > 0;) {
+      if (++pos[d] < out[d]) break;
+      pos[d] = 0;
+    }
+  }
+  return flat;
+}
+
+}  // namespace
+
+Tensor getitem(const Tensor& x, py::handle key_obj) {
+  const int rank = x.rank();
   py::tuple key = py::isinstance<py::tuple>(key_obj) ? py::reinterpret_borrow<py::tuple>(key_obj)
                                                       : py::make_tuple(key_obj);
-  enum Kind { Int, Slice, NewAxis, Array };
-  struct Item {
-    Kind kind;
-    py::object slice;
-    std::vector<std::int64_t> idx;
-    Shape index_shape;
-  };
-  std::vector<Item> items;
+  const py::object np_bool = numpy().attr("bool_");
+  std::vector<IndexItem> items;
   int consumed = 0, ellipsis_at = -1;
   for (py::handle k : key) {
     if (k.is_none()) {
-      items.push_back({NewAxis, {}, {}, {}});
+      items.push_back({IndexItem::NewAxis, {}, 0, {}, {}});
     } else if (k.ptr() == Py_Ellipsis) {
       if (ellipsis_at >= 0) throw IndexError("an index can only have a single ellipsis ('...')");
       ellipsis_at = static_cast<int>(items.size());
     } else if (py::isinstance<py::slice>(k)) {
-      items.push_back({Slice, py::reinterpret_borrow<py::object>(k), {}, {}});
-      ++consumed;
+      items.push_back({IndexItem::Slice, py::reinterpret_borrow<py::object>(k), 0, {}, {}});
+    } else if (PyBool_Check(k.ptr()) || py::isinstance(k, np_bool)) {
+      items.push_back({IndexItem::Bool0d, {}, PyObject_IsTrue(k.ptr()) ? 1 : 0, {}, {}});
     } else if (PyLong_Check(k.ptr()) || (PyIndex_Check(k.ptr()) && !py::isinstance<py::array>(k))) {
-      items.push_back({Int, {}, {PyNumber_AsSsize_t(k.ptr(), PyExc_IndexError)}, {}});
-      if (PyErr_Occurred()) throw py::error_already_set();
-      ++consumed;
-    } else if (py::isinstance<py::list>(k) || py::isinstance<py::array>(k) || is_tensor(k)) {
-      py::array arr = numpy().attr("asarray")(is_tensor(k) ? py::object(to_numpy(to_tensor(k)))
-                                                           : py::reinterpret_borrow<py::object>(k));
-      if (arr.dtype().kind() == 'b') {
-        if (arr.ndim() != 1) throw IndexError("inside a tuple index a boolean index must be 1-D");
-        arr = numpy().attr("flatnonzero")(arr);
-      } else if (arr.dtype().kind() == 'f') {
-        if (!numpy().attr("array_equal")(arr, arr.attr("astype")("int64")).cast<bool>())
-          throw IndexError("float indices must hold whole numbers");
-        arr = arr.attr("astype")("int64");
-      }
-      Item it{Array, {}, {}, {}};
-      it.idx = to_indices(arr, &it.index_shape);
-      items.push_back(std::move(it));
-      ++consumed;
+      const Py_ssize_t i = PyNumber_AsSsize_t(k.ptr(), PyExc_IndexError);
+      if (i == -1 && PyErr_Occurred()) throw py::error_already_set();
+      items.push_back({IndexItem::Int, {}, i, {}, {}});
+    } else if (py::isinstance<py::list>(k) || py::isinstance<py::tuple>(k) ||
+               py::isinstance<py::array>(k) || is_tensor(k)) {
+      parse_array_index(k, &items);
     } else {
-      throw IndexError("only integers, slices (`:`), ellipsis (`...`), None and integer or boolean "
-                       "arrays are valid indices, got " +
-                       std::string(py::str(py::type::of(k).attr("__name__"))));
+      invalid_index(k);
     }
   }
+  for (const IndexItem& it : items)
+    consumed += it.kind == IndexItem::Int || it.kind == IndexItem::Slice || it.kind == IndexItem::Array;
   if (consumed > rank)
     throw IndexError("too many indices for a tensor of shape " + shape_str(x.shape()) + ": " +
                      std::to_string(consumed) + " were indexed");
   const py::object full_slice = py::reinterpret_steal<py::object>(PySlice_New(nullptr, nullptr, nullptr));
   const std::size_t at = ellipsis_at >= 0 ? static_cast<std::size_t>(ellipsis_at) : items.size();
   items.insert(items.begin() + static_cast<std::ptrdiff_t>(at), static_cast<std::size_t>(rank - consumed),
-               Item{Slice, full_slice, {}, {}});
+               IndexItem{IndexItem::Slice, full_slice, 0, {}, {}});
+  bool advanced = false;
+  for (const IndexItem& it : items) advanced |= it.kind == IndexItem::Array || it.kind == IndexItem::Bool0d;
 
+  // Each item's axis of x (-1: a new axis). Errors come in NumPy's order: mask lengths, then
+  // integers and slices (TypeError for a non-integer bound) in order, then the arrays.
+  std::vector<int> axis_of(items.size(), -1);
+  for (std::size_t d = 0, axis = 0; d < items.size(); ++d) {
+    const IndexItem& it = items[d];
+    if (it.kind == IndexItem::NewAxis || it.kind == IndexItem::Bool0d) continue;
+    axis_of[d] = static_cast<int>(axis);
+    const std::int64_t len = x.shape()[axis];
+    if (it.kind == IndexItem::Array && it.mask_len >= 0 && it.mask_len != len)
+      throw IndexError("boolean index did not match the indexed tensor along axis " +
+                       std::to_string(axis) + ": the axis has size " + std::to_string(len) +
+                       " but the boolean index " + std::to_string(it.mask_len));
+    ++axis;
+  }
+  // The slices and integers as one strided_slice over x's axes; y_shape: its result with the new
+  // axes inserted, one axis per item.
   std::vector<std::int64_t> begin(rank, 0), step(rank, 1);
-  Shape count = x.shape(), final_shape;
-  const Item* array_item = nullptr;
-  int axis = 0, array_axis = -1, first_adv = -1, last_adv = -1, n_adv = 0;
-  for (const Item& it : items) {
-    if (it.kind == NewAxis) {
-      final_shape.push_back(1);
+  Shape count = x.shape(), y_shape, basic_shape;
+  for (std::size_t d = 0; d < items.size(); ++d) {
+    const IndexItem& it = items[d];
+    const int axis = axis_of[d];
+    if (axis < 0) {
+      y_shape.push_back(1);
+      basic_shape.push_back(1);
       continue;
     }
     const std::int64_t len = x.shape()[axis];
-    if (it.kind == Int) {
-      const std::int64_t i = it.idx[0];
-      if (i < -len || i >= len)
-        throw IndexError("index " + std::to_string(i) + " is out of bounds for axis " +
+    if (it.kind == IndexItem::Int) {
+      if (it.value < -len || it.value >= len)
+        throw IndexError("index " + std::to_string(it.value) + " is out of bounds for axis " +
                          std::to_string(axis) + " with size " + std::to_string(len));
-      begin[axis] = i < 0 ? i + len : i;
+      begin[axis] = it.value < 0 ? it.value + len : it.value;
       count[axis] = 1;
-    } else if (it.kind == Slice) {
+      y_shape.push_back(1);
+    } else if (it.kind == IndexItem::Slice) {
       Py_ssize_t start, stop, stp, n;
       if (PySlice_GetIndicesEx(it.slice.ptr(), len, &start, &stop, &stp, &n) < 0)
         throw py::error_already_set();
       begin[axis] = n > 0 ? start : 0;
-      step[axis] = n > 0 ? stp : 1;
+      step[axis] = n > 1 ? stp : 1;  // one element: any step reads it; keep huge steps out
       count[axis] = n;
-      final_shape.push_back(n);
+      y_shape.push_back(n);
+      basic_shape.push_back(n);
     } else {
-      if (array_item) throw IndexError("only one integer-array index is supported per indexing");
-      array_item = &it;
-      array_axis = axis;
-      final_shape.insert(final_shape.end(), it.index_shape.begin(), it.index_shape.end());
+      y_shape.push_back(len);
     }
-    if (it.kind != Slice) {
-      first_adv = first_adv < 0 ? axis : first_adv;
-      last_adv = axis;
-      ++n_adv;
-    }
-    ++axis;
   }
-  if (array_item && last_adv - first_adv + 1 != n_adv)
-    throw IndexError("an integer array combined with integers separated by a slice is not supported "
-                     "(NumPy would move the indexed axes to the front); index in two steps");
   Tensor y = x;
   bool whole = count == x.shape();
   for (int d = 0; d < rank && whole; ++d) whole = begin[d] == 0 && step[d] == 1;
   if (!whole) y = strided_slice(x, begin, step, count);
-  if (array_item) y = gather(y, array_item->idx, array_item->index_shape, array_axis);
-  return reshape(y, final_shape);
-}
+  if (!advanced) return reshape(y, basic_shape);
 
+  // Advanced: every integer, array and 0-d boolean item indexes its axis of y (an integer's axis
+  // has length 1 now: index 0). Their index arrays broadcast together.
+  const IndexItem zero_index{IndexItem::Array, {}, 0, {0}, {}};
+  const IndexItem true_index{IndexItem::Array, {}, 0, {0}, {1}};
+  const IndexItem false_index{IndexItem::Array, {}, 0, {}, {0}};
+  std::vector<const IndexItem*> adv;
+  std::vector<int> adv_axes;
+  Shape lens, out;
+  bool broadcasts = true;
+  for (std::size_t d = 0; d < items.size(); ++d) {
+    const IndexItem& it = items[d];
+    const IndexItem* index = nullptr;
+    if (it.kind == IndexItem::Int) index = &zero_index;
+    else if (it.kind == IndexItem::Bool0d) index = it.value ? &true_index : &false_index;
+    else if (it.kind == IndexItem::Array) index = &it;
+    if (!index) continue;
+    adv.push_back(index);
+    adv_axes.push_back(static_cast<int>(d));
+    lens.push_back(y_shape[d]);
+    try {
+      out = broadcast_shapes(out, index->index_shape, "indexing");
+    } catch (const ValueError&) {
+      broadcasts = false;
+    }
+  }
+  if (!broadcasts) {
+    std::string shapes;
+    for (const IndexItem* index : adv) shapes += " " + shape_str(index->index_shape);
+    throw IndexError("shape mismatch: indexing arrays could not be broadcast together with shapes" + shapes);
+  }
+  if (numel(out) > 0) {  // NumPy reads (and checks) no index when the result is empty
+    for (std::size_t d = 0; d < items.size(); ++d) {
+      if (items[d].kind != IndexItem::Array) continue;
+      const std::int64_t len = x.shape()[axis_of[d]];
+      for (const std::int64_t i : items[d].idx)
+        if (i < -len || i >= len)
+          throw IndexError("index " + std::to_string(i) + " is out of bounds for axis " +
+                           std::to_string(axis_of[d]) + " with size " + std::to_string(len));
+    }
+  }
+  // An ellipsis between advanced indices separates them even when it stands for no axis.
+  const bool empty_ellipsis_between = ellipsis_at >= 0 && consumed == rank &&
+                                      adv_axes.front() < static_cast<int>(at) &&
+                                      static_cast<int>(at) <= adv_axes.back();
+  const bool adjacent = adv_axes.back() - adv_axes.front() + 1 == static_cast<int>(adv_axes.size()) &&
+                        !empty_ellipsis_between;
+  y = reshape(y, y_shape);
+  if (!adjacent) {  // the advanced axes go first, in order
+    std::vector<std::int64_t> perm(adv_axes.begin(), adv_axes.end());
+    for (int d = 0; d < static_cast<int>(items.size()); ++d)
+      if (std::find(adv_axes.begin(), adv_axes.end(), d) == adv_axes.end()) perm.push_back(d);
+    y = transpose(y, perm);
+    Shape moved;
+    for (const std::int64_t d : perm) moved.push_back(y_shape[static_cast<std::size_t>(d)]);
+    y_shape = moved;
+  }
+  const int first = adjacent ? adv_axes.front() : 0;
+  Shape merged(y_shape.begin(), y_shape.begin() + first);
+  merged.push_back(numel(lens));
+  merged.insert(merged.end(), y_shape.begin() + first + static_cast<std::ptrdiff_t>(adv.size()), y_shape.end());
+  return gather(reshape(y, merged), merged_indices(adv, lens, out), out, first);
+}
 
 void bind_tensor_type(py::module_& m, const std::vector<py::object>& dtypes);
 void set_variable_type(py::handle type);

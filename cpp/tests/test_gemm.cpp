@@ -106,7 +106,7 @@ void run_case(const Case& c, std::mt19937& rng) {
         ref += double(bias[j]);
         scale += std::fabs(double(bias[j]));
       }
-      if (c.fused && c.relu) ref = ref > 0 ? ref : 0;
+      if (c.fused && c.relu) ref = ref < 0 ? 0 : ref;  // relu's rule (NaN would stay NaN)
       const double got = double(C[i * ldc + j]);
       const double tol = (double(c.K) + 3.0) * eps * scale + 1e-30;
       if (!(std::fabs(got - ref) <= tol)) {  // also catches NaN

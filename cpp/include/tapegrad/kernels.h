@@ -22,8 +22,10 @@ template <class T> void fill(T* y, T value, std::int64_t n);
 enum class BinaryOp {
   Add, Subtract, Multiply, Divide, Maximum, Minimum, Pow,
   ReluGrad,     // a * (b > 0): relu's backward, g and x
-  GreaterEqual, // 1 where a >= b else 0: the mask maximum's VJP routes by
-  Equal,        // 1 where a == b else 0: reduce_max's tie mask
+  MaxPicksA,    // 1 where maximum(a, b) is a (a >= b, or a is NaN) else 0: maximum's VJP mask
+  MinPicksA,    // 1 where minimum(a, b) is a (a <= b, or a is NaN) else 0: minimum's VJP mask
+  Equal,        // 1 where a == b else 0
+  SameValue,    // 1 where a == b or both are NaN else 0: reduce_max's mask of the maxima
   Greater,      // 1 where a > b else 0
 };
 // out = op(a, b) with NumPy broadcasting of a_shape and b_shape to out_shape.

@@ -77,16 +77,17 @@ Tensor divide(const Tensor& a_, const Tensor& b_) {
   return z;
 }
 
-// ---- maximum: z = max(a, b).  The gradient goes to a where a >= b, else to b: passed on once
-// in total, ties to a.  Saves a, b.
+// ---- maximum: z = max(a, b), NaN if either is (as NumPy's).  The gradient goes to the operand
+// whose value z is: to a where a >= b or a is NaN, else to b; passed on once in total, ties to a.
+// Saves a, b.
 static const OpDef kMaximum{"maximum", [](const Node& n, const Tensor& g, Needs need) -> Grads {
   const Tensor &a = n.saved[0], &b = n.saved[1];
-  const Tensor to_a = multiply(g, mask(BinaryOp::GreaterEqual, a, b));
+  const Tensor to_a = multiply(g, mask(BinaryOp::MaxPicksA, a, b));
   return {need[0] ? sum_to_shape(to_a, a.shape()) : Tensor(),
           need[1] ? sum_to_shape(subtract(g, to_a), b.shape()) : Tensor()};
 }, [](const std::vector<Tensor>& in, const Node& n) { return maximum(in[0], in[1]); },
 [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  const Tensor to_a = mask(BinaryOp::GreaterEqual, in[0], in[1]);
+  const Tensor to_a = mask(BinaryOp::MaxPicksA, in[0], in[1]);
   return detail::jvp_sum({t[0].defined() ? multiply(t[0], to_a) : Tensor(), t[1].defined() ? multiply(t[1], subtract(scalar_like(to_a, 1.0), to_a)) : Tensor()}, n);
 }};
 Tensor maximum(const Tensor& a_, const Tensor& b_) {
@@ -96,15 +97,16 @@ Tensor maximum(const Tensor& a_, const Tensor& b_) {
   return z;
 }
 
-// ---- minimum: z = min(a, b).  The gradient goes to a where a <= b, else to b.  Saves a, b.
+// ---- minimum: z = min(a, b), NaN if either is.  The gradient goes to the operand whose value z
+// is: to a where a <= b or a is NaN, else to b.  Saves a, b.
 static const OpDef kMinimum{"minimum", [](const Node& n, const Tensor& g, Needs need) -> Grads {
   const Tensor &a = n.saved[0], &b = n.saved[1];
-  const Tensor to_a = multiply(g, mask(BinaryOp::GreaterEqual, b, a));
+  const Tensor to_a = multiply(g, mask(BinaryOp::MinPicksA, a, b));
   return {need[0] ? sum_to_shape(to_a, a.shape()) : Tensor(),
           need[1] ? sum_to_shape(subtract(g, to_a), b.shape()) : Tensor()};
 }, [](const std::vector<Tensor>& in, const Node& n) { return minimum(in[0], in[1]); },
 [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  const Tensor to_a = mask(BinaryOp::GreaterEqual, in[1], in[0]);
+  const Tensor to_a = mask(BinaryOp::MinPicksA, in[0], in[1]);
   return detail::jvp_sum({t[0].defined() ? multiply(t[0], to_a) : Tensor(), t[1].defined() ? multiply(t[1], subtract(scalar_like(to_a, 1.0), to_a)) : Tensor()}, n);
 }};
 Tensor minimum(const Tensor& a_, const Tensor& b_) {

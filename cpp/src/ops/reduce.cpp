@@ -106,13 +106,14 @@ Tensor reduce_mean(const Tensor& x_, const Axes& axes, bool keepdims) {
   return multiply(s, scalar_like(x, count ? 1.0 / static_cast<double>(count) : std::nan("")));
 }
 
-// ---- reduce_max: z = max of x over axes.  dx = g split evenly among the maxima of each slice
-// (ties share: [1,3,3] -> [0,.5,.5]).  Saves x and z; attrs.shape is z's keepdims layout, made
+// ---- reduce_max: z = max of x over axes, NaN where the slice holds one (as NumPy's max).
+// dx = g split evenly among the maxima of each slice (ties share: [1,3,3] -> [0,.5,.5]); in a
+// slice whose max is NaN its NaNs are the maxima ([1,nan,3] -> [0,1,0]), as maximum's VJP.  Saves x and z; attrs.shape is z's keepdims layout, made
 // from z by an op: a compiled program must see the maximum come from the output it recorded.
 static const OpDef kReduceMax{"reduce_max", [](const Node& n, const Tensor& g, Needs) -> Grads {
   const Tensor& x = n.saved[0];
   const Tensor z_kd = reshape(n.saved[1], n.attrs.shape);
-  const Tensor is_max = detail::mask(kernels::BinaryOp::Equal, x, z_kd);
+  const Tensor is_max = detail::mask(kernels::BinaryOp::SameValue, x, z_kd);
   const Shape& kd = z_kd.shape();
   std::vector<std::int64_t> axes;
   for (std::size_t i = 0; i < kd.size(); ++i)
@@ -124,7 +125,7 @@ static const OpDef kReduceMax{"reduce_max", [](const Node& n, const Tensor& g, N
 [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
   const Tensor& x = in[0];
   const Tensor z_kd = reshape(z, n.attrs.shape);
-  const Tensor is_max = detail::mask(kernels::BinaryOp::Equal, x, z_kd);
+  const Tensor is_max = detail::mask(kernels::BinaryOp::SameValue, x, z_kd);
   const Tensor share = detail::untaped_binary(kernels::BinaryOp::Divide, is_max,
                                               reduce_sum(is_max, n.attrs.ints, true));
   return reduce_sum(multiply(t[0], share), n.attrs.ints, n.attrs.flag_a);

@@ -19,7 +19,9 @@ __attribute__((always_inline)) inline void store_ps(float* c, __m256 ab, __m256 
   __m256 v = _mm256_mul_ps(alpha, ab);
   if (read_c) v = _mm256_fmadd_ps(beta, _mm256_loadu_ps(c), v);
   if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
-  if (relu) v = _mm256_max_ps(v, _mm256_setzero_ps());  // max(NaN, 0) = 0, max(-0, +0) = +0
+  // maxps returns its second operand when either is NaN or both are zero: 0 first, so NaN and -0
+  // pass through exactly as relu's v < 0 ? 0 : v (ukernel.h's contract).
+  if (relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);
   _mm256_storeu_ps(c, v);
 }
 
@@ -29,7 +31,7 @@ __attribute__((always_inline)) inline void store_pd(double* c, __m256d ab, __m25
   __m256d v = _mm256_mul_pd(alpha, ab);
   if (read_c) v = _mm256_fmadd_pd(beta, _mm256_loadu_pd(c), v);
   if (bias) v = _mm256_add_pd(v, _mm256_loadu_pd(bias));
-  if (relu) v = _mm256_max_pd(v, _mm256_setzero_pd());
+  if (relu) v = _mm256_max_pd(_mm256_setzero_pd(), v);  // 0 first: see store_ps
   _mm256_storeu_pd(c, v);
 }
 

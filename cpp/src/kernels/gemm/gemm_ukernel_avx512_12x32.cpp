@@ -24,7 +24,9 @@ __attribute__((always_inline)) inline void store_ps(float* c, __m512 ab, __m512 
   __m512 v = _mm512_mul_ps(alpha, ab);
   if (read_c) v = _mm512_fmadd_ps(beta, _mm512_loadu_ps(c), v);
   if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias));
-  if (relu) v = _mm512_max_ps(v, _mm512_setzero_ps());  // max(NaN, 0) = 0, max(-0, +0) = +0
+  // vmaxps returns its second operand when either is NaN or both are zero: 0 first, so NaN and -0
+  // pass through exactly as relu's v < 0 ? 0 : v (ukernel.h's contract).
+  if (relu) v = _mm512_max_ps(_mm512_setzero_ps(), v);
   _mm512_storeu_ps(c, v);
 }
 
@@ -34,7 +36,7 @@ __attribute__((always_inline)) inline void store_pd(double* c, __m512d ab, __m51
   __m512d v = _mm512_mul_pd(alpha, ab);
   if (read_c) v = _mm512_fmadd_pd(beta, _mm512_loadu_pd(c), v);
   if (bias) v = _mm512_add_pd(v, _mm512_loadu_pd(bias));
-  if (relu) v = _mm512_max_pd(v, _mm512_setzero_pd());
+  if (relu) v = _mm512_max_pd(_mm512_setzero_pd(), v);  // 0 first: see store_ps
   _mm512_storeu_pd(c, v);
 }
 

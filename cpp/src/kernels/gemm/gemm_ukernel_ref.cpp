@@ -25,7 +25,7 @@ void ukernel_ref(std::int64_t k, const T* a, const T* b, T* c, std::int64_t ldc,
       T v = alpha * ab[i][j];
       if (beta != T(0)) v += beta * c_row[j];  // beta == 0: never read C (it may be NaN)
       if (ep->bias) v += ep->bias[j];
-      if (ep->relu) v = v > T(0) ? v : T(0);
+      if (ep->relu) v = v < T(0) ? T(0) : v;  // relu's own rule: NaN stays NaN
       c_row[j] = v;
     }
   }

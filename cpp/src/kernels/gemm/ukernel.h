@@ -13,7 +13,8 @@
 //   AB     = sum_{p < k} a_p (x) b_p            (outer products, MR x NR, accumulated in registers)
 //   C      = alpha * AB + beta * C              (beta == 0: C is NOT read, it may hold NaN)
 //   C[i,j] += bias[j]                           (only when ep->bias != nullptr)
-//   C      = C > 0 ? C : 0                      (only when ep->relu; NaN and -0 become +0)
+//   C      = C < 0 ? 0 : C                      (only when ep->relu; the relu op's rule: NaN and -0
+//                                                pass through, as in the unfused relu(x @ W + b))
 //
 // Inputs:
 //   k    >= 0. k == 0 gives AB = 0 (the kernel must not touch a or b then).
