@@ -1,8 +1,9 @@
 // Sparse softmax cross-entropy, fused: for each row x of the logits (C classes) and its integer
-// label l, loss = logsumexp(x) - x[l], computed stably as log(sum(exp(x - max x))) + max x - x[l];
-// the backward writes g * (softmax(x) - one_hot(l)) in the same row pass. The row loops use the
-// ISA table's exp, sum and max (simd/ew_table.h), so every row costs three passes over data
-// already in L1; threads take whole rows.
+// label l, loss = logsumexp(x) - x[l] = -log_softmax(x)[l], stable for logits of any size; the
+// backward writes g * (softmax(x) - one_hot(l)). Both run the ISA table's fused, vectorized
+// softmax row loops (simd/ew_table.h) over blocks of rows that stay in L1, then pick or adjust
+// one entry per row; threads take whole rows.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -13,27 +14,28 @@
 
 namespace tg::kernels {
 
+namespace {
+// Rows per block: a block of logits rows (and its log-softmax) stays within L1.
+std::int64_t block_rows(std::int64_t classes) {
+  return std::max<std::int64_t>(1, 2048 / std::max<std::int64_t>(classes, 1));
+}
+}  // namespace
+
 template <class T, class I>
 std::int64_t sparse_softmax_xent(const T* logits, const I* labels, std::int64_t rows,
                                  std::int64_t classes, T* loss) {
   for (std::int64_t r = 0; r < rows; ++r)
     if (labels[r] < 0 || labels[r] >= classes) return r;
   const auto& k = ew<T>();
+  const std::int64_t block = block_rows(classes);
   parallel_ranges(rows, [&](std::int64_t b, std::int64_t e) {
-    std::vector<T> tmp(static_cast<std::size_t>(classes));
-    for (std::int64_t r = b; r < e; ++r) {
-      const T* x = logits + r * classes;
-      const T m = k.max(x, 1, classes, -std::numeric_limits<T>::infinity());
-      if (!std::isfinite(m)) {  // an infinite or NaN logit: the plain formula's value
-        T s = 0;
-        for (std::int64_t j = 0; j < classes; ++j) s += std::exp(x[j] - m);
-        loss[r] = std::log(s) + (m - x[labels[r]]);  // m - x[l] first: exact when both are large
-        continue;
-      }
-      k.binary(BinaryOp::Subtract, x, 1, &m, 0, tmp.data(), classes, false);
-      k.unary(UnaryOp::Exp, tmp.data(), tmp.data(), classes, false);
-      const T s = k.sum(tmp.data(), 1, classes);
-      loss[r] = std::log(s) + (m - x[labels[r]]);  // m - x[l] first: exact when both are large
+    // loss = -log_softmax(x)[label] = (max - x[label]) + log(sum exp(x - max)): the ISA's fused
+    // log-softmax row loop keeps that form, exact for logits of any size.
+    std::vector<T> log_p(static_cast<std::size_t>(std::min(block, e - b) * classes));
+    for (std::int64_t r0 = b; r0 < e; r0 += block) {
+      const std::int64_t m = std::min(block, e - r0);
+      k.log_softmax_rows(logits + r0 * classes, m, classes, log_p.data());
+      for (std::int64_t i = 0; i < m; ++i) loss[r0 + i] = -log_p[i * classes + labels[r0 + i]];
     }
   }, std::max<std::int64_t>(1, kParallelMinElements / std::max<std::int64_t>(classes, 1)));
   return -1;
@@ -43,18 +45,19 @@ template <class T, class I>
 void sparse_softmax_xent_grad(const T* g, std::int64_t g_stride, const T* logits, const I* labels,
                               std::int64_t rows, std::int64_t classes, T* out) {
   const auto& k = ew<T>();
+  const std::int64_t block = block_rows(classes);
   parallel_ranges(rows, [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t r = b; r < e; ++r) {
-      const T* x = logits + r * classes;
-      T* o = out + r * classes;
-      const T m = k.max(x, 1, classes, -std::numeric_limits<T>::infinity());
-      k.binary(BinaryOp::Subtract, x, 1, &m, 0, o, classes, false);
-      k.unary(UnaryOp::Exp, o, o, classes, false);
-      const T gr = g[r * g_stride];
-      const T scale = gr / k.sum(o, 1, classes);
-      k.binary(BinaryOp::Multiply, o, 1, &scale, 0, o, classes, false);
-      const I l = labels[r];
-      if (l >= 0 && l < classes) o[l] -= gr;
+    for (std::int64_t r0 = b; r0 < e; r0 += block) {
+      const std::int64_t m = std::min(block, e - r0);
+      T* o = out + r0 * classes;
+      k.softmax_rows(logits + r0 * classes, m, classes, o);  // the block stays in L1 for the scaling
+      for (std::int64_t i = 0; i < m; ++i) {
+        const T gr = g[(r0 + i) * g_stride];
+        T* row = o + i * classes;
+        for (std::int64_t j = 0; j < classes; ++j) row[j] *= gr;
+        const I l = labels[r0 + i];
+        if (l >= 0 && l < classes) row[l] -= gr;
+      }
     }
   }, std::max<std::int64_t>(1, kParallelMinElements / std::max<std::int64_t>(classes, 1)));
 }
