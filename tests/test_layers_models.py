@@ -91,6 +91,18 @@ def test_normalization_adapt_and_call():
         norm(np.ones((2, 4)))
 
 
+def test_normalization_on_a_middle_axis_of_3d_input():
+    # the features sit on axis 1: mean and std are reshaped to (1, 3, 1) to broadcast
+    # (the reshape once went through a Tensor method that does not exist: AttributeError)
+    data = np.random.default_rng(3).normal(2.0, 4.0, size=(50, 3, 4))
+    norm = layers.Normalization(axis=1)
+    norm.adapt(data)
+    np.testing.assert_allclose(norm.mean.numpy(), data.mean((0, 2)), rtol=1e-5)
+    out = norm(data).numpy()
+    np.testing.assert_allclose(out.mean((0, 2)), 0, atol=1e-4)
+    np.testing.assert_allclose(out.std((0, 2)), 1, rtol=1e-4)
+
+
 def test_summary_lists_layers_and_params():
     model = models.Sequential(
         [layers.Normalization(input_shape=(8,)), layers.Dense(128, "relu"), layers.Dense(1)]

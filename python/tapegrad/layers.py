@@ -14,7 +14,7 @@ import numpy as np
 from . import activations, initializers
 from ._core import DType, Tensor, Variable
 from ._core import ops as _ops
-from .ops import cast, maximum, relu, sqrt
+from .ops import cast, maximum, relu, reshape, sqrt
 
 _layer_ids = itertools.count()
 
@@ -301,7 +301,7 @@ class Normalization(Layer):
         if shape and self.axis % x.ndim != x.ndim - 1:  # put the features on their axis
             bshape = [1] * x.ndim
             bshape[self.axis] = shape[0]
-            mean, std = mean.reshape(bshape), std.reshape(bshape)
+            mean, std = reshape(mean, bshape), reshape(std, bshape)
         return (x - mean) / std
 
     def get_config(self) -> dict:
