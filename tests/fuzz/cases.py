@@ -111,7 +111,7 @@ def array_code(draw, name: str, shape: tuple, dtype: str = "float32") -> str:
     """Source building a NumPy array ``name`` of ``shape``: random values, maybe NaN/Inf/-0 and
     extremes, then a dtype (usually ``dtype``) and a memory layout."""
     seed = draw(st.integers(0, 2**16))
-    lines = [f"{name} = np.random.default_rng({seed}).standard_normal({shape!r}) * 2.0"]
+    lines = [f"{name} = np.asarray(np.random.default_rng({seed}).standard_normal({shape!r}) * 2.0)"]
     size = math.prod(shape)
     if size and draw(st.integers(0, 4)) == 0:
         at = draw(st.lists(st.integers(0, size - 1), min_size=1, max_size=3))
