@@ -14,6 +14,7 @@ database is written (``database=None``) and the subprocesses run in a temporary 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import signal
@@ -251,21 +252,34 @@ def batch_seed(base: int, family: str, batch: int) -> int:
 
 
 def plan(n_cases: int, families, batch_size: int, base_seed: int) -> list:
-    """(family, seed, cases) batches sharing ``n_cases`` among ``families`` by WEIGHTS."""
+    """(family, seed, cases) batches sharing ``n_cases`` among ``families`` by WEIGHTS, the
+    families interleaved (a campaign stopped early has covered each)."""
     total = sum(WEIGHTS[f] for f in families)
-    batches = []
+    per_family = []
     for family in families:
         share = max(1, round(n_cases * WEIGHTS[family] / total))
-        for b, start in enumerate(range(0, share, batch_size)):
-            batches.append(
+        per_family.append(
+            [
                 (family, batch_seed(base_seed, family, b), min(batch_size, share - start))
-            )
-    return batches
+                for b, start in enumerate(range(0, share, batch_size))
+            ]
+        )
+    return [b for row in itertools.zip_longest(*per_family) for b in row if b is not None]
 
 
-def run_campaign(batches, jobs: int = 1, timeout: float = 30.0, first: bool = False) -> list:
+def run_campaign(
+    batches, jobs: int = 1, timeout: float = 30.0, first: bool = False, log=None
+) -> list:
+    """Every batch, ``jobs`` at a time; ``log(result)`` is called as each one ends."""
+
+    def one(batch):
+        result = run_batch(*batch, timeout=timeout, first=first)
+        if log is not None:
+            log(result)
+        return result
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(lambda b: run_batch(*b, timeout=timeout, first=first), batches))
+        return list(pool.map(one, batches))
 
 
 def summary(results) -> str:
@@ -306,9 +320,14 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown families {unknown}; choose from {sorted(WEIGHTS)}")
     start = time.monotonic()
-    results = run_campaign(
-        plan(args.cases, families, args.batch, args.seed), args.jobs, args.timeout
-    )
+
+    def log(r: BatchResult) -> None:
+        kinds = [f.kind for f in r.failures]
+        counts = ", ".join(f"{k} {kinds.count(k)}" for k in sorted(set(kinds))) or "none"
+        print(f"batch {r.family}/{r.seed}: {r.ran} cases, failures: {counts}", flush=True)
+
+    batches = plan(args.cases, families, args.batch, args.seed)
+    results = run_campaign(batches, args.jobs, args.timeout, log=log)
     failures = [f for r in results for f in r.failures]
     shown: dict = {}
     for f in failures:
