@@ -78,8 +78,10 @@ def run_fresh(body: str, env_extra: dict | None = None) -> dict:
     env = dict(os.environ)
     env.update(env_extra or {})
     code = PRELUDE + textwrap.dedent(body)
+    # the timeout only guards against a hang: 100k steps take seconds, but minutes on a machine
+    # shared by several builds
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
