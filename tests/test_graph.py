@@ -3,6 +3,7 @@ diamonds and reuse (one accumulation per use), wide fan-out, partial paths, many
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -12,6 +13,9 @@ import pytest
 import tapegrad as tg
 
 N = 100_000
+# A loose bound against quadratic sweeps; .ci/run's sanitized build (TAPEGRAD_SANITIZED=1) runs
+# every op several times slower, so there only the results are checked.
+TIME_LIMIT = float("inf") if os.environ.get("TAPEGRAD_SANITIZED") == "1" else 10.0
 
 
 def val(t):
@@ -50,7 +54,7 @@ def test_chain_of_100k_multiplies_exact_gradient(dtype, low_recursion_limit):
     assert g.dtype == y.dtype
     assert float(g) == float(expected)
     assert float(y) == float(expected)
-    assert elapsed < 10.0, f"100k-op chain took {elapsed:.1f}s"
+    assert elapsed < TIME_LIMIT, f"100k-op chain took {elapsed:.1f}s"
     assert tape.num_nodes == 0
 
 
@@ -64,7 +68,7 @@ def test_chain_of_100k_adds_with_variable(low_recursion_limit):
     for _ in range(2):  # persistent: the long sweep can be repeated
         g = tape.gradient(y, x)
         assert float(g) == 1.0
-    assert time.perf_counter() - start < 10.0
+    assert time.perf_counter() - start < TIME_LIMIT
     del tape
 
 
@@ -82,7 +86,7 @@ def test_long_chain_second_derivative(low_recursion_limit):
     d2y = outer.gradient(dy, x)
     assert float(dy) == 3.0
     assert float(d2y) == 2.0
-    assert time.perf_counter() - start < 10.0
+    assert time.perf_counter() - start < TIME_LIMIT
 
 
 def test_deleting_a_long_chain_and_its_tape_is_fine(low_recursion_limit):

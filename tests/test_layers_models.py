@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tapegrad as tg
-from tapegrad import keras, layers, models
+from tapegrad import initializers, keras, layers, models
 
 
 def test_dense_shapes_bounds_and_order():
@@ -89,6 +89,27 @@ def test_normalization_adapt_and_call():
     assert norm.trainable_variables == [] and len(norm.variables) == 2
     with pytest.raises(ValueError, match="3 features"):
         norm(np.ones((2, 4)))
+
+
+def test_normalization_on_a_middle_axis_of_3d_input():
+    # the features sit on axis 1: mean and std are reshaped to (1, 3, 1) to broadcast
+    # (the reshape once went through a Tensor method that does not exist: AttributeError)
+    data = np.random.default_rng(3).normal(2.0, 4.0, size=(50, 3, 4))
+    norm = layers.Normalization(axis=1)
+    norm.adapt(data)
+    np.testing.assert_allclose(norm.mean.numpy(), data.mean((0, 2)), rtol=1e-5)
+    out = norm(data).numpy()
+    np.testing.assert_allclose(out.mean((0, 2)), 0, atol=1e-4)
+    np.testing.assert_allclose(out.std((0, 2)), 1, rtol=1e-4)
+
+
+@pytest.mark.parametrize("init", ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal"])
+def test_initializers_take_empty_shapes_and_reject_negative_ones(init):
+    # fans of an empty weight were 0 and the limits divided by them: ZeroDivisionError
+    assert initializers.get(init)((0, 0)).shape == (0, 0)
+    assert layers.Dense(3, kernel_initializer=init, input_shape=(0,)).kernel.shape == (0, 3)
+    with pytest.raises(ValueError, match=r"\(-1, 1\)"):
+        layers.Dense(1, kernel_initializer=init, input_shape=(-1,))
 
 
 def test_summary_lists_layers_and_params():

@@ -29,12 +29,18 @@ def generator() -> np.random.Generator:
 
 
 def _fans(shape: tuple) -> tuple[int, int]:
+    if any(d < 0 for d in shape):
+        raise ValueError(f"initializer: weight shape {shape} has a negative dimension")
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
-        return shape[0], shape[0]
-    receptive = math.prod(shape[:-2]) if len(shape) > 2 else 1
-    return shape[-2] * receptive, shape[-1] * receptive
+        fan_in = fan_out = shape[0]
+    else:
+        receptive = math.prod(shape[:-2]) if len(shape) > 2 else 1
+        fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
+    # an empty weight draws nothing; fans of at least 1 keep the limits (which divide by them)
+    # finite
+    return max(fan_in, 1), max(fan_out, 1)
 
 
 def glorot_uniform(shape, dtype=np.float32) -> np.ndarray:
