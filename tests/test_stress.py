@@ -59,9 +59,10 @@ def test_concurrent_trainers_with_toggling_thread_count_match_a_single_threaded_
     x, y = _data()
     epochs = 12 if LONG else 2
     initial = _model().get_weights()
+    default_threads = tg.num_threads()
     tg.set_num_threads(1)
     reference = _fit(_model(initial), x, y, epochs)
-    tg.set_num_threads(0)
+    tg.set_num_threads(default_threads)
 
     models = [_model(initial) for _ in range(4)]
     results: list = [None] * len(models)

@@ -279,8 +279,8 @@ void set_python_error(std::exception_ptr p) {
     PyErr_SetString(PyExc_IndexError, e.what());
   } catch (const py::builtin_exception& e) {
     e.set_error();
-  } catch (const std::bad_alloc&) {
-    PyErr_NoMemory();
+  } catch (const std::bad_alloc& e) {
+    PyErr_SetString(PyExc_MemoryError, e.what());
   } catch (const std::exception& e) {
     PyErr_SetString(PyExc_RuntimeError, e.what());
   } catch (...) {

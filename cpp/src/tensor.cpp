@@ -92,7 +92,12 @@ Tensor Tensor::empty(DType dtype, Shape shape) {
   if (nbytes <= sizeof(impl->inline_storage)) {
     impl->data = impl->inline_storage;
   } else {
-    impl->owner = allocate_buffer(nbytes);
+    try {
+      impl->owner = allocate_buffer(nbytes);
+    } catch (const std::bad_alloc&) {
+      throw OutOfMemory("cannot allocate " + std::to_string(nbytes) + " bytes for a " + dtype_name(dtype) +
+                        " tensor of shape " + shape_str(impl->shape));
+    }
     impl->data = impl->owner.get();
   }
   return Tensor(std::move(impl));

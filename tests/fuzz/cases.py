@@ -644,7 +644,10 @@ THREAD_COUNTS = ("1", "2", "3", "0", "-1", "2**31 - 1", "2**31", "2**63", "2**64
 
 @st.composite
 def thread_cases(draw) -> Case:
-    setup = "a = tg.constant(np.ones((300, 300), np.float32))\nv = tg.constant(np.ones(300_001))"
+    setup = (
+        "_n0 = tg.num_threads()\n"
+        "a = tg.constant(np.ones((300, 300), np.float32))\nv = tg.constant(np.ones(300_001))"
+    )
     steps = []
     for _ in range(draw(st.integers(1, 3))):
         steps.append(f"tg.set_num_threads({draw(st.sampled_from(THREAD_COUNTS))})")
@@ -653,7 +656,7 @@ def thread_cases(draw) -> Case:
             "assert 1 <= n <= 4096, f'set_num_threads left {n} threads'\n"
             + draw(st.sampled_from(("r = tg.matmul(a, a)", "r = tg.reduce_sum(tg.tanh(v))")))
         )
-    steps.append("tg.set_num_threads(0)")
+    steps.append("tg.set_num_threads(_n0)")
     return Case("threads", setup, tuple(steps))
 
 

@@ -2,9 +2,11 @@
 
 A clear exception is one of the families a user can catch and read (ValueError, TypeError,
 IndexError, OverflowError, NotImplementedError, FileNotFoundError, tapegrad's FloatingPointError
-for non-finite training, and RuntimeError carrying tapegrad's own message). Everything else is a
-failure: a crash or hang (caught by run.py's subprocesses), an exception of another type
-(AttributeError, KeyError, ZeroDivisionError, MemoryError, SystemError, ...), or an expected type
+for non-finite training, RuntimeError carrying tapegrad's own message, and MemoryError for a
+tensor within the size limit that the machine cannot hold, as NumPy raises it; tensors past the
+limit are a ValueError before anything is allocated). Everything else is a failure: a crash or
+hang (caught by run.py's subprocesses), an exception of another type (AttributeError, KeyError,
+ZeroDivisionError, SystemError, ...), or an expected type
 whose text comes from a layer below tapegrad (pybind11's cast errors, the C++ standard library,
 a decoder) instead of naming the shapes or dtypes involved.
 """
@@ -28,6 +30,7 @@ EXPECTED = (
     FileNotFoundError,
     FloatingPointError,
     RuntimeError,
+    MemoryError,
 )
 
 # Subclasses of an expected type that still mean the input reached a layer that did not check it.

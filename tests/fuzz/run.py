@@ -96,6 +96,7 @@ def child_main(
     from fuzz import cases, oracle
 
     counter = [0]
+    default_threads = tg.num_threads()  # restored after every case
     results = open(result, "a")  # one JSON line per failure as it happens, then the count
 
     def report(record: dict) -> None:
@@ -132,7 +133,7 @@ def child_main(
                     raise _FirstFailure
             if outcome.error is not None and not case.keep_going:
                 break
-        tg.set_num_threads(0)
+        tg.set_num_threads(default_threads)
 
     try:
         body()

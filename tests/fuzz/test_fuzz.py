@@ -20,16 +20,10 @@ TIMEOUT = 60.0 if os.environ.get("TAPEGRAD_SANITIZED") == "1" else 20.0
 
 PLAN = run.plan(CI_CASES, list(run.WEIGHTS), BATCH, base_seed=0)
 
-# Families whose failures are issue 16 item 1, fixed on branch safe16 (element-count overflow
-# checks, Python ints that do not fit, set_num_threads' maximum, model-folder errors). Run up to
-# their first failure; strict, so once that branch is merged they pass and the mark must go.
-KNOWN = {
-    "shapes": "issue 16 item 1 (branch safe16): overflowing shapes crash, hang or raise "
-    "MemoryError/pybind11's cast RuntimeError",
-    "threads": "issue 16 item 1 (branch safe16): set_num_threads accepts 2**31 - 1",
-    "model_dir": "issue 16 item 1 (branch safe16): load_model raises KeyError, "
-    "UnicodeDecodeError, JSONDecodeError, BadZipFile, MemoryError",
-}
+# Families with known failures, as family -> reason: each runs up to its first failure as a
+# strict xfail, so a fix makes it fail until its entry goes. None today (the overflowing shapes,
+# thread counts and corrupted model folders that were here give clean errors now).
+KNOWN: dict = {}
 
 
 @pytest.mark.parametrize(
