@@ -76,7 +76,7 @@ def test_concurrent_trainers_with_toggling_thread_count_match_a_single_threaded_
             errors.append(e)
 
     def toggle():
-        counts = [1, 2, 3, 0, 2, 1]
+        counts = [1, 2, 3, 4, 2, 1]
         i = 0
         while not stop.is_set():
             tg.set_num_threads(counts[i % len(counts)])
