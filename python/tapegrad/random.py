@@ -91,19 +91,14 @@ def _key(function: str, seed: Optional[int]) -> int:
             "as a constant (the same numbers at every call); draw the values outside the "
             "function and pass them in as an argument"
         )
-    global_seed, op_seed = get_seed(seed)
-    if global_seed is None:
-        return entropy_key()
-    counter_key = (function, global_seed, op_seed)
-    calls = _kernel_counters.get(counter_key, 0)
-    _kernel_counters[counter_key] = calls + 1
-    return mix_seeds(_FUNCTION_IDS[function], global_seed, op_seed, calls)
+    return stream_key(function, seed)
 
 
 def stream_key(function: str, seed: Optional[int]) -> int:
-    """The key of a stateful op's stream (a Dropout layer's ``RandomStream``), chosen once when
-    the layer is made, by the same seed rule as the draws above. The stream then draws anew at
-    every call, in eager code and in compiled replays alike."""
+    """The key of one draw of ``function`` under the seed rule above (entropy when no seed is
+    set). A stateful op's stream (a Dropout layer's ``RandomStream``) takes its key here once,
+    when the layer is made, and then draws anew at every call, in eager code and in compiled
+    replays alike; it may be made while a function is traced."""
     global_seed, op_seed = get_seed(seed)
     if global_seed is None:
         return entropy_key()
