@@ -243,7 +243,12 @@ def op_cases(draw) -> Case:
             kwargs[k] = _mutate_kwarg(draw, k, kwargs[k])
     dtype = draw(st.sampled_from(("float32", "float64")))
     args = [f"x{i}" for i in range(len(shapes))]
-    setup = "\n".join(draw(tensor_code(a, s, dtype)) for a, s in zip(args, shapes))
+    inputs = [draw(tensor_code(a, s, dtype)) for a, s in zip(args, shapes)]
+    if row.op is None and inputs:
+        # A Python operator on plain Python values never reaches tapegrad (3 / 0, (2**63)**(2**63)):
+        # an operator row's first operand is always a tensor.
+        inputs[0] = draw(array_code("_x0", shapes[0], dtype)) + "\nx0 = tg.constant(_x0)"
+    setup = "\n".join(inputs)
     call = _op_call(row, args, kwargs)
     steps = [f"y = {call}"]
     if draw(st.booleans()):  # recorded and differentiated, twice (persistent), with output grads
