@@ -15,34 +15,20 @@ Trainer >= 20. JAX and PyTorch are optional benchmark tools (`pip install jax`,
 from __future__ import annotations
 
 import argparse
-import importlib
-import os
 import statistics
 import sys
 import time
 
 import numpy as np
 
+# import_optional: the sibling benchmark's (the script's folder is on sys.path).
+from bench_compiled import import_optional
+
 import tapegrad as tg
 from tapegrad import keras
 
 BATCH, HIDDEN, LR = 64, 256, 1e-3
 EXTRA_EPOCHS = 4
-
-
-def import_optional(name: str):
-    if name == "jax":
-        os.environ["XLA_FLAGS"] = (
-            os.environ.get("XLA_FLAGS", "")
-            + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-        )
-    try:
-        module = importlib.import_module(name)
-    except ImportError:
-        return None
-    if name == "torch":
-        module.set_num_threads(1)
-    return module
 
 
 def digits():
