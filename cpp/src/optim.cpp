@@ -195,7 +195,26 @@ Tensor Slots::find(const VariableImpl& var) const {
   return it == by_id_.end() ? Tensor() : it->second;
 }
 
+void Slots::set(const VariableImpl& var, const Tensor& value) {
+  if (value.dtype() != var.value.dtype() || value.shape() != var.value.shape())
+    throw ValueError("optimizer slot for variable '" + var.name + "': got " + dtype_name(value.dtype()) +
+                     " of shape " + shape_str(value.shape()) + " but the variable is " +
+                     dtype_name(var.value.dtype()) + " of shape " + shape_str(var.value.shape()));
+  by_id_[var.id] = value.clone();  // updates write slots in place: never share a caller's buffer
+}
+
 void Optimizer::apply(const std::vector<Variable>& vars, const std::vector<Tensor>& grads) {
+  apply_untraced(vars, grads);
+  if (Trace* trace = active_trace()) trace->on_effect(std::make_shared<OptimizerStep>(shared_self(), vars), grads);
+}
+
+std::shared_ptr<Optimizer> Optimizer::shared_self() {
+  std::shared_ptr<Optimizer> self = weak_from_this().lock();
+  if (!self) throw ValueError(name_ + ": an optimizer traced by tg.function must be owned by a shared_ptr");
+  return self;
+}
+
+void Optimizer::apply_untraced(const std::vector<Variable>& vars, const std::vector<Tensor>& grads) {
   check_pairs(vars, grads, (name_ + ".apply_gradients").c_str());
   if (iterations < 0) throw ValueError(name_ + ": iterations must be >= 0, got " + std::to_string(iterations));
   const double lr = learning_rate.at(iterations);
@@ -209,11 +228,6 @@ void Optimizer::apply(const std::vector<Variable>& vars, const std::vector<Tenso
     update(var, grad, lr, step);
   }
   ++iterations;
-  if (Trace* trace = active_trace()) {
-    std::shared_ptr<Optimizer> self = weak_from_this().lock();
-    if (!self) throw ValueError(name_ + ": an optimizer traced by tg.function must be owned by a shared_ptr");
-    trace->on_effect(std::make_shared<OptimizerStep>(std::move(self), vars), grads);
-  }
 }
 
 // -- the optimizers: one block each --------------------------------------------------------------

@@ -12,9 +12,15 @@ by Python before each eager update; a compiled replay cannot call it and keeps t
 
 from __future__ import annotations
 
+import io
+import json
+import os
 import warnings
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Callable, Union
+
+import numpy as np
 
 from . import schedules
 from ._core import GradientTape, Variable
@@ -171,6 +177,65 @@ class Optimizer:
             value = loss()
         grads = tape.gradient(value, var_list)
         return self.apply_gradients(zip(grads, var_list))
+
+    # -- saving and restoring the state -------------------------------------------------------
+    def save_state(self, variables, path) -> None:
+        """Writes the state that training changes (``iterations`` and every slot of
+        ``variables``, by their position) to an ``.npz`` file at ``path``: with the model's
+        weights it lets training resume exactly. The settings (rate, betas) are not saved: the
+        optimizer made to resume carries them."""
+        variables = list(variables)
+        arrays = {
+            "__class__": np.array(type(self).__name__),
+            "__iterations__": np.array(self.iterations, dtype=np.int64),
+            "__shapes__": np.array(json.dumps([list(v.shape) for v in variables])),
+        }
+        for name in self._impl.slot_names:
+            for i, var in enumerate(variables):
+                value = self._impl.get_slot(name, var)
+                if value is not None:
+                    arrays[f"{name}/{i:04d}"] = value
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        Path(path).write_bytes(buf.getvalue())
+
+    def load_state(self, variables, path) -> None:
+        """Restores what ``save_state`` wrote into this optimizer, for ``variables`` in the
+        order they were saved. ValueError when the file is another optimizer's or its slots do
+        not fit the variables (naming both shapes); nothing changes then."""
+        variables = list(variables)
+        where = os.fspath(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                saved = {k: data[k] for k in data.files}
+        except (OSError, ValueError) as e:
+            raise ValueError(
+                f"{where}: not an optimizer state written by save_state: {e}"
+            ) from None
+        kind = str(saved.get("__class__", ""))
+        if kind != type(self).__name__:
+            raise ValueError(
+                f"{where} holds the state of {kind or 'no optimizer'}; this optimizer is "
+                f"{type(self).__name__}"
+            )
+        shapes = [tuple(s) for s in json.loads(str(saved["__shapes__"]))]
+        ours = [tuple(v.shape) for v in variables]
+        if shapes != ours:
+            raise ValueError(
+                f"{where} was saved for variables of shapes {shapes}; these have shapes {ours}"
+            )
+        slots = []
+        for key, value in saved.items():
+            if key.startswith("__"):
+                continue
+            name, _, index = key.rpartition("/")
+            if name not in self._impl.slot_names or not index.isdigit() or int(index) >= len(ours):
+                raise ValueError(f"{where}: {key!r} is no slot of {type(self).__name__}")
+            var = variables[int(index)]
+            slots.append((name, var, np.asarray(value, dtype=var.dtype.as_numpy_dtype)))
+        for name, var, value in slots:
+            self._impl.set_slot(name, var, value)
+        self.iterations = int(saved["__iterations__"])
 
     def get_config(self) -> dict:
         lr = self._learning_rate

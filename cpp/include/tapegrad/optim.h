@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "tapegrad/tensor.h"
@@ -65,6 +66,9 @@ class Slots {
   Tensor& get(const VariableImpl& var, double initial = 0.0);
   // The slot, or an undefined tensor before the variable's first update.
   Tensor find(const VariableImpl& var) const;
+  // Replaces the variable's slot with a private copy of value (restoring a saved state); value
+  // must have the variable's shape and dtype (ValueError naming both otherwise).
+  void set(const VariableImpl& var, const Tensor& value);
 
  private:
   std::unordered_map<std::uint64_t, Tensor> by_id_;
@@ -84,8 +88,15 @@ class Optimizer : public std::enable_shared_from_this<Optimizer> {
   // lr = learning_rate.at(iterations) and step = iterations + 1 updates each variable with its
   // clipped gradient in the variable's dtype, then counts the update.
   void apply(const std::vector<Variable>& vars, const std::vector<Tensor>& grads);
+  // The same update, never recorded on a trace: for an effect that applies it itself.
+  void apply_untraced(const std::vector<Variable>& vars, const std::vector<Tensor>& grads);
+  // This optimizer as the shared_ptr a traced effect holds (ValueError if it has none).
+  std::shared_ptr<Optimizer> shared_self();
   double current_learning_rate() const { return learning_rate.at(iterations); }
   const std::string& name() const { return name_; }
+  // The per-variable state by Keras's slot names (empty for plain SGD's absent slots too: a
+  // table exists whether or not it holds anything yet), for saving and restoring an optimizer.
+  virtual std::vector<std::pair<std::string, Slots*>> slot_tables() { return {}; }
 
  protected:
   explicit Optimizer(std::string name) : name_(std::move(name)) {}
@@ -100,6 +111,7 @@ class SGD : public Optimizer {
  public:
   SGD(double momentum, bool nesterov);
   Tensor velocity(const VariableImpl& var) const { return velocity_.find(var); }
+  std::vector<std::pair<std::string, Slots*>> slot_tables() override { return {{"velocity", &velocity_}}; }
 
  protected:
   void update(VariableImpl& var, const Tensor& grad, double lr, std::int64_t step) override;
@@ -115,6 +127,7 @@ class Adam : public Optimizer {
   Adam(double beta_1, double beta_2, double epsilon);
   Tensor first_moment(const VariableImpl& var) const { return m_.find(var); }
   Tensor second_moment(const VariableImpl& var) const { return v_.find(var); }
+  std::vector<std::pair<std::string, Slots*>> slot_tables() override { return {{"m", &m_}, {"v", &v_}}; }
 
  protected:
   Adam(std::string name, double beta_1, double beta_2, double epsilon, double weight_decay);
@@ -138,6 +151,9 @@ class RMSprop : public Optimizer {
   Tensor velocity(const VariableImpl& var) const { return velocity_.find(var); }
   Tensor momentum(const VariableImpl& var) const { return momentum_slot_.find(var); }
   Tensor average_gradient(const VariableImpl& var) const { return average_gradient_.find(var); }
+  std::vector<std::pair<std::string, Slots*>> slot_tables() override {
+    return {{"velocity", &velocity_}, {"momentum", &momentum_slot_}, {"average_gradient", &average_gradient_}};
+  }
 
  protected:
   void update(VariableImpl& var, const Tensor& grad, double lr, std::int64_t step) override;
@@ -152,6 +168,7 @@ class Adagrad : public Optimizer {
  public:
   Adagrad(double initial_accumulator_value, double epsilon);
   Tensor accumulator(const VariableImpl& var) const { return accumulator_.find(var); }
+  std::vector<std::pair<std::string, Slots*>> slot_tables() override { return {{"accumulator", &accumulator_}}; }
 
  protected:
   void update(VariableImpl& var, const Tensor& grad, double lr, std::int64_t step) override;
