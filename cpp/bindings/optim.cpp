@@ -2,7 +2,11 @@
 // or schedule, clipping, slots), so one `apply` call updates every parameter from C++ alone.
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "convert.h"
+#include "tapegrad/autograd/program.h"
 #include "tapegrad/errors.h"
 #include "tapegrad/optim.h"
 
@@ -47,6 +51,127 @@ double to_clip_field(py::handle value, const char* name) {
   const double c = value.cast<double>();
   if (!(c >= 0.0)) throw ValueError(std::string(name) + " must be > 0, got " + std::to_string(c));
   return c;
+}
+
+optim::Slots& slot_table(optim::Optimizer& self, const std::string& name) {
+  std::string known;
+  for (auto& [slot_name, table] : self.slot_tables()) {
+    if (slot_name == name) return *table;
+    known += (known.empty() ? "" : ", ") + slot_name;
+  }
+  throw ValueError(self.name() + " has no slot '" + name + "' (its slots: " + (known.empty() ? "none" : known) +
+                   ")");
+}
+
+// Note [A data-parallel update]
+// One training step of python/tapegrad/distribute.py on one rank, eager or replayed: the
+// gradients scaled by this rank's share of the global batch (local_rows / global_rows) and the
+// rank's loss sum go into one fused buffer of the variables' dtype, followed by one element the
+// caller may use (the Trainer's Ctrl-C flag). `reduce` (Python: an MPI allreduce in place) sums
+// that buffer over the ranks. A non-finite global loss stops the step here (NonFiniteError, on
+// every rank alike) before any update; otherwise every rank applies the same summed gradients.
+// The hook lives in the bindings because `reduce` is Python: the core stays free of it.
+class ReducedUpdate final : public Effect {
+ public:
+  ReducedUpdate(std::shared_ptr<optim::Optimizer> optimizer, std::vector<Variable> vars, py::object reduce,
+                std::int64_t local_rows, std::int64_t global_rows)
+      : optimizer_(std::move(optimizer)),
+        vars_(std::move(vars)),
+        reduce_(std::move(reduce)),
+        local_rows_(local_rows),
+        global_rows_(global_rows),
+        name_(optimizer_->name() + ".apply_allreduced") {}
+
+  // A replayed program may be dropped without the GIL held; after the interpreter has gone the
+  // callable is leaked rather than released.
+  ~ReducedUpdate() override {
+    if (!Py_IsInitialized()) {
+      reduce_.release();
+      return;
+    }
+    py::gil_scoped_acquire gil;
+    reduce_ = py::object();
+  }
+
+  const char* name() const override { return name_.c_str(); }
+
+  // inputs: the gradients in the variables' order, then this rank's mean loss.
+  void run(const std::vector<Tensor>& inputs) override {
+    const std::size_t n = vars_.size();
+    const DType dtype = vars_[0]->value.dtype();
+    std::int64_t total = 2;
+    for (const Variable& v : vars_) total += v->value.size();
+    if (!fused_.defined() || fused_.size() != total) fused_ = Tensor::empty(dtype, {total});
+    const double weight = static_cast<double>(local_rows_) / static_cast<double>(global_rows_);
+    dispatch_dtype(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      T* out = fused_.mutable_data<T>();
+      for (std::size_t i = 0; i < n; ++i) {
+        const Tensor& g = inputs[i];
+        const T* in = g.data<T>();
+        for (std::int64_t k = 0; k < g.size(); ++k) out[k] = static_cast<T>(in[k] * weight);
+        out += g.size();
+      }
+      out[0] = static_cast<T>(local_rows_ ? inputs[n].item() * static_cast<double>(local_rows_) : 0.0);
+      out[1] = T(0);
+    });
+    {
+      py::gil_scoped_acquire gil;
+      // a writable view of the buffer (the allreduce writes the sums in place); the capsule
+      // keeps the storage alive for as long as Python holds the view
+      py::capsule owner(new Tensor(fused_), [](void* p) { delete static_cast<Tensor*>(p); });
+      py::array view(py::dtype(dtype == DType::Float32 ? "float32" : "float64"), {total}, {},
+                     fused_.mutable_data<void>(), owner);
+      reduce_(view);
+    }
+    std::vector<Tensor> grads(n);
+    double loss_sum = 0.0;
+    dispatch_dtype(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      const T* in = fused_.data<T>();
+      for (std::size_t i = 0; i < n; ++i) {
+        grads[i] = Tensor::empty(dtype, vars_[i]->value.shape());
+        std::copy(in, in + grads[i].size(), grads[i].mutable_data<T>());
+        in += grads[i].size();
+      }
+      loss_sum = static_cast<double>(in[0]);
+    });
+    const double loss = loss_sum / static_cast<double>(global_rows_);
+    if (!std::isfinite(loss)) throw NonFiniteError("loss became " + std::to_string(loss), loss);
+    optimizer_->apply_untraced(vars_, grads);
+  }
+
+ private:
+  std::shared_ptr<optim::Optimizer> optimizer_;
+  std::vector<Variable> vars_;
+  py::object reduce_;
+  std::int64_t local_rows_, global_rows_;
+  std::string name_;
+  Tensor fused_;  // reused by every replay of the step
+};
+
+void apply_allreduced(optim::Optimizer& self, py::sequence grads, py::sequence vars, py::handle loss,
+                      std::int64_t local_rows, std::int64_t global_rows, py::object reduce) {
+  std::int64_t work = 0;
+  auto [vs, gs] = to_pairs(grads, vars, &work);
+  if (vs.empty()) throw ValueError("apply_allreduced: no variables");
+  if (!(0 <= local_rows && local_rows <= global_rows && global_rows > 0))
+    throw ValueError("apply_allreduced: need 0 <= local_rows <= global_rows and global_rows > 0, got " +
+                     std::to_string(local_rows) + " and " + std::to_string(global_rows));
+  const DType dtype = vs[0]->value.dtype();
+  for (std::size_t i = 0; i < vs.size(); ++i)
+    if (vs[i]->value.dtype() != dtype || gs[i].dtype() != dtype)
+      throw TypeError("apply_allreduced: one fused buffer needs one dtype; variable '" + vs[i]->name + "' is " +
+                      dtype_name(vs[i]->value.dtype()) + " with a " + dtype_name(gs[i].dtype()) +
+                      " gradient, variable '" + vs[0]->name + "' is " + dtype_name(dtype));
+  optim::check_pairs(vs, gs, "apply_allreduced");
+  Tensor loss_t = to_tensor_no_watch(loss);
+  if (loss_t.size() != 1) throw ValueError("apply_allreduced: the loss must be a scalar, got shape " + shape_str(loss_t.shape()));
+  auto effect = std::make_shared<ReducedUpdate>(self.shared_self(), vs, std::move(reduce), local_rows, global_rows);
+  std::vector<Tensor> inputs = gs;
+  inputs.push_back(loss_t);
+  effect->run(inputs);
+  if (Trace* trace = active_trace()) trace->on_effect(effect, inputs);
 }
 
 }  // namespace
@@ -99,7 +224,32 @@ void bind_optim(py::module_& parent) {
       .def_property(
           "clipvalue", [](const optim::Optimizer& self) { return self.clip.value; },
           [](optim::Optimizer& self, py::handle v) { self.clip.value = to_clip_field(v, "clipvalue"); })
-      .def_property_readonly("name", &optim::Optimizer::name);
+      .def_property_readonly("name", &optim::Optimizer::name)
+      .def("apply_allreduced", &apply_allreduced, py::arg("grads"), py::arg("vars"), py::arg("loss"),
+           py::arg("local_rows"), py::arg("global_rows"), py::arg("reduce"),
+           "A data-parallel update (see Note [A data-parallel update] in cpp/bindings/optim.cpp); "
+           "recorded on an active trace as one effect.")
+      .def_property_readonly(
+          "slot_names",
+          [](optim::Optimizer& self) {
+            std::vector<std::string> names;
+            for (auto& [name, table] : self.slot_tables()) names.push_back(name);
+            return names;
+          },
+          "The names of the per-variable slots this optimizer keeps (Keras's names).")
+      .def(
+          "get_slot",
+          [](optim::Optimizer& self, const std::string& name, const Variable& v) {
+            return slot_or_none(slot_table(self, name).find(*v));
+          },
+          py::arg("name"), py::arg("var"), "The slot `name` of `var` as a NumPy copy (None before its first update).")
+      .def(
+          "set_slot",
+          [](optim::Optimizer& self, const std::string& name, const Variable& v, py::handle value) {
+            slot_table(self, name).set(*v, to_tensor_no_watch(value));
+          },
+          py::arg("name"), py::arg("var"), py::arg("value"),
+          "Restores the slot `name` of `var` from a saved array of the variable's shape and dtype.");
 
   py::class_<optim::SGD, optim::Optimizer, std::shared_ptr<optim::SGD>>(m, "SGD")
       .def(py::init<double, bool>(), py::arg("momentum") = 0.0, py::arg("nesterov") = false)

@@ -21,7 +21,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import _core, initializers, losses
+from . import _core, distribute, initializers, losses
 from . import callbacks as callbacks_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
@@ -74,16 +74,106 @@ class _StepRunner:
         except FloatingPointError as e:  # check_finite, eager or while tracing
             return np.array([_non_finite_value(e)]), True
         except TypeError as e:
-            if self.compiled and "while tracing" in str(e):
-                raise TypeError(
-                    f"{e}\nThe Trainer compiles its training step with tg.function; to run a "
-                    "model that reads tensor values in Python, train eagerly: "
-                    "Trainer(..., compiled=False) or model.compile(..., run_eagerly=True)."
-                ) from e
+            _explain_trace_error(e, self.compiled)
             raise
         if self.compiled:
             self.programs[group.shape[1]] = self.step.get_program(*batch)
         return np.array([float(loss)]), False
+
+    def should_stop(self, interrupt) -> bool:
+        return interrupt.raised
+
+
+def _explain_trace_error(error: TypeError, compiled: bool) -> None:
+    if compiled and "while tracing" in str(error):
+        raise TypeError(
+            f"{error}\nThe Trainer compiles its training step with tg.function; to run a "
+            "model that reads tensor values in Python, train eagerly: "
+            "Trainer(..., compiled=False) or model.compile(..., run_eagerly=True)."
+        ) from error
+
+
+class _ReplicaStep:
+    """The training step of one rank under a strategy (python/tapegrad/distribute.py): this
+    rank's share of each global batch through forward and backward, then one allreduce that sums
+    the scaled gradients, the loss and the Ctrl-C flag over the ranks, then the same update on
+    every rank (Note [A data-parallel update] in cpp/bindings/optim.cpp). Compiled, the allreduce
+    is an effect of the replayed program, so many steps still run per C++ call."""
+
+    def __init__(self, train_step, compiled: bool, strategy, variables: list, optimizer):
+        self.step = function(train_step, name="replica_step") if compiled else train_step
+        self.compiled = compiled
+        self.strategy, self.variables, self.optimizer = strategy, variables, optimizer
+        self.programs: dict = {}  # (local rows, global rows) -> the traced program
+        self.interrupt = None  # the fit's _InterruptFlag, whose state every step shares
+        self.stop_agreed = False  # some rank saw Ctrl-C by the last step: all stop together
+        self.loss_sums: list = []  # the global loss sum of each step run, from reduce
+        comm, MPI = strategy.comm, strategy._MPI
+
+        def reduce(buffer: np.ndarray) -> None:
+            buffer[-1] = 1.0 if self.interrupt is not None and self.interrupt.raised else 0.0
+            comm.Allreduce(MPI.IN_PLACE, buffer, op=MPI.SUM)
+            self.loss_sums.append(float(buffer[-2]))
+            self.stop_agreed = self.stop_agreed or bool(buffer[-1] > 0)
+
+        self.reduce = reduce
+
+    def run(self, arrays: list, group: np.ndarray) -> tuple[np.ndarray, bool]:
+        """(global mean losses of the steps run, whether the last was non-finite and not
+        applied), as _StepRunner.run; ``group`` holds global batches, this rank runs its share."""
+        rows = group.shape[1]
+        local = group[:, self.strategy.shard(np.arange(rows))]
+        self.loss_sums = []
+        stopped = False
+        program = self.programs.get((local.shape[1], rows)) if self.compiled else None
+        if program is not None:
+            _, stopped = program.run_batches(arrays, np.ascontiguousarray(local))
+        elif local.shape[1] == 0:  # more ranks than rows: this rank only joins the allreduce
+            zeros = [np.zeros(tuple(v.shape), v.dtype.as_numpy_dtype) for v in self.variables]
+            try:
+                self.optimizer._impl.apply_allreduced(
+                    zeros, self.variables, 0.0, 0, rows, self.reduce
+                )
+            except FloatingPointError:
+                stopped = True
+        else:
+            batch = [gather(a, local[0]) for a in arrays]
+            try:
+                self.step(*batch, global_rows=rows)
+            except FloatingPointError:
+                stopped = True
+            except TypeError as e:
+                _explain_trace_error(e, self.compiled)
+                raise
+            if self.compiled and not stopped:
+                key = (local.shape[1], rows)
+                self.programs[key] = self.step.get_program(*batch, global_rows=rows)
+        return np.asarray(self.loss_sums, dtype=np.float64) / rows, stopped
+
+    def should_stop(self, interrupt) -> bool:
+        return self.stop_agreed
+
+
+def _interrupted(interrupt, strategy) -> bool:
+    """Whether Ctrl-C came; under a strategy, whether it came on any rank (collective: every
+    rank then stops at the same point)."""
+    if strategy is not None:
+        anywhere = strategy.sum([1.0 if interrupt.raised else 0.0])[0] > 0
+        interrupt.raised = interrupt.raised or bool(anywhere)
+    return interrupt.raised
+
+
+def _sum_over_ranks(metrics: list, strategy, extras=()) -> np.ndarray:
+    """Adds each metric's state (total, count) over the ranks in place, and the numbers in
+    ``extras`` alongside (one allreduce); returns the extras' sums."""
+    values = [*extras]
+    for m in metrics:
+        values += [float(m.total.numpy()), float(m.count.numpy())]
+    sums = strategy.sum(values)
+    for i, m in enumerate(metrics):
+        m.total.assign(sums[len(extras) + 2 * i])
+        m.count.assign(sums[len(extras) + 2 * i + 1])
+    return sums[: len(extras)]
 
 
 class TrainingDiverged(FloatingPointError):
@@ -289,10 +379,15 @@ class Trainer:
     """Fits ``model`` (any callable with ``trainable_variables``) with ``loss`` and
     ``optimizer``; ``metrics`` are reported per epoch (train and ``val_`` forms)."""
 
-    def __init__(self, model, loss="mse", optimizer="adam", metrics=(), compiled: bool = True):
+    def __init__(
+        self, model, loss="mse", optimizer="adam", metrics=(), compiled: bool = True, strategy=None
+    ):
         """``compiled``: train by a ``tg.function`` step replayed in C++ (default), or call the
-        same step eagerly through GradientTape every step (False)."""
+        same step eagerly through GradientTape every step (False). ``strategy``: a
+        ``tg.distribute.MPIStrategy`` to train data-parallel (by default the one whose
+        ``scope()`` is active when ``fit`` or ``evaluate`` runs, if any)."""
         self.model = model
+        self.strategy = strategy
         self.compiled = bool(compiled)
         loss_fn = losses.get(loss if loss is not None else "mse")
         if not isinstance(loss_fn, losses.Loss):  # a per-sample function: Keras reduces by mean
@@ -334,9 +429,27 @@ class Trainer:
         return shape[-1] if len(shape) > 1 else None
 
     # -- one step --------------------------------------------------------------------------
-    def _step_function(self, variables: list, terminate_on_nan: bool):
-        """The training step as one function of a batch: what is compiled, or run eagerly."""
+    def _step_function(self, variables: list, terminate_on_nan: bool, strategy=None):
+        """The training step as one function of a batch: what is compiled, or run eagerly.
+        Under a strategy the step averages the gradients over the ranks before the update and
+        always refuses a non-finite loss (all ranks must agree to skip an update)."""
         model, loss_fn, optimizer, metrics = self.model, self.loss_fn, self.optimizer, self.metrics
+        if strategy is not None:
+
+            def replica_step(xb, yb, wb=None, *, global_rows: int):
+                with GradientTape() as tape:
+                    pred = model(xb, training=True)
+                    loss = loss_fn(yb, pred) if wb is None else loss_fn(yb, pred, sample_weight=wb)
+                grads = tape.gradient(loss, variables)
+                optimizer._impl.apply_allreduced(
+                    grads, variables, loss, xb.shape[0], global_rows, runner.reduce
+                )
+                for m in metrics:
+                    m.update_state(yb, pred)
+                return loss
+
+            runner = _ReplicaStep(replica_step, self.compiled, strategy, variables, optimizer)
+            return runner
 
         def train_step(xb, yb, wb=None):
             with GradientTape() as tape:
@@ -391,7 +504,7 @@ class Trainer:
                 for cb in step_hooks:
                     cb.on_train_batch_end(step - 1, logs)
                 progress.step(step - 1, logs)
-            if interrupt.raised or self.model.stop_training:
+            if step_fn.should_stop(interrupt) or self.model.stop_training:
                 break
         return loss_sum, seen, step
 
@@ -433,6 +546,9 @@ class Trainer:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if verbose == "auto":
             verbose = 1
+        strategy = self.strategy or distribute.get_strategy()
+        if strategy is not None and not strategy.is_chief:
+            verbose = 0  # one progress bar: rank 0's
         epoch_source = None  # a Dataset or iterable of batches: epoch -> its (arrays, batches)
         if _is_batch_source(x):
             if y is not None:
@@ -484,12 +600,19 @@ class Trainer:
                 steps_per_epoch = max(n // batch_size, 1)
             else:
                 steps_per_epoch = math.ceil(n / batch_size)
-        rng = np.random.default_rng(
-            seed if seed is not None else initializers.generator().integers(2**63)
-        )
+        seed = seed if seed is not None else int(initializers.generator().integers(2**63))
+        if strategy is not None:
+            strategy.check_same(
+                "fit's (samples, batch_size, epochs, steps per epoch)",
+                (n, batch_size, epochs, steps_per_epoch),
+            )
+            seed = strategy.broadcast_object(seed)
+        rng = np.random.default_rng(seed)
 
         history = callbacks_module.History()
         cbs = [*list(callbacks or []), history]
+        if strategy is not None and not strategy.is_chief:  # files are written by rank 0 only
+            cbs = [cb for cb in cbs if not getattr(cb, "chief_only", False)]
         params = {
             "epochs": epochs,
             "steps": steps_per_epoch,
@@ -510,16 +633,22 @@ class Trainer:
         variables = list(self.model.trainable_variables)
         if not variables:
             raise ValueError("the model has no trainable variables")
-        step_fn = self._step_function(variables, terminate_on_nan)
+        if strategy is not None:
+            strategy.broadcast_variables(getattr(self.model, "variables", variables))
+        step_fn = self._step_function(variables, terminate_on_nan, strategy)
         self.model.stop_training = False
+        if epoch_source is None:  # the batches of the epochs before initial_epoch: a resumed
+            for _ in range(initial_epoch):  # run draws the same batches as an unbroken one
+                _epoch_batches(rng, n, batch_size, steps_per_epoch, sampling, shuffle)
 
         for cb in cbs:
             cb.on_train_begin()
         interrupted = False
         with _InterruptFlag() as interrupt:
+            step_fn.interrupt = interrupt
             try:
                 for epoch in range(initial_epoch, epochs):
-                    if interrupt.raised:  # Ctrl-C came during validation or a callback
+                    if _interrupted(interrupt, strategy):  # during validation or a callback
                         interrupted = True
                         break
                     for cb in cbs:
@@ -536,6 +665,8 @@ class Trainer:
                         batches = _epoch_batches(
                             rng, n, batch_size, steps_per_epoch, sampling, shuffle
                         )
+                    if strategy is not None:  # rank 0's batches are every rank's
+                        batches = strategy.broadcast_object(batches)
                     loss_sum, seen, steps_done = self._run_epoch(
                         arrays,
                         batches,
@@ -547,9 +678,11 @@ class Trainer:
                         history=history,
                     )
                     logs = {"loss": loss_sum / max(seen, 1)}
+                    if strategy is not None:
+                        _sum_over_ranks(self.metrics, strategy)
                     for m in self.metrics:
                         logs[m.name] = float(m.result())
-                    if interrupt.raised:
+                    if _interrupted(interrupt, strategy):
                         interrupted = True
                         if progress.verbose:
                             print(
@@ -558,7 +691,9 @@ class Trainer:
                             )
                         break
                     if val is not None:
-                        val_logs = self._evaluate_tensors(*val, batch_size=max(batch_size, 4096))
+                        val_logs = self._evaluate_tensors(
+                            *val, batch_size=max(batch_size, 4096), strategy=strategy
+                        )
                         logs.update({f"val_{k}": v for k, v in val_logs.items()})
                     progress.epoch_end(epoch, logs, steps_done)
                     for cb in cbs:
@@ -592,17 +727,22 @@ class Trainer:
         return new_arrays, batches_of(epoch)
 
     # -- evaluate / predict ------------------------------------------------------------
-    def _evaluate_tensors(self, X: Tensor, Y: Tensor, batch_size: int) -> dict:
+    def _evaluate_tensors(self, X: Tensor, Y: Tensor, batch_size: int, strategy=None) -> dict:
+        """Under a strategy each rank evaluates its share of the rows and the sums are added
+        over the ranks: every rank returns the same logs."""
         n = X.shape[0]
+        rows = np.arange(n) if strategy is None else strategy.shard(np.arange(n))
         metrics = [type(m)(name=m.name) for m in self.metrics]
         loss_sum = 0.0
-        for start in range(0, n, batch_size):
-            idx = np.arange(start, min(start + batch_size, n))
+        for start in range(0, len(rows), batch_size):
+            idx = rows[start : start + batch_size]
             xb, yb = gather(X, idx), gather(Y, idx)
             pred = self.model(xb, training=False)
             loss_sum += float(self.loss_fn(yb, pred)) * len(idx)
             for m in metrics:
                 m.update_state(yb, pred)
+        if strategy is not None:
+            loss_sum = float(_sum_over_ranks(metrics, strategy, [loss_sum])[0])
         logs = {"loss": loss_sum / n}
         for m in metrics:
             logs[m.name] = float(m.result())
@@ -616,8 +756,11 @@ class Trainer:
                 raise ValueError("evaluate: y must be None when x is a dataset")
             parts, _, _ = _one_pass(x, "evaluate")
             x, y = parts[0], parts[1]
-        logs = self._evaluate_tensors(*self._prepare(x, y, "evaluate"), batch_size=batch_size)
-        if verbose:
+        strategy = self.strategy or distribute.get_strategy()
+        logs = self._evaluate_tensors(
+            *self._prepare(x, y, "evaluate"), batch_size=batch_size, strategy=strategy
+        )
+        if verbose and (strategy is None or strategy.is_chief):
             print("evaluate" + _format_logs(logs))
         if return_dict:
             return logs
