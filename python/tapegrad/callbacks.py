@@ -13,13 +13,21 @@ import csv
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+OPTIMIZER_FILE = "optimizer.npz"  # in a checkpoint folder: Optimizer.save_state's file
+CHECKPOINT_FILE = "checkpoint.json"  # in a checkpoint folder: {"epochs_done": n}
+
 
 class Callback:
+    # Under a distribution strategy (python/tapegrad/distribute.py) a chief_only callback runs on
+    # rank 0 alone: the ones that write files. The others run on every rank with the same logs.
+    chief_only = False
+
     def __init__(self):
         self.model = None
         self.params: dict = {}
@@ -160,7 +168,15 @@ class ModelCheckpoint(Callback):
     """Saves the model after each epoch (or only when ``monitor`` improves with
     ``save_best_only``). ``filepath`` may hold ``{epoch}`` and log keys, e.g.
     ``"ckpt/{epoch:02d}-{val_loss:.3f}"``; a path ending in ``.npz`` (or ``save_weights_only``)
-    writes weights only, anything else a model folder (``model.save``)."""
+    writes weights only, anything else a model folder (``model.save``).
+
+    A model folder also gets the optimizer's state (``optimizer`` given, or the compiled model's;
+    ``OPTIMIZER_FILE``) and the epochs completed (``CHECKPOINT_FILE``): ``resume_from`` reads
+    them back so that ``fit(initial_epoch=...)`` continues exactly where the run stopped. The
+    folder is written beside the old one and then swapped in, so a run killed while saving
+    leaves the previous checkpoint whole."""
+
+    chief_only = True
 
     def __init__(
         self,
@@ -169,8 +185,10 @@ class ModelCheckpoint(Callback):
         save_best_only: bool = False,
         save_weights_only: bool = False,
         mode: str = "auto",
+        optimizer=None,
     ):
         super().__init__()
+        self.optimizer = optimizer
         self.filepath = os.fspath(filepath)
         self.monitor = monitor
         self.save_best_only = save_best_only
@@ -196,12 +214,52 @@ class ModelCheckpoint(Callback):
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
-            self.model.save(path)
+            self._save_folder(Path(path), epoch + 1)
         self.saved.append(path)
+
+    def _save_folder(self, path: Path, epochs_done: int) -> None:
+        fresh = path.with_name(path.name + ".tmp")
+        shutil.rmtree(fresh, ignore_errors=True)
+        self.model.save(fresh)
+        optimizer = self.optimizer or getattr(self.model, "optimizer", None)
+        if optimizer is not None:
+            optimizer.save_state(self.model.trainable_variables, fresh / OPTIMIZER_FILE)
+        (fresh / CHECKPOINT_FILE).write_text(json.dumps({"epochs_done": epochs_done}))
+        old = path.with_name(path.name + ".old")
+        if path.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+        os.replace(fresh, path)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def resume_from(directory, optimizer=None):
+    """(model, epochs_done) from a folder ModelCheckpoint wrote; with ``optimizer`` its state
+    is restored from the folder too (ValueError when the folder has none). A folder whose swap
+    a kill interrupted is found under its ``.old`` name."""
+    from .models import load_model
+
+    path = Path(directory)
+    if not path.exists() and path.with_name(path.name + ".old").exists():
+        path = path.with_name(path.name + ".old")
+    if not (path / CHECKPOINT_FILE).exists():
+        raise FileNotFoundError(
+            f"no {CHECKPOINT_FILE} in {os.fspath(path)!r}: not a checkpoint written by "
+            "ModelCheckpoint"
+        )
+    epochs_done = int(json.loads((path / CHECKPOINT_FILE).read_text())["epochs_done"])
+    model = load_model(path)
+    if optimizer is not None:
+        if not (path / OPTIMIZER_FILE).exists():
+            raise ValueError(f"{os.fspath(path)!r} holds no optimizer state ({OPTIMIZER_FILE})")
+        optimizer.load_state(model.trainable_variables, path / OPTIMIZER_FILE)
+    return model, epochs_done
 
 
 class CSVLogger(Callback):
     """Appends one row per epoch (``epoch`` then the sorted log keys) to a CSV file."""
+
+    chief_only = True
 
     def __init__(self, filename, separator: str = ",", append: bool = False):
         super().__init__()
@@ -233,6 +291,8 @@ def _fmt(value) -> str:
 
 class JSONLogger(Callback):
     """Rewrites a JSON file with the whole history after every epoch (safe to read mid-run)."""
+
+    chief_only = True
 
     def __init__(self, filename):
         super().__init__()
@@ -284,4 +344,5 @@ __all__ = [
     "LambdaCallback",
     "ModelCheckpoint",
     "TerminateOnNaN",
+    "resume_from",
 ]

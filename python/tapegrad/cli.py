@@ -7,13 +7,18 @@ splits it as the seed does (train/test, then train/validation, 25% each time), p
 ``Normalization`` layer adapted on the training split in front of Dense(hidden, relu) -> Dense(1),
 fits it with progress, prints train/validation/test MSE and writes ``--out DIR``: ``model/``
 (architecture + weights, normalization included), ``history.json``, ``history.csv``,
-``metrics.json`` and ``loss.png`` (when matplotlib is installed).
+``metrics.json`` and ``loss.png`` (when matplotlib is installed). Every epoch it also writes
+``checkpoint/`` (model, optimizer state, epochs done), from which ``--resume DIR`` continues a
+killed run to the same final weights. ``--distributed`` (under ``mpiexec -n N``) trains
+data-parallel over the N ranks (python/tapegrad/distribute.py); rank 0 prints and writes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -56,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="train on the deterministic synthetic stand-in instead of the real data",
     )
-    train.add_argument("--out", default="tapegrad_out", help="output folder (default %(default)s)")
+    train.add_argument("--out", help="output folder (default tapegrad_out, or the --resume DIR)")
     train.add_argument("--optimizer", choices=sorted(DEFAULTS), default="adam")
     train.add_argument("--lr", type=float, help="learning rate (adam 3e-3, sgd 0.01)")
     train.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
@@ -81,6 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1)
     train.add_argument("--no-plot", action="store_true", help="skip loss.png")
+    train.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the run whose --out was DIR from DIR/checkpoint (give the same flags; "
+        "--epochs counts from the run's start)",
+    )
+    train.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over the ranks of `mpiexec -n N tapegrad train --distributed` "
+        "(needs tapegrad[mpi])",
+    )
 
     predict = sub.add_parser("predict", help="predict with a model saved by `tapegrad train`")
     predict.add_argument("--model", required=True, help="the model folder (OUT/model)")
@@ -105,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "train":
-        return train(args)
+        return train_distributed(args) if args.distributed else train(args)
     if args.command == "predict":
         return predict(args)
     from .demo import run_seed_cells
@@ -137,17 +154,62 @@ def build_model(n_features: int, hidden: int, X_adapt: np.ndarray):
     )
 
 
-def train(args) -> int:
+def train_distributed(args) -> int:
+    """``train --distributed``: every rank trains its share, rank 0 prints and writes. A rank
+    that raises aborts the whole job, as under ``python -m mpi4py`` (its ``set_abort_status``),
+    instead of leaving the other ranks waiting in an allreduce."""
+    try:
+        from .distribute import MPIStrategy
+
+        strategy = MPIStrategy()
+    except ImportError as e:
+        print(f"error: --distributed: {e}", file=sys.stderr)
+        return 2
+    import mpi4py.run
+
+    try:
+        if strategy.is_chief:
+            return train(args, strategy)
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            return train(args, strategy)
+    except BaseException as exc:
+        mpi4py.run.set_abort_status(exc)
+        raise
+
+
+def _start(args, build, optimizer, out: Path, strategy):
+    """(model, initial_epoch, callbacks) of a run: the model ``build()`` makes, or with
+    ``--resume`` the checkpoint's model with ``optimizer``'s state restored; the callbacks log
+    to history.csv and checkpoint every epoch (on rank 0)."""
+    from . import callbacks
+
+    if args.resume:
+        model, initial_epoch = callbacks.resume_from(Path(args.resume) / "checkpoint", optimizer)
+        print(f"resuming from {args.resume}/checkpoint after epoch {initial_epoch}")
+    else:
+        model, initial_epoch = build(), 0
+    cbs = [
+        callbacks.CSVLogger(out / "history.csv", append=bool(args.resume)),
+        callbacks.ModelCheckpoint(out / "checkpoint", optimizer=optimizer),
+    ]
+    if args.patience > 0:
+        cbs.append(callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True))
+    if strategy is None or strategy.is_chief:
+        out.mkdir(parents=True, exist_ok=True)
+    return model, initial_epoch, cbs
+
+
+def train(args, strategy=None) -> int:
     import tapegrad as tg
 
-    from . import callbacks, data, optimizers
+    from . import data, optimizers
     from .train import Trainer, TrainingDiverged
 
     if args.threads:  # 0 keeps the default: all cores (TAPEGRAD_NUM_THREADS if set)
         tg.set_num_threads(args.threads)
     tg.set_random_seed(args.seed)
     if args.task == "digits":
-        return train_digits(args)
+        return train_digits(args, strategy)
     if args.synthetic and args.data is not None:
         raise SystemExit("error: give either --data or --synthetic, not both")
     ds = data.load_california_housing(args.data, synthetic=args.synthetic)
@@ -163,20 +225,18 @@ def train(args) -> int:
         optimizer = optimizers.Adam(lr)
     else:
         optimizer = optimizers.SGD(lr, momentum=args.momentum)
-    model = build_model(ds.X.shape[1], args.hidden, X_train)
+    out = Path(args.out or args.resume or "tapegrad_out")
+    model, initial_epoch, cbs = _start(
+        args, lambda: build_model(ds.X.shape[1], args.hidden, X_train), optimizer, out, strategy
+    )
     if args.verbose:
         model.summary()
     print(
         f"optimizer: {args.optimizer} lr={lr}  epochs {epochs}  batch {args.batch_size}  "
         f"sampling {args.sampling}  threads {tg.num_threads()}"
+        + (f"  ranks {strategy.size}" if strategy else "")
     )
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    cbs = [callbacks.CSVLogger(out / "history.csv")]
-    if args.patience > 0:
-        cbs.append(callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True))
-    trainer = Trainer(model, loss="mse", optimizer=optimizer)
+    trainer = Trainer(model, loss="mse", optimizer=optimizer, strategy=strategy)
     start = time.perf_counter()
     try:
         history = trainer.fit(
@@ -189,10 +249,11 @@ def train(args) -> int:
             callbacks=cbs,
             verbose=args.verbose,
             seed=args.seed,
+            initial_epoch=initial_epoch,
         )
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
-        if err.history is not None:
+        if err.history is not None and (strategy is None or strategy.is_chief):
             err.history.save(out / "history.json")
         return 1
     seconds = time.perf_counter() - start
@@ -210,6 +271,8 @@ def train(args) -> int:
         f"train MSE {results['train_mse']:.4f}  validation MSE {results['val_mse']:.4f}  "
         f"test MSE {results['test_mse']:.4f}  ({len(history.epoch)} epochs in {seconds:.2f}s)"
     )
+    if strategy is not None and not strategy.is_chief:
+        return 0
     model.save(out / "model")
     history.save(out / "history.json")
     (out / "metrics.json").write_text(json.dumps(results, indent=2))
@@ -254,10 +317,10 @@ def format_confusion(counts: np.ndarray) -> str:
     return "\n".join([head, *rows])
 
 
-def train_digits(args) -> int:
+def train_digits(args, strategy=None) -> int:
     import tapegrad as tg
 
-    from . import callbacks, losses, optimizers
+    from . import losses, optimizers
     from .train import Trainer, TrainingDiverged
 
     if args.synthetic:
@@ -276,23 +339,22 @@ def train_digits(args) -> int:
     epochs = args.epochs if args.epochs is not None else DIGITS_DEFAULTS["epochs"]
     batch_size = args.batch_size if args.batch_size != 32 else DIGITS_DEFAULTS["batch_size"]
     hidden = args.hidden if args.hidden != 128 else DIGITS_DEFAULTS["hidden"]
-    model = build_digits_model(hidden, X_train)
+    optimizer = optimizers.Adam(lr)
+    out = Path(args.out or args.resume or "tapegrad_out")
+    model, initial_epoch, cbs = _start(
+        args, lambda: build_digits_model(hidden, X_train), optimizer, out, strategy
+    )
     if args.verbose:
         model.summary()
-    optimizer = optimizers.Adam(lr)
     print(
         f"optimizer: adam lr={lr}  epochs {epochs}  batch {batch_size}  threads {tg.num_threads()}"
     )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    cbs = [callbacks.CSVLogger(out / "history.csv")]
-    if args.patience > 0:
-        cbs.append(callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True))
     trainer = Trainer(
         model,
         loss=losses.SparseCategoricalCrossentropy(from_logits=True),
         optimizer=optimizer,
         metrics=["accuracy"],
+        strategy=strategy,
     )
     start = time.perf_counter()
     try:
@@ -305,6 +367,7 @@ def train_digits(args) -> int:
             callbacks=cbs,
             verbose=args.verbose,
             seed=args.seed,
+            initial_epoch=initial_epoch,
         )
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
@@ -330,6 +393,8 @@ def train_digits(args) -> int:
     )
     print("confusion matrix (rows: true class, columns: predicted):")
     print(format_confusion(counts))
+    if strategy is not None and not strategy.is_chief:
+        return 0
     model.save(out / "model")
     history.save(out / "history.json")
     (out / "metrics.json").write_text(json.dumps(results, indent=2))
