@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -56,13 +57,14 @@ def fit(strategy, args) -> dict:
     history = trainer.fit(
         X[:480],
         y[:480],
-        epochs=STEPS // (480 // args.batch_size),
+        epochs=math.ceil(STEPS / math.ceil(480 / args.batch_size)),  # at least STEPS steps
         batch_size=args.batch_size,
         validation_data=(X[480:], y[480:]),
         verbose=0,
         seed=11,
     )
-    return {"weights": model.get_weights(), "history": history.history}
+    steps = trainer.optimizer.iterations
+    return {"weights": model.get_weights(), "history": history.history, "steps": steps}
 
 
 def loop(strategy, args) -> dict:
