@@ -49,6 +49,15 @@ double to_clip_field(py::handle value, const char* name) {
   return c;
 }
 
+optim::Slots& slot_table(optim::Optimizer& self, const std::string& name) {
+  std::string known;
+  for (auto& [table_name, table] : self.slot_tables()) {
+    if (table_name == name) return *table;
+    known += (known.empty() ? "" : ", ") + table_name;
+  }
+  throw ValueError(self.name() + " has no slot '" + name + "' (its slots: " + known + ")");
+}
+
 }  // namespace
 
 void bind_optim(py::module_& parent) {
@@ -99,7 +108,28 @@ void bind_optim(py::module_& parent) {
       .def_property(
           "clipvalue", [](const optim::Optimizer& self) { return self.clip.value; },
           [](optim::Optimizer& self, py::handle v) { self.clip.value = to_clip_field(v, "clipvalue"); })
-      .def_property_readonly("name", &optim::Optimizer::name);
+      .def_property_readonly("name", &optim::Optimizer::name)
+      .def(
+          "slot_names",
+          [](optim::Optimizer& self) {
+            std::vector<std::string> names;
+            for (const auto& entry : self.slot_tables()) names.push_back(entry.first);
+            return names;
+          },
+          "The names of the per-variable slots, in a fixed order.")
+      .def(
+          "get_slot",
+          [](optim::Optimizer& self, const std::string& name, const Variable& v) {
+            return slot_or_none(slot_table(self, name).find(*v));
+          },
+          py::arg("name"), py::arg("var"), "The slot `name` of `var` as a NumPy copy (None before its first update).")
+      .def(
+          "set_slot",
+          [](optim::Optimizer& self, const std::string& name, const Variable& v, py::handle value) {
+            slot_table(self, name).set(*v, to_tensor_no_watch(value));
+          },
+          py::arg("name"), py::arg("var"), py::arg("value"),
+          "Replaces the slot `name` of `var` by a copy of `value` (of the variable's dtype and shape).");
 
   py::class_<optim::SGD, optim::Optimizer, std::shared_ptr<optim::SGD>>(m, "SGD")
       .def(py::init<double, bool>(), py::arg("momentum") = 0.0, py::arg("nesterov") = false)

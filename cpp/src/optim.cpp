@@ -195,6 +195,14 @@ Tensor Slots::find(const VariableImpl& var) const {
   return it == by_id_.end() ? Tensor() : it->second;
 }
 
+void Slots::set(const VariableImpl& var, const Tensor& value) {
+  if (value.dtype() != var.value.dtype() || value.shape() != var.value.shape())
+    throw ValueError("optimizer slot of variable '" + var.name + "': got a " + dtype_name(value.dtype()) + " " +
+                     shape_str(value.shape()) + " value for a " + dtype_name(var.value.dtype()) + " " +
+                     shape_str(var.value.shape()) + " variable");
+  by_id_[var.id] = value.clone();  // private: updates write slots in place
+}
+
 void Optimizer::apply(const std::vector<Variable>& vars, const std::vector<Tensor>& grads) {
   check_pairs(vars, grads, (name_ + ".apply_gradients").c_str());
   if (iterations < 0) throw ValueError(name_ + ": iterations must be >= 0, got " + std::to_string(iterations));

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "tapegrad/tensor.h"
@@ -65,6 +66,9 @@ class Slots {
   Tensor& get(const VariableImpl& var, double initial = 0.0);
   // The slot, or an undefined tensor before the variable's first update.
   Tensor find(const VariableImpl& var) const;
+  // Replaces the variable's slot by a private copy of `value` (a saved state restored); the dtype
+  // and shape must be the variable's (else ValueError naming both).
+  void set(const VariableImpl& var, const Tensor& value);
 
  private:
   std::unordered_map<std::uint64_t, Tensor> by_id_;
@@ -86,6 +90,8 @@ class Optimizer : public std::enable_shared_from_this<Optimizer> {
   void apply(const std::vector<Variable>& vars, const std::vector<Tensor>& grads);
   double current_learning_rate() const { return learning_rate.at(iterations); }
   const std::string& name() const { return name_; }
+  // Every per-variable slot table by name: what saving and restoring an optimizer's state walks.
+  virtual std::vector<std::pair<std::string, Slots*>> slot_tables() = 0;
 
  protected:
   explicit Optimizer(std::string name) : name_(std::move(name)) {}
@@ -100,6 +106,7 @@ class SGD : public Optimizer {
  public:
   SGD(double momentum, bool nesterov);
   Tensor velocity(const VariableImpl& var) const { return velocity_.find(var); }
+  std::vector<std::pair<std::string, Slots*>> slot_tables() override { return {{"velocity", &velocity_}}; }
 
  protected:
   void update(VariableImpl& var, const Tensor& grad, double lr, std::int64_t step) override;
@@ -115,6 +122,7 @@ class Adam : public Optimizer {
   Adam(double beta_1, double beta_2, double epsilon);
   Tensor first_moment(const VariableImpl& var) const { return m_.find(var); }
   Tensor second_moment(const VariableImpl& var) const { return v_.find(var); }
+  std::vector<std::pair<std::string, Slots*>> slot_tables() override { return {{"m", &m_}, {"v", &v_}}; }
 
  protected:
   Adam(std::string name, double beta_1, double beta_2, double epsilon, double weight_decay);
@@ -138,6 +146,9 @@ class RMSprop : public Optimizer {
   Tensor velocity(const VariableImpl& var) const { return velocity_.find(var); }
   Tensor momentum(const VariableImpl& var) const { return momentum_slot_.find(var); }
   Tensor average_gradient(const VariableImpl& var) const { return average_gradient_.find(var); }
+  std::vector<std::pair<std::string, Slots*>> slot_tables() override {
+    return {{"velocity", &velocity_}, {"momentum", &momentum_slot_}, {"average_gradient", &average_gradient_}};
+  }
 
  protected:
   void update(VariableImpl& var, const Tensor& grad, double lr, std::int64_t step) override;
@@ -152,6 +163,7 @@ class Adagrad : public Optimizer {
  public:
   Adagrad(double initial_accumulator_value, double epsilon);
   Tensor accumulator(const VariableImpl& var) const { return accumulator_.find(var); }
+  std::vector<std::pair<std::string, Slots*>> slot_tables() override { return {{"accumulator", &accumulator_}}; }
 
  protected:
   void update(VariableImpl& var, const Tensor& grad, double lr, std::int64_t step) override;
