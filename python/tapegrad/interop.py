@@ -89,7 +89,8 @@ def from_dlpack(x, *, copy: bool = False) -> Tensor:
                 "tapegrad reads CPU memory only (copy it to the CPU first)"
             )
     try:
-        arr = np.from_dlpack(x)
+        # An ndarray is its own memory (and NumPy < 2.1 cannot export a read-only one).
+        arr = x if isinstance(x, np.ndarray) else np.from_dlpack(x)
     except (BufferError, RuntimeError, TypeError) as e:
         raise TypeError(f"from_dlpack: NumPy cannot read this {type(x).__name__}: {e}") from e
     if arr.dtype not in _NUMPY_DTYPES:
