@@ -144,6 +144,24 @@ def test_comparison_with_ndarray_on_the_left_is_a_tensor(op):
     np.testing.assert_array_equal(y.numpy(), op(a, b))
 
 
+INTEGER_AND_BOOL_OPERATORS = [
+    (operator.floordiv, np.int32),
+    (operator.mod, np.int32),
+    (operator.and_, np.bool_),
+    (operator.or_, np.bool_),
+    (operator.xor, np.bool_),
+]
+
+
+@pytest.mark.parametrize("op,dtype", INTEGER_AND_BOOL_OPERATORS)
+def test_integer_and_bool_operators_with_ndarray_on_the_left_are_tensors(op, dtype):
+    a, b = np.array([7, -3, 0], dtype=dtype), np.array([2, 2, 3], dtype=dtype)
+    y = op(a, tg.constant(b))
+    assert isinstance(y, tg.Tensor)
+    assert np.asarray(y).dtype == dtype
+    np.testing.assert_array_equal(y.numpy(), op(a, b))
+
+
 def test_inplace_operator_on_ndarray_rebinds_to_a_tensor():
     a = np.ones(3)
     x = tg.Variable([1.0, 2.0, 3.0], dtype=tg.float64)
@@ -364,14 +382,33 @@ def test_sequential_round_trip(how, round_trip, built):
     assert np.any(model.variables[0].numpy() != 0)
 
 
+def _adapted_normalization():
+    layer = tg.keras.layers.Normalization(name="norm")
+    layer.adapt(np.arange(12.0).reshape(4, 3))
+    return layer
+
+
+LAYERS = [
+    ("dense", lambda: tg.keras.layers.Dense(2, activation="tanh", input_shape=(3,), name="head")),
+    ("normalization", _adapted_normalization),
+    ("dropout", lambda: tg.keras.layers.Dropout(0.5, seed=2, name="drop")),
+    ("softmax", lambda: tg.keras.layers.Softmax(name="probs")),
+    ("flatten", lambda: tg.keras.layers.Flatten(name="flat")),
+]
+
+
 @pytest.mark.parametrize("how,round_trip", ROUND_TRIPS, ids=ROUND_TRIP_IDS)
-def test_layer_round_trip(how, round_trip):
-    layer = tg.keras.layers.Dense(2, activation="tanh", input_shape=(3,), name="head")
+@pytest.mark.parametrize("kind,make", LAYERS, ids=[row[0] for row in LAYERS])
+def test_layer_round_trip(kind, make, how, round_trip):
+    layer = make()
     twin = round_trip(layer)
-    assert twin.name == "head" and twin.built and twin.get_config() == layer.get_config()
-    x = np.ones((1, 3))
-    np.testing.assert_array_equal(twin(x).numpy(), layer(x).numpy())
-    assert twin.kernel is not layer.kernel
+    assert type(twin) is type(layer) and twin.name == layer.name
+    assert twin.built == layer.built and twin.get_config() == layer.get_config()
+    x = np.linspace(-1.0, 1.0, 12).reshape(4, 3)
+    np.testing.assert_array_equal(twin(x, training=True).numpy(), layer(x, training=True).numpy())
+    for a, b in zip(layer.variables, twin.variables):
+        assert a is not b and a.name == b.name
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 OPTIMIZERS = [
