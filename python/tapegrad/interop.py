@@ -3,7 +3,7 @@ DLPack in both directions, pickle and ``copy.deepcopy``.
 
 NumPy, as TensorFlow's EagerTensor does it: a tensor defines no ``__array_ufunc__`` and a high
 ``__array_priority__``. NumPy's binary operators then return NotImplemented for a tensor operand
-(``binop_should_defer`` in NumPy's ``binop_override.h``, the same rule from 1.13 to 2.x), so
+(``binop_should_defer`` in NumPy's ``binop_override.h``; tests/test_interop.py), so
 ``ndarray * tensor`` and ``np.float64(2) * tensor`` reach the tensor's reflected operator and stay
 on the tape. A ufunc or array function called by name (``np.exp(t)``, ``np.sum(t)``,
 ``np.multiply(a, t)``) reads the tensor through the buffer protocol or ``__array__`` and returns
