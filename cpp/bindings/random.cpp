@@ -139,7 +139,15 @@ void bind_random(py::module_& m) {
   py::class_<RandomStream, std::shared_ptr<RandomStream>>(
       m, "RandomStream", "The draws of a stateful random op (a Dropout layer's masks); see tapegrad/random.h.")
       .def(py::init<std::uint64_t>(), py::arg("key"))
-      .def_property_readonly("calls", [](const RandomStream& s) { return s.calls.load(); });
+      .def_property_readonly("key", [](const RandomStream& s) { return s.key; })
+      .def_property_readonly("calls", [](const RandomStream& s) { return s.calls.load(); })
+      .def(py::pickle([](const RandomStream& s) { return py::make_tuple(s.key, s.calls.load()); },
+                      [](const py::tuple& state) {
+                        if (state.size() != 2) throw ValueError("RandomStream: a pickled state is (key, calls)");
+                        auto s = std::make_shared<RandomStream>(state[0].cast<std::uint64_t>());
+                        s->calls = state[1].cast<std::uint64_t>();
+                        return s;
+                      }));
   m.def(
       "dropout_mask",
       [](py::handle dtype, const std::vector<std::int64_t>& shape, double rate, const std::shared_ptr<RandomStream>& stream) {

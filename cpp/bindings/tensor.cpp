@@ -2,6 +2,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "convert.h"
 #include "tapegrad/errors.h"
@@ -314,6 +315,31 @@ void bind_tensor(py::module_& m) {
       .def_property_readonly("is_bool", [](DType d) { return d == DType::Bool; })
       .def("__str__", [](DType d) { return dtype_name(d); })
       .def("__repr__", [](DType d) { return std::string("tg.") + dtype_name(d); });
+
+  m.def(
+      "tensor_sharing_array",
+      [](const py::array& arr) {
+        std::optional<DType> dtype;
+        for (DType d : {DType::Float32, DType::Float64, DType::Int32, DType::Int64, DType::Bool})
+          if (arr.dtype().equal(numpy_dtype(d))) dtype = d;
+        if (!dtype)
+          throw TypeError("tensor_sharing_array: unsupported dtype " + std::string(py::str(arr.dtype())) +
+                          ": tapegrad tensors are float32, float64, int32, int64 or bool");
+        const int flags = py::detail::array_proxy(arr.ptr())->flags;
+        if (!(flags & py::array::c_style) || !(flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+          throw ValueError("tensor_sharing_array: the array must be C-contiguous and aligned");
+        // The tensor keeps the array alive; the last owner may go on a thread without the GIL.
+        std::shared_ptr<void> owner(arr.inc_ref().ptr(), [](void* o) {
+          if (!Py_IsInitialized()) return;
+          py::gil_scoped_acquire gil;
+          Py_DECREF(static_cast<PyObject*>(o));
+        });
+        Shape shape(arr.shape(), arr.shape() + arr.ndim());
+        return wrap(Tensor::from_external(*dtype, shape, const_cast<void*>(arr.data()), std::move(owner)));
+      },
+      py::arg("array"),
+      "A Tensor viewing a C-contiguous NumPy array's memory, no copy (tg.from_dlpack's zero-copy path): "
+      "whoever owns the memory must not write into it while the tensor lives.");
 
   bind_tensor_type(m, {py::cast(DType::Float32), py::cast(DType::Float64), py::cast(DType::Int32),
                       py::cast(DType::Int64), py::cast(DType::Bool)});

@@ -112,6 +112,15 @@ Tensor Tensor::full(DType dtype, Shape shape, double value) {
   return t;
 }
 
+namespace {
+// The owner of memory a tensor only borrows (from_external): holding the real owner, it marks the
+// buffer as someone else's, so buffer_unique is false and no variable ever writes into it in place.
+struct ForeignOwner {
+  std::shared_ptr<void> owner;
+  void operator()(void*) const {}
+};
+}  // namespace
+
 Tensor Tensor::from_external(DType dtype, Shape shape, void* data, std::shared_ptr<void> owner) {
   const std::int64_t size = check_shape(shape, itemsize(dtype), "tensor");
   auto impl = std::make_shared<TensorImpl>();
@@ -119,7 +128,7 @@ Tensor Tensor::from_external(DType dtype, Shape shape, void* data, std::shared_p
   impl->size = size;
   impl->shape = std::move(shape);
   impl->data = data;
-  impl->owner = std::move(owner);
+  impl->owner = std::shared_ptr<void>(data, ForeignOwner{std::move(owner)});
   impl->id = next_tensor_id();
   return Tensor(std::move(impl));
 }
@@ -157,7 +166,8 @@ double Tensor::item() const {
 
 bool Tensor::buffer_unique() const {
   if (impl_.use_count() != 1) return false;
-  return impl_->data == impl_->inline_storage || impl_->owner.use_count() == 1;
+  if (impl_->data == impl_->inline_storage) return true;
+  return impl_->owner.use_count() == 1 && !std::get_deleter<ForeignOwner>(impl_->owner);
 }
 
 }  // namespace tg

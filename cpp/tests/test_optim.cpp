@@ -144,6 +144,46 @@ void test_rmsprop_adagrad_adamw_one_step() {
   check(near(aw->value.data<double>()[0], expected), "AdamW one step (decay before the Adam step)");
 }
 
+// A restored slot continues the rule exactly: SGD with momentum stepped twice equals a fresh SGD
+// given the first step's velocity (and variable value) and stepped once.
+void test_slot_restore() {
+  tg::Variable w = var({1.0, -2.0});
+  tg::optim::SGD sgd(0.9, false);
+  sgd.learning_rate = tg::optim::LearningRate::constant(0.1);
+  sgd.apply({w}, {vec({0.5, -1.0})});
+  tg::Variable w2 = var({w->value.data<double>()[0], w->value.data<double>()[1]});
+  tg::optim::SGD restored(0.9, false);
+  restored.learning_rate = tg::optim::LearningRate::constant(0.1);
+  restored.slot_tables()[0].second->set(*w2, sgd.velocity(*w));
+  check(restored.slot_tables()[0].first == "velocity", "SGD's slot table is named velocity");
+  sgd.apply({w}, {vec({0.25, 2.0})});
+  restored.apply({w2}, {vec({0.25, 2.0})});
+  check(w->value.data<double>()[0] == w2->value.data<double>()[0] &&
+            w->value.data<double>()[1] == w2->value.data<double>()[1],
+        "a restored velocity continues the update exactly");
+  bool threw = false;
+  try {
+    restored.slot_tables()[0].second->set(*w2, vec({1.0, 2.0, 3.0}));
+  } catch (const tg::ValueError&) {
+    threw = true;
+  }
+  check(threw, "a slot of another shape than its variable's is a ValueError");
+}
+
+// Memory a tensor only borrows (Tensor::from_external) is never written in place: a variable
+// holding it copies at its first update.
+void test_borrowed_memory_is_copied_on_write() {
+  auto borrowed = std::make_shared<std::vector<double>>(std::vector<double>{1.0, 2.0});
+  const tg::Tensor t = tg::Tensor::from_external(tg::DType::Float64, {2}, borrowed->data(), borrowed);
+  check(!t.buffer_unique(), "a borrowed buffer is never unique");
+  tg::Variable w = std::make_shared<tg::VariableImpl>(t.with_new_id(), "w", true);
+  tg::optim::SGD sgd(0.0, false);
+  sgd.learning_rate = tg::optim::LearningRate::constant(1.0);
+  sgd.apply({w}, {vec({1.0, 1.0})});
+  check((*borrowed)[0] == 1.0 && (*borrowed)[1] == 2.0, "the update leaves the borrowed memory as it was");
+  check(w->value.data<double>()[0] == 0.0 && w->value.data<double>()[1] == 1.0, "the variable is updated");
+}
+
 }  // namespace
 
 int main() {
@@ -154,5 +194,7 @@ int main() {
   test_clipping();
   test_learning_rate_schedules();
   test_rmsprop_adagrad_adamw_one_step();
+  test_slot_restore();
+  test_borrowed_memory_is_copied_on_write();
   return tg_test::finish();
 }

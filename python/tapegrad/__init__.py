@@ -30,6 +30,7 @@ from .custom_gradient import custom_gradient, custom_vjp
 from .forward import jacfwd, jacrev, jvp
 from .functional import grad, hessian, hvp, value_and_grad
 from .initializers import set_random_seed
+from .interop import from_dlpack
 from .ops import (
     abs,
     add,
@@ -133,6 +134,7 @@ __all__ = [
     "exp",
     "float32",
     "float64",
+    "from_dlpack",
     "function",
     "gather",
     "grad",

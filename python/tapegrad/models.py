@@ -37,6 +37,10 @@ class Sequential:
         for layer in layers or []:
             self.add(layer)
 
+    def __getstate__(self) -> dict:
+        # The Trainer holds compiled steps bound to these variables: a copy builds its own.
+        return {k: v for k, v in self.__dict__.items() if k != "_trainer"}
+
     # -- structure -------------------------------------------------------------------------
     def add(self, layer) -> None:
         if not isinstance(layer, (layers_module.Layer, Sequential)):

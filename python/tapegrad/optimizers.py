@@ -8,6 +8,10 @@ update, so a compiled replay of a training step, which calls the same C++ update
 
 A learning rate that is a plain Python callable (not one of ``schedules``' built-ins) is evaluated
 by Python before each eager update; a compiled replay cannot call it and keeps the last rate set.
+
+Pickling (and ``copy.deepcopy``) keeps the whole state: settings, ``iterations`` and every slot,
+stored beside the variable it belongs to. Pickle the optimizer together with its model (one
+``pickle.dumps((model, optimizer))``) so the slots come back attached to the model's copies.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ class Optimizer:
             if not clips[label] > 0:
                 raise ValueError(f"{label} must be > 0, got {clips[label]}")
         self._impl = impl
+        self._updated_variables: dict = {}  # every variable with slots, for pickling
         self.clipnorm = clipnorm
         self.clipvalue = clipvalue
         self.global_clipnorm = global_clipnorm
@@ -154,6 +159,8 @@ class Optimizer:
         """apply_gradients for a trusted caller (the Trainer) holding a gradient for every
         variable: no per-pair checks beyond the C++ ones."""
         self._prepare_step()
+        for var in variables:
+            self._updated_variables[var] = None
         return self._impl.apply(grads, variables)
 
     @property
@@ -237,6 +244,37 @@ class Optimizer:
             self._impl.set_slot(name, var, value)
         self.iterations = int(saved["__iterations__"])
 
+    def _new_impl(self):
+        """A fresh C++ optimizer with this one's rule settings (no state)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _new_impl")
+
+    def __getstate__(self) -> dict:
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_impl", "_updated_variables")}
+        state["_clips"] = (self.clipnorm, self.clipvalue, self.global_clipnorm)
+        state["_iterations"] = self.iterations
+        names = self._impl.slot_names
+        state["_slots"] = [
+            (var, {name: self._impl.get_slot(name, var) for name in names})
+            for var in self._updated_variables
+        ]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        clips, iterations = state.pop("_clips"), state.pop("_iterations")
+        slots = state.pop("_slots")
+        self.__dict__.update(state)
+        self._impl = self._new_impl()
+        self._updated_variables = {}
+        self.clipnorm, self.clipvalue, self.global_clipnorm = clips
+        self.learning_rate = self._learning_rate
+        self.iterations = iterations
+        for var, values in slots:
+            self._updated_variables[var] = None
+            for name, value in values.items():
+                if value is not None:
+                    self._impl.set_slot(name, var, value)
+
     def get_config(self) -> dict:
         lr = self._learning_rate
         return {
@@ -263,7 +301,10 @@ class SGD(Optimizer):
             raise ValueError(f"momentum must be >= 0, got {momentum}")
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
-        super().__init__(_optim.SGD(self.momentum, self.nesterov), learning_rate, **kwargs)
+        super().__init__(self._new_impl(), learning_rate, **kwargs)
+
+    def _new_impl(self):
+        return _optim.SGD(self.momentum, self.nesterov)
 
     def velocity(self, var: Variable):
         """The momentum slot of ``var`` as a NumPy copy (None before its first update)."""
@@ -349,8 +390,10 @@ class RMSprop(Optimizer):
     ):
         self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
         self.centered = bool(centered)
-        impl = _optim.RMSprop(self.rho, self.momentum, self.epsilon, self.centered)
-        super().__init__(impl, learning_rate, **kwargs)
+        super().__init__(self._new_impl(), learning_rate, **kwargs)
+
+    def _new_impl(self):
+        return _optim.RMSprop(self.rho, self.momentum, self.epsilon, self.centered)
 
     def slots(self, var: Variable) -> dict:
         """``velocity``, ``momentum`` and ``average_gradient`` of ``var`` as NumPy copies (None
@@ -384,8 +427,10 @@ class Adagrad(Optimizer):
     ):
         self.initial_accumulator_value = float(initial_accumulator_value)
         self.epsilon = float(epsilon)
-        impl = _optim.Adagrad(self.initial_accumulator_value, self.epsilon)
-        super().__init__(impl, learning_rate, **kwargs)
+        super().__init__(self._new_impl(), learning_rate, **kwargs)
+
+    def _new_impl(self):
+        return _optim.Adagrad(self.initial_accumulator_value, self.epsilon)
 
     def accumulator(self, var: Variable):
         """The accumulator of ``var`` as a NumPy copy (None before its first update)."""

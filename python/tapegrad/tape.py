@@ -1,6 +1,6 @@
 """GradientTape's Python-side companions: unconnected-gradient options, the seed's central
-difference, a gradient checker, and the NumPy-facing parts of Tensor and Variable (repr,
-``__array_ufunc__``, DLPack)."""
+difference, a gradient checker, and the repr of Tensor and Variable (their NumPy interop, DLPack
+and pickling: interop.py)."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def gradient_check(
     return GradientCheckResult(ok, max_abs, max_rel, analytic, numeric)
 
 
-# ---- NumPy-facing parts of Tensor and Variable ------------------------------------------------
+# ---- repr of Tensor and Variable ------------------------------------------------------------
 
 
 def _value_str(arr: np.ndarray, as_repr: bool) -> str:
@@ -132,21 +132,7 @@ def _variable_repr(self) -> str:
     )
 
 
-def _dlpack(self, *args, **kwargs):
-    return self.numpy().__dlpack__(*args, **kwargs)
-
-
-def _dlpack_device(self):
-    return self.numpy().__dlpack_device__()
-
-
 Tensor.__str__ = _tensor_str
 Tensor.__repr__ = _tensor_repr
 Variable.__str__ = _variable_repr
 Variable.__repr__ = _variable_repr
-for _cls in (Tensor, Variable):
-    # `ndarray * tensor` must reach the tensor's __rmul__ so the op is recorded on the tape.
-    _cls.__array_ufunc__ = None
-    _cls.__array_priority__ = 1000
-    _cls.__dlpack__ = _dlpack
-    _cls.__dlpack_device__ = _dlpack_device
