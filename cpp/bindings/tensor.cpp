@@ -28,8 +28,10 @@ Tensor variable_value_copy(const VariableImpl& v) {
   return v.value.clone();
 }
 
-py::module_& numpy() {
-  static py::module_ np = py::module_::import("numpy");
+// Never released: a static py::object's destructor would run after the interpreter has gone
+// (at exit, from C++'s static destruction) and crash the process; the module lives until then.
+py::handle numpy() {
+  static py::handle np = py::module_::import("numpy").release();
   return np;
 }
 
