@@ -709,6 +709,8 @@ OP_ROWS = (
             C((2, 0), (0, 3), (2, 1), (1, 3), name="one-empty-inner"),
             C((0, 3), (3, 2), (0, 3), (3, 2)),
             C((17, 33), (33, 9), (17, 33), (33, 9), name="large(17,33)x(33,9)"),
+            # h^T @ g of a Dense(1) backward: the GEMM's column loop, the second product with beta 1
+            C((32, 20), (32, 1), (16, 20), (16, 1), transpose_a=True, name="narrow-transposed"),
         ),
         f32_tol=(1e-5, 1e-5),
         note="matmul's tangent da @ b + a @ db in one op (its JVP rule uses it); float32 atol "
