@@ -328,6 +328,12 @@ def _matmul_ref(a, b, transpose_a=False, transpose_b=False):
     )
 
 
+def _matmul_tangent_ref(da, b, a, db, transpose_a=False, transpose_b=False):
+    return _matmul_ref(da, b, transpose_a, transpose_b) + _matmul_ref(
+        a, db, transpose_a, transpose_b
+    )
+
+
 def _dense_fn(x, w, *bias, activation=None):
     return ops.dense(x, w, bias[0] if bias else None, activation)
 
@@ -687,6 +693,28 @@ OP_ROWS = (
         ),
         f32_tol=(1e-5, 1e-5),
         note="float32 forward atol 1e-5: sums of up to 33 products of values in [-2, 2]",
+    ),
+    OpRow(
+        "matmul_tangent",
+        "matmul_tangent",
+        lambda da, b, a, db, **k: ops.matmul_tangent(da, b, a, db, **k),
+        _matmul_tangent_ref,
+        (
+            C((3, 4), (4, 2), (3, 4), (4, 2)),
+            C((3, 4), (4, 2), (3, 5), (5, 2), name="two-inner-sizes"),
+            C((4, 3), (4, 2), (4, 3), (4, 2), transpose_a=True),
+            C((3, 4), (2, 4), (3, 4), (2, 4), transpose_b=True),
+            C((4, 3), (2, 4), (4, 3), (2, 4), transpose_a=True, transpose_b=True),
+            C((1, 1), (1, 1), (1, 1), (1, 1)),
+            C((2, 0), (0, 3), (2, 1), (1, 3), name="one-empty-inner"),
+            C((0, 3), (3, 2), (0, 3), (3, 2)),
+            C((17, 33), (33, 9), (17, 33), (33, 9), name="large(17,33)x(33,9)"),
+            # h^T @ g of a Dense(1) backward: the GEMM's column loop, the second product with beta 1
+            C((32, 20), (32, 1), (16, 20), (16, 1), transpose_a=True, name="narrow-transposed"),
+        ),
+        f32_tol=(1e-5, 1e-5),
+        note="matmul's tangent da @ b + a @ db in one op (its JVP rule uses it); float32 atol "
+        "as matmul's",
     ),
     OpRow(
         "dense",

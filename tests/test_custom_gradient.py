@@ -1,5 +1,8 @@
 """tg.custom_gradient (TensorFlow's rules) and tg.custom_vjp (JAX's form)."""
 
+import inspect
+import threading
+
 import numpy as np
 import pytest
 
@@ -226,6 +229,38 @@ def test_custom_gradient_rejects_a_bad_function_result():
         TypeError, match=r"'no_grad_fn': the function must return \(outputs, grad_fn\)"
     ):
         no_grad_fn(tg.constant(1.0))
+
+
+def test_the_decorated_function_keeps_the_functions_name_doc_and_signature():
+    assert log1pexp.__name__ == "log1pexp"
+    assert log1pexp.__doc__.startswith("log(1 + e^x)")
+    assert log1pexp.__wrapped__.__name__ == "log1pexp"
+    assert "log1pexp" in repr(log1pexp)
+    assert list(inspect.signature(log1pexp).parameters) == ["x"]
+
+
+def test_keyword_arguments_are_refused_and_numbers_become_tensors():
+    with pytest.raises(TypeError, match=r"'log1pexp': pass the inputs positionally .*\['x'\]"):
+        log1pexp(x=tg.constant(1.0))
+    x = 0.5  # a Python number: converted, so its gradient is None and the value is right
+    np.testing.assert_allclose(log1pexp(x).numpy(), np.log1p(np.exp(0.5)), rtol=1e-6)
+
+
+def test_a_tape_holding_a_custom_gradient_is_freed_on_another_thread():
+    x = tg.constant([0.5, 1.5])
+    tape = tg.GradientTape(persistent=True)
+    with tape:
+        tape.watch(x)
+        y = log1pexp(x)
+    np.testing.assert_allclose(
+        tape.gradient(y, x).numpy(), sigmoid(np.array([0.5, 1.5])), rtol=1e-6
+    )
+    holder = [tape]
+    del tape, y
+    worker = threading.Thread(target=holder.clear)  # the last reference goes on the worker
+    worker.start()
+    worker.join()
+    assert holder == []
 
 
 # ---- custom_vjp (JAX) ---------------------------------------------------------------------------

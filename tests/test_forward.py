@@ -230,3 +230,59 @@ def test_coverage_every_op_has_its_jvp_tested():
     ops = {n for n in dir(tg._core.ops) if not n.startswith("_")}
     tested = {row.op for row in ALL_ROWS if row.op}
     assert ops <= tested, f"ops whose JVP no row tests: {sorted(ops - tested)}"
+
+
+def test_a_matmul_with_both_tangents_takes_one_matmul_tangent_op():
+    """matmul's JVP da @ b + a @ db is one op (the second GEMM accumulates into the first's
+    output); a tape around the accumulator records it and differentiates it."""
+    rng = rng_for("matmul-tangent-jvp")
+    a, b, da, db = (tg.constant(rng.standard_normal(s)) for s in ((3, 4), (4, 2), (3, 4), (4, 2)))
+    with tg.GradientTape(persistent=True) as outer:
+        outer.watch([a, b, da, db])
+        with ForwardAccumulator([a, b], [da, db]) as acc:
+            z = a @ b
+        t = acc.jvp(z)
+        total = tg.reduce_sum(t)
+    ops_seen = [n["op"] for n in outer._graph()["nodes"]]
+    assert ops_seen.count("matmul_tangent") == 1 and "add" not in ops_seen
+    an, bn, dan, dbn = (v.numpy() for v in (a, b, da, db))
+    np.testing.assert_allclose(t.numpy(), dan @ bn + an @ dbn, rtol=1e-12)
+    ones = np.ones((3, 2))
+    ga, gb, gda, gdb = outer.gradient(total, [a, b, da, db])
+    np.testing.assert_allclose(ga.numpy(), ones @ dbn.T, rtol=1e-12)
+    np.testing.assert_allclose(gb.numpy(), dan.T @ ones, rtol=1e-12)
+    np.testing.assert_allclose(gda.numpy(), ones @ bn.T, rtol=1e-12)
+    np.testing.assert_allclose(gdb.numpy(), an.T @ ones, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("a_shape", "b_shape", "dtypes"),
+    [
+        ((2, 3, 4), (4, 2), ("float64", "float64")),  # batched: two matmuls and an add
+        ((3, 4), (4, 2), ("float32", "float64")),  # mixed dtypes promote as matmul does
+    ],
+)
+def test_matmul_tangents_outside_the_fused_op_are_the_product_rule(a_shape, b_shape, dtypes):
+    rng = rng_for(f"matmul-tangent-fallback-{a_shape}-{dtypes}")
+    an, dan = (rng.standard_normal(a_shape).astype(dtypes[0]) for _ in range(2))
+    bn, dbn = (rng.standard_normal(b_shape).astype(dtypes[1]) for _ in range(2))
+    a, b, da, db = (tg.constant(v) for v in (an, bn, dan, dbn))
+    with ForwardAccumulator([a, b], [da, db]) as acc:
+        z = a @ b
+    t = acc.jvp(z)
+    assert t.dtype == z.dtype and t.shape == z.shape
+    want = np.matmul(dan.astype(np.float64), bn) + np.matmul(an.astype(np.float64), dbn)
+    np.testing.assert_allclose(t.numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+def test_matmul_tangent_names_the_shapes_and_dtypes_it_refuses():
+    m = tg.constant(np.ones((3, 4)))
+    n = tg.constant(np.ones((4, 2)))
+    with pytest.raises(
+        ValueError, match=r"matmul_tangent: the shapes do not fit \(3, 4\) @ \(4, 2\)"
+    ):
+        tg._core.ops.matmul_tangent(m, n, m, m)
+    with pytest.raises(ValueError, match="rank 2"):
+        tg._core.ops.matmul_tangent(tg.constant(np.ones((2, 3, 4))), n, m, n)
+    with pytest.raises(TypeError, match="float64, float64, float64 and int32"):
+        tg._core.ops.matmul_tangent(m, n, m, tg.constant(np.ones((4, 2), np.int32)))

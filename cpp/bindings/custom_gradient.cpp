@@ -1,7 +1,13 @@
-// tg.custom_gradient for Python (python/tapegrad/custom_gradient.py): the decorated call (the
+// tg.custom_gradient for Python (python/tapegrad/custom_gradient.py): the decorated function (the
 // function run under a variable watcher, its result checked and recorded) and a CustomVjp around
 // the user's grad_fn, checked as it answers.
+//
+// The decorated function is a CPython type with a vectorcall entry (like Tensor and GradientTape,
+// tensor_type.cpp and tape.cpp): a Python wrapper frame plus a pybind11 call with four converted
+// arguments cost about as much as the recorded op itself.
 #include <pybind11/stl.h>
+
+#include <structmember.h>
 
 #include <algorithm>
 
@@ -18,23 +24,33 @@ namespace {
 // these calls over the outputs is the one call with every upstream).
 class PyCustomVjp final : public CustomVjp {
  public:
-  PyCustomVjp(std::string name, py::function grad_fn, std::size_t output, std::vector<Tensor> outputs,
-              std::size_t n_args, std::vector<Variable> variables)
-      : name_(std::move(name)),
-        grad_fn_(std::move(grad_fn)),
+  PyCustomVjp(py::handle name, py::handle grad_fn, std::size_t output, const std::vector<Tensor>& outputs,
+              std::size_t n_args, const std::vector<Variable>& variables)
+      : name_(py::reinterpret_borrow<py::object>(name)),
+        grad_fn_(py::reinterpret_borrow<py::object>(grad_fn)),
         output_(output),
         n_args_(n_args),
-        variables_(std::move(variables)) {
+        variables_(variables) {
+    output_types_.reserve(outputs.size());
     for (const Tensor& t : outputs) output_types_.push_back({0, t.dtype(), t.shape()});
   }
 
   ~PyCustomVjp() override {
-    if (!Py_IsInitialized()) {
-      grad_fn_.release();  // the interpreter is gone: nothing left to decrement
+    if (!Py_IsInitialized()) {  // the interpreter is gone: nothing left to decrement
+      grad_fn_.release();
+      name_.release();
+      return;
+    }
+    // A tape is almost always freed by Python (its GradientTape object), so with the GIL held:
+    // then the references go directly, without a GIL acquire and release.
+    if (PyGILState_Check()) {
+      grad_fn_ = py::object();
+      name_ = py::object();
       return;
     }
     py::gil_scoped_acquire gil;
-    grad_fn_ = py::function();
+    grad_fn_ = py::object();
+    name_ = py::object();
   }
 
   Grads vjp(const Node& node, const Tensor& g, Needs) const override {
@@ -65,7 +81,7 @@ class PyCustomVjp final : public CustomVjp {
   }
 
  private:
-  std::string where() const { return "custom_gradient '" + name_ + "'"; }
+  std::string where() const { return "custom_gradient '" + std::string(py::str(name_)) + "'"; }
 
   // grads[first + i] from the i-th of `count` gradients in `part` (a sequence, or a bare tensor or
   // None when count is 1), each None or of its input's shape.
@@ -98,67 +114,54 @@ class PyCustomVjp final : public CustomVjp {
     }
   }
 
-  std::string name_;
-  py::function grad_fn_;
+  py::object name_;  // a str
+  py::object grad_fn_;
   std::size_t output_;
   std::vector<InputMeta> output_types_;
   std::size_t n_args_;
   std::vector<Variable> variables_;
 };
 
-// The outputs of a custom function under new ids that the tapes record as one op of the inputs
-// and variable values, whose VJP is grad_fn.
-py::list record_outputs(const std::string& name, std::vector<Tensor> ins, std::size_t n_args,
-                        const std::vector<Tensor>& outs, const py::function& grad_fn,
-                        const std::vector<Variable>& variables) {
-  py::list result;
-  for (std::size_t i = 0; i < outs.size(); ++i) {
-    auto vjp = std::make_shared<PyCustomVjp>(name, grad_fn, i, outs, n_args, variables);
-    result.append(wrap(custom_gradient(ins, outs[i], std::move(vjp))));
-  }
-  return result;
-}
+std::string type_name(py::handle obj) { return std::string(py::str(py::type::of(obj).attr("__name__"))); }
 
 // tg.custom_gradient's call: f(*args) under a variable watcher, its (outputs, grad_fn) checked,
-// the outputs recorded. In C++ so that the decorated call costs little more than f's own ops.
-// accepts_variables(grad_fn) is asked only when f read trainable variables not passed as inputs.
-py::object custom_gradient_call(const std::string& name, const py::function& f, const py::tuple& args,
-                                const py::function& accepts_variables) {
-  std::vector<Tensor> ins;
-  ins.reserve(args.size());
+// the outputs recorded under new ids as one op of the inputs and variable values whose VJP is
+// grad_fn. accepts_variables(grad_fn) is asked only when f read trainable variables not passed as
+// inputs.
+py::object custom_gradient_call(py::handle name, py::handle f, PyObject* const* args, std::size_t n_args,
+                                py::handle accepts_variables) {
+  auto where = [&] { return "custom_gradient '" + std::string(py::str(name)) + "'"; };
   std::vector<std::uint64_t> passed;  // variables given as inputs are inputs, not `variables`
-  py::tuple call_args(args.size());
-  for (std::size_t i = 0; i < args.size(); ++i) {
+  // f sees its arguments as given, numbers and arrays as tensors (then a converted copy).
+  std::vector<py::object> converted;  // empty while every argument is a tensor or variable
+  for (std::size_t i = 0; i < n_args; ++i) {
     py::handle a = args[i];
     if (is_variable(a)) {
       passed.push_back(variable_of(a)->id);
-      call_args[i] = a;
     } else if (!is_tensor(a)) {
-      call_args[i] = wrap(to_tensor(a));
-    } else {
-      call_args[i] = a;
+      if (converted.empty())
+        for (std::size_t j = 0; j < n_args; ++j) converted.push_back(py::reinterpret_borrow<py::object>(args[j]));
+      converted[i] = wrap(to_tensor(a));
     }
   }
+  std::vector<PyObject*> converted_ptrs;
+  for (const py::object& o : converted) converted_ptrs.push_back(o.ptr());
+  PyObject* const* call_args = converted.empty() ? args : converted_ptrs.data();
   VariableWatcher watcher;
   watcher.enter();
-  py::object result;
-  try {
-    result = f(*call_args);
-  } catch (...) {
-    watcher.exit();
-    throw;
-  }
+  PyObject* raw = PyObject_Vectorcall(f.ptr(), call_args, n_args, nullptr);
   watcher.exit();
-  if (!PyTuple_Check(result.ptr()) && !PyList_Check(result.ptr()))
-    throw TypeError("custom_gradient '" + name + "': the function must return (outputs, grad_fn), got " +
-                    std::string(py::str(py::type::of(result).attr("__name__"))));
-  py::sequence pair = py::reinterpret_borrow<py::sequence>(result);
-  if (py::len(pair) != 2 || !PyCallable_Check(py::object(pair[1]).ptr()))
-    throw TypeError("custom_gradient '" + name + "': the function must return (outputs, grad_fn)");
-  py::object outputs = pair[0];
-  py::function grad_fn = py::reinterpret_borrow<py::function>(py::object(pair[1]));
-  for (py::handle a : call_args) ins.push_back(to_tensor(a));  // a variable input: its value read
-  const std::size_t n_args = ins.size();
+  if (!raw) throw py::error_already_set();
+  py::object result = py::reinterpret_steal<py::object>(raw);
+  if (!PyTuple_Check(raw) && !PyList_Check(raw))
+    throw TypeError(where() + ": the function must return (outputs, grad_fn), got " + type_name(result));
+  if (PySequence_Fast_GET_SIZE(raw) != 2 || !PyCallable_Check(PySequence_Fast_GET_ITEM(raw, 1)))
+    throw TypeError(where() + ": the function must return (outputs, grad_fn)");
+  py::handle outputs = PySequence_Fast_GET_ITEM(raw, 0);
+  py::handle grad_fn = PySequence_Fast_GET_ITEM(raw, 1);
+  std::vector<Tensor> ins;
+  ins.reserve(n_args);
+  for (std::size_t i = 0; i < n_args; ++i) ins.push_back(to_tensor(call_args[i]));  // a variable: its value read
   std::vector<Variable> variables;
   for (std::size_t i = 0; i < watcher.variables().size(); ++i) {
     const Variable& v = watcher.variables()[i];
@@ -169,36 +172,154 @@ py::object custom_gradient_call(const std::string& name, const py::function& f, 
   if (!variables.empty() && !accepts_variables(grad_fn).cast<bool>()) {
     std::string names;
     for (const Variable& v : variables) names += (names.empty() ? "'" : ", '") + v->name + "'";
-    throw TypeError("custom_gradient '" + name + "' reads variables [" + names +
+    throw TypeError(where() + " reads variables [" + names +
                     "], so grad_fn must accept a keyword argument 'variables' and return "
                     "(input_grads, variable_grads)");
   }
-  const bool single = is_tensor(outputs);
   std::vector<Tensor> outs;
+  const bool single = is_tensor(outputs);
   if (single) {
     outs.push_back(tensor_of(outputs));
   } else {
     if (!PyTuple_Check(outputs.ptr()) && !PyList_Check(outputs.ptr()))
-      throw TypeError("custom_gradient '" + name + "': the function must return tensors, got " +
-                      std::string(py::str(py::type::of(outputs).attr("__name__"))));
+      throw TypeError(where() + ": the function must return tensors, got " + type_name(outputs));
     for (py::handle h : outputs) {
-      if (!is_tensor(h))
-        throw TypeError("custom_gradient '" + name + "': the function must return tensors, got " +
-                        std::string(py::str(py::type::of(h).attr("__name__"))));
+      if (!is_tensor(h)) throw TypeError(where() + ": the function must return tensors, got " + type_name(h));
       outs.push_back(tensor_of(h));
     }
   }
-  py::list recorded = record_outputs(name, std::move(ins), n_args, outs, grad_fn, variables);
-  if (single) return recorded[0];
+  auto record = [&](std::size_t i) {
+    auto vjp = std::make_shared<PyCustomVjp>(name, grad_fn, i, outs, n_args, variables);
+    return wrap(custom_gradient(ins, outs[i], std::move(vjp)));
+  };
+  if (single) return record(0);  // no list for the common single output
+  py::list recorded(outs.size());
+  for (std::size_t i = 0; i < outs.size(); ++i) PyList_SET_ITEM(recorded.ptr(), i, record(i).release().ptr());
   if (PyTuple_Check(outputs.ptr())) return py::tuple(recorded);
   return std::move(recorded);
+}
+
+// ---- the decorated function: CustomGradientFunction(f, name, accepts_variables) --------------
+struct PyCustomFunction {
+  PyObject_HEAD
+  vectorcallfunc vectorcall;
+  PyObject* fn;                 // the decorated f
+  PyObject* name;               // f's name, for messages
+  PyObject* accepts_variables;  // custom_gradient.py's _accepts_variables
+  PyObject* dict;               // __name__, __doc__, __wrapped__, ... (functools.update_wrapper)
+  PyObject* weakrefs;
+};
+
+PyCustomFunction* as_custom(PyObject* self) { return reinterpret_cast<PyCustomFunction*>(self); }
+
+PyObject* new_ref(PyObject* o) {  // Py_NewRef, which Python 3.9 lacks
+  Py_INCREF(o);
+  return o;
+}
+
+PyObject* custom_function_call(PyObject* self, PyObject* const* args, std::size_t nargsf, PyObject* kwnames) {
+  PyCustomFunction* c = as_custom(self);
+  return guarded([&]() -> py::object {
+    if (kwnames && PyTuple_GET_SIZE(kwnames) > 0) {
+      py::list names = py::reinterpret_borrow<py::list>(PySequence_List(kwnames));
+      names.attr("sort")();
+      throw TypeError("custom_gradient '" + std::string(py::str(c->name)) +
+                      "': pass the inputs positionally (keyword arguments " + std::string(py::repr(names)) +
+                      " have no gradient)");
+    }
+    return custom_gradient_call(c->name, c->fn, args, PyVectorcall_NARGS(nargsf), c->accepts_variables);
+  });
+}
+
+PyObject* custom_function_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
+  PyObject *fn, *name, *accepts_variables;
+  static const char* keywords[] = {"fn", "name", "accepts_variables", nullptr};
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OUO:CustomGradientFunction", const_cast<char**>(keywords), &fn,
+                                   &name, &accepts_variables))
+    return nullptr;
+  if (!PyCallable_Check(fn) || !PyCallable_Check(accepts_variables)) {
+    PyErr_SetString(PyExc_TypeError, "CustomGradientFunction: fn and accepts_variables must be callable");
+    return nullptr;
+  }
+  PyObject* self = type->tp_alloc(type, 0);
+  if (!self) return nullptr;
+  PyCustomFunction* c = as_custom(self);
+  c->vectorcall = custom_function_call;
+  c->fn = new_ref(fn);
+  c->name = new_ref(name);
+  c->accepts_variables = new_ref(accepts_variables);
+  c->dict = nullptr;
+  c->weakrefs = nullptr;
+  return self;
+}
+
+int custom_function_traverse(PyObject* self, visitproc visit, void* arg) {
+  PyCustomFunction* c = as_custom(self);
+  Py_VISIT(c->fn);
+  Py_VISIT(c->name);
+  Py_VISIT(c->accepts_variables);
+  Py_VISIT(c->dict);
+  Py_VISIT(Py_TYPE(self));
+  return 0;
+}
+
+int custom_function_clear(PyObject* self) {
+  PyCustomFunction* c = as_custom(self);
+  Py_CLEAR(c->fn);
+  Py_CLEAR(c->name);
+  Py_CLEAR(c->accepts_variables);
+  Py_CLEAR(c->dict);
+  return 0;
+}
+
+void custom_function_dealloc(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  PyObject_GC_UnTrack(self);
+  if (as_custom(self)->weakrefs) PyObject_ClearWeakRefs(self);
+  custom_function_clear(self);
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+// As a class attribute it binds like a function: instance.method(x) passes the instance first.
+PyObject* custom_function_get(PyObject* self, PyObject* obj, PyObject*) {
+  if (!obj || obj == Py_None) return new_ref(self);
+  return PyMethod_New(self, obj);
+}
+
+PyObject* custom_function_repr(PyObject* self) {
+  return PyUnicode_FromFormat("<custom_gradient function %S>", as_custom(self)->name);
 }
 
 }  // namespace
 
 void bind_custom_gradient(py::module_& m) {
-  m.def("custom_gradient_call", &custom_gradient_call, py::arg("name"), py::arg("f"), py::arg("args"),
-        py::arg("accepts_variables"), "tg.custom_gradient's call (custom_gradient.py).");
+  static PyMemberDef members[] = {
+      {"__vectorcalloffset__", T_PYSSIZET, offsetof(PyCustomFunction, vectorcall), READONLY, nullptr},
+      {"__dictoffset__", T_PYSSIZET, offsetof(PyCustomFunction, dict), READONLY, nullptr},
+      {"__weaklistoffset__", T_PYSSIZET, offsetof(PyCustomFunction, weakrefs), READONLY, nullptr},
+      {nullptr, 0, 0, 0, nullptr}};
+  static PyGetSetDef getset[] = {{"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, nullptr, nullptr},
+                                 {nullptr, nullptr, nullptr, nullptr, nullptr}};
+  auto fn = [](auto f) { return reinterpret_cast<void*>(f); };
+  static PyType_Slot slots[] = {
+      {Py_tp_new, fn(custom_function_new)},
+      {Py_tp_dealloc, fn(custom_function_dealloc)},
+      {Py_tp_traverse, fn(custom_function_traverse)},
+      {Py_tp_clear, fn(custom_function_clear)},
+      {Py_tp_call, fn(PyVectorcall_Call)},
+      {Py_tp_descr_get, fn(custom_function_get)},
+      {Py_tp_repr, fn(custom_function_repr)},
+      {Py_tp_members, members},
+      {Py_tp_getset, getset},
+      {Py_tp_doc, const_cast<char*>("A tg.custom_gradient function (custom_gradient.py): calling it runs fn "
+                                    "and records its outputs with fn's grad_fn as their VJP.")},
+      {0, nullptr}};
+  static PyType_Spec spec = {"tapegrad._core.CustomGradientFunction", sizeof(PyCustomFunction), 0,
+                             Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL, slots};
+  PyObject* type = PyType_FromSpec(&spec);
+  if (!type) throw py::error_already_set();
+  m.add_object("CustomGradientFunction", type);
 }
 
 }  // namespace tg::py_bind

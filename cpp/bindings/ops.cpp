@@ -197,6 +197,11 @@ void bind_ops(py::module_& m) {
     auto [a, b] = to_tensors(a_, b_);
     return wrap(run_op(std::max(a.size(), b.size()) * 8, [&] { return tg::matmul(a, b, ta, tb); }));
   }, py::arg("a"), py::arg("b"), py::arg("transpose_a") = false, py::arg("transpose_b") = false);
+  ops.def("matmul_tangent", [](py::handle da_, py::handle b_, py::handle a_, py::handle db_, bool ta, bool tb) {
+    const Tensor da = to_tensor(da_), b = to_tensor(b_), a = to_tensor(a_), db = to_tensor(db_);
+    return wrap(run_op((da.size() + a.size()) * 8, [&] { return tg::matmul_tangent(da, b, a, db, ta, tb); }));
+  }, py::arg("da"), py::arg("b"), py::arg("a"), py::arg("db"), py::arg("transpose_a") = false,
+     py::arg("transpose_b") = false);
   ops.def("dense", [](py::handle x_, py::handle w_, py::handle b_, py::handle activation) {
     auto [x, w] = to_tensors(x_, w_);
     std::optional<Tensor> b;

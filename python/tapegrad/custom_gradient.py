@@ -25,21 +25,13 @@ def custom_gradient(f: Callable) -> Callable:
     """Decorates ``f(*x) -> (y, grad_fn)`` (see the module docstring)."""
     if not callable(f):
         raise TypeError(f"custom_gradient needs a callable, got {type(f).__name__}")
-    name = getattr(f, "__name__", "function")
-
-    @functools.wraps(f)
-    def decorated(*args, **kwargs):
-        if kwargs:
-            raise TypeError(
-                f"custom_gradient '{name}': pass the inputs positionally (keyword arguments "
-                f"{sorted(kwargs)} have no gradient)"
-            )
-        # f runs under a variable watcher; its (outputs, grad_fn) is checked and recorded, all
-        # in one C++ call (cpp/bindings/custom_gradient.cpp). A Variable passed as an input is
-        # an input (its value), not one of `variables`.
-        return _core.custom_gradient_call(name, f, args, _accepts_variables)
-
-    return decorated
+    # A C++ callable (cpp/bindings/custom_gradient.cpp): the call runs f under a variable watcher
+    # and checks and records its (outputs, grad_fn), with no Python frame of its own. A Variable
+    # passed as an input is an input (its value), not one of `variables`.
+    decorated = _core.CustomGradientFunction(
+        f, str(getattr(f, "__name__", "function")), _accepts_variables
+    )
+    return functools.update_wrapper(decorated, f)
 
 
 def _accepts_variables(fn: Callable) -> bool:

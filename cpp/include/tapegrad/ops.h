@@ -87,6 +87,9 @@ Tensor argmax_equal(const Tensor& a, const Tensor& b, std::int64_t axis = -1);
 // ---- linear algebra (linalg.cpp) ----
 // op(a) @ op(b) for rank >= 2, batch dimensions broadcast; op = transpose of the last two axes.
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
+// op(da) @ op(b) + op(a) @ op(db) in one op (matmul's tangent): rank 2, one floating dtype.
+Tensor matmul_tangent(const Tensor& da, const Tensor& b, const Tensor& a, const Tensor& db,
+                      bool transpose_a = false, bool transpose_b = false);
 // act(x @ kernel + bias) in one GEMM pass (bias and relu in the epilogue); x has rank >= 2 and its
 // leading axes are flattened into the GEMM's rows; kernel is (K, N), bias (N,) or absent.
 Tensor dense(const Tensor& x, const Tensor& kernel, const std::optional<Tensor>& bias, bool relu);

@@ -33,32 +33,36 @@ Recorders& recorders() {
 
 namespace {
 template <class Inputs>
+std::shared_ptr<Node> make_node(const OpDef& op, const Inputs& inputs, const Tensor& out, TensorRefs saved,
+                                Attrs&& attrs) {
+  auto node = std::make_shared<Node>();
+  node->op = &op;
+  node->inputs.reserve(inputs.size());
+  for (const Tensor& in : inputs) node->inputs.push_back({in.id(), in.dtype(), in.shape()});
+  node->output = out.id();
+  node->out_dtype = out.dtype();
+  node->out_shape = out.shape();
+  node->saved.reserve(saved.size());
+  for (const Tensor& s : saved) node->saved.push_back(s);
+  node->attrs = std::move(attrs);
+  return node;
+}
+
+// node: built already (forward mode built it for the accumulators), else built here once, shared
+// by every tape that records the op.
+template <class Inputs>
 void record_on_tapes(const OpDef& op, const Inputs& inputs, const Tensor& out, TensorRefs saved,
-                     Attrs&& attrs) {
-  std::shared_ptr<Node> node;  // built once, shared by every tape that records the op
+                     Attrs&& attrs, std::shared_ptr<Node> node = nullptr) {
   for (Tape* tape : active_tapes()) {
     if (!tape->recording()) continue;
     bool tracked = false;
     for (const Tensor& in : inputs) tracked = tracked || tape->tracks(in.id());
     if (!tracked) continue;
-    if (!node) {
-      node = std::make_shared<Node>();
-      node->op = &op;
-      node->inputs.reserve(inputs.size());
-      for (const Tensor& in : inputs) node->inputs.push_back({in.id(), in.dtype(), in.shape()});
-      node->output = out.id();
-      node->out_dtype = out.dtype();
-      node->out_shape = out.shape();
-      node->saved.reserve(saved.size());
-      for (const Tensor& s : saved) node->saved.push_back(s);
-      node->attrs = std::move(attrs);
-    }
+    if (!node) node = make_node(op, inputs, out, saved, std::move(attrs));
     tape->add_node(node);
   }
 }
-}  // namespace
 
-namespace {
 // The order matters: the trace sees the op before a JVP rule's ops read its output, and the tapes
 // record it before those ops too (a topological order).
 template <class Inputs>
@@ -74,20 +78,14 @@ void record_everywhere(const OpDef& op, const Inputs& inputs, const Tensor& out,
   for (const ForwardAccumulator* acc : recorders().accumulators)
     forward = forward || acc->has_tangent_for_any(inputs);
   if (!forward) return record_on_tapes(op, inputs, out, saved, std::move(attrs));
+  // One Node for the tapes and the JVP rules alike (a rule reads its attributes and shapes).
+  const std::shared_ptr<Node> node = make_node(op, inputs, out, saved, std::move(attrs));
+  record_on_tapes(op, inputs, out, saved, Attrs(), node);
   const std::vector<Tensor> in(inputs.begin(), inputs.end());
-  Node node;  // what a JVP rule reads, built once for every accumulator
-  node.op = &op;
-  node.inputs.reserve(in.size());
-  for (const Tensor& t : in) node.inputs.push_back({t.id(), t.dtype(), t.shape()});
-  node.output = out.id();
-  node.out_dtype = out.dtype();
-  node.out_shape = out.shape();
-  node.attrs = attrs;
-  record_on_tapes(op, inputs, out, saved, std::move(attrs));
   // By index: an accumulator's rule neither adds nor removes accumulators.
   const std::size_t n_accumulators = recorders().accumulators.size();
   for (std::size_t i = 0; i < n_accumulators && i < recorders().accumulators.size(); ++i)
-    recorders().accumulators[i]->on_op(in, out, node);
+    recorders().accumulators[i]->on_op(in, out, *node);
 }
 }  // namespace
 

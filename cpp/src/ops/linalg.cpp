@@ -10,6 +10,28 @@ namespace tg {
 
 namespace {
 Shape batch_of(const Shape& s) { return Shape(s.begin(), s.end() - 2); }
+
+// For z = op(x) @ op(y) and z's gradient g: x's and y's gradients before any batch reduction
+// (z = x @ y: g @ y^T and x^T @ g; the transposed variants by the same algebra).
+Tensor matmul_grad_left(const Tensor& g, const Tensor& y, bool tx, bool ty) {
+  return tx ? matmul(y, g, ty, true) : matmul(g, y, false, !ty);
+}
+Tensor matmul_grad_right(const Tensor& g, const Tensor& x, bool tx, bool ty) {
+  return ty ? matmul(g, x, true, tx) : matmul(x, g, !tx, false);
+}
+
+// op(x1) @ op(y1) + op(x2) @ op(y2), a term absent (undefined) when its x or y is: the tangent of
+// a product. One matmul_tangent op when it applies (both terms, rank 2, one dtype), else matmuls
+// and an add. Undefined when both terms are absent.
+Tensor sum_of_products(const Tensor& x1, const Tensor& y1, const Tensor& x2, const Tensor& y2, bool tx, bool ty) {
+  const bool first = x1.defined() && y1.defined(), second = x2.defined() && y2.defined();
+  if (first && second && x1.rank() == 2 && y1.rank() == 2 && x2.rank() == 2 && y2.rank() == 2 &&
+      x1.dtype() == y1.dtype() && x1.dtype() == x2.dtype() && x1.dtype() == y2.dtype())
+    return matmul_tangent(x1, y1, x2, y2, tx, ty);
+  const Tensor p1 = first ? matmul(x1, y1, tx, ty) : Tensor(), p2 = second ? matmul(x2, y2, tx, ty) : Tensor();
+  if (!p1.defined() || !p2.defined()) return p1.defined() ? p1 : p2;
+  return add(p1, p2);
+}
 }  // namespace
 
 // ---- matmul: z = op(a) @ op(b).  For z = a @ b: da = g @ b^T, db = a^T @ g; the transposed
@@ -18,13 +40,13 @@ static const OpDef kMatmul{"matmul", [](const Node& n, const Tensor& g, Needs ne
   const Tensor &a = n.saved[0], &b = n.saved[1];
   const bool ta = n.attrs.flag_a, tb = n.attrs.flag_b;
   Tensor da, db;
-  if (need[0]) da = ta ? matmul(b, g, tb, true) : matmul(g, b, false, !tb);
-  if (need[1]) db = tb ? matmul(g, a, true, ta) : matmul(a, g, !ta, false);
+  if (need[0]) da = matmul_grad_left(g, b, ta, tb);
+  if (need[1]) db = matmul_grad_right(g, a, ta, tb);
   return {da.defined() ? sum_to_shape(da, a.shape()) : da, db.defined() ? sum_to_shape(db, b.shape()) : db};
 }, [](const std::vector<Tensor>& in, const Node& n) { return matmul(in[0], in[1], n.attrs.flag_a, n.attrs.flag_b); },
 [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  const bool ta = n.attrs.flag_a, tb = n.attrs.flag_b;
-  return detail::jvp_sum({t[0].defined() ? matmul(t[0], in[1], ta, tb) : Tensor(), t[1].defined() ? matmul(in[0], t[1], ta, tb) : Tensor()}, n);
+  // The product rule da @ b + a @ db, one matmul_tangent op when both tangents are there.
+  return detail::jvp_sum({sum_of_products(t[0], in[1], in[0], t[1], n.attrs.flag_a, n.attrs.flag_b)}, n);
 }};
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   // Validate the shapes before any promotion cast is recorded: a failing op records nothing.
@@ -79,6 +101,53 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   attrs.flag_a = ta;
   attrs.flag_b = tb;
   record(kMatmul, {a, b}, z, {a, b}, std::move(attrs));
+  return z;
+}
+
+// ---- matmul_tangent: z = op(da) @ op(b) + op(a) @ op(db), the tangent of a @ b (product rule) as
+// one op: the second GEMM accumulates into the first's output (beta = 1), with no add op and no
+// second buffer. Rank 2 and one floating dtype (sum_of_products falls back otherwise). It is
+// bilinear in the pairs: each input's gradient is a matmul VJP, and its JVP is the product rule
+// again, by sum_of_products.  Saves its four inputs.
+static const OpDef kMatmulTangent{"matmul_tangent", [](const Node& n, const Tensor& g, Needs need) -> Grads {
+  const Tensor &da = n.saved[0], &b = n.saved[1], &a = n.saved[2], &db = n.saved[3];
+  const bool ta = n.attrs.flag_a, tb = n.attrs.flag_b;
+  return {need[0] ? matmul_grad_left(g, b, ta, tb) : Tensor(), need[1] ? matmul_grad_right(g, da, ta, tb) : Tensor(),
+          need[2] ? matmul_grad_left(g, db, ta, tb) : Tensor(), need[3] ? matmul_grad_right(g, a, ta, tb) : Tensor()};
+}, [](const std::vector<Tensor>& in, const Node& n) { return matmul_tangent(in[0], in[1], in[2], in[3], n.attrs.flag_a, n.attrs.flag_b); },
+[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+  const bool ta = n.attrs.flag_a, tb = n.attrs.flag_b;
+  return detail::jvp_sum({sum_of_products(t[0], in[1], in[0], t[1], ta, tb), sum_of_products(t[2], in[3], in[2], t[3], ta, tb)}, n);
+}};
+Tensor matmul_tangent(const Tensor& da, const Tensor& b, const Tensor& a, const Tensor& db, bool ta, bool tb) {
+  auto shapes = [&] {
+    return shape_str(da.shape()) + " @ " + shape_str(b.shape()) + " + " + shape_str(a.shape()) + " @ " +
+           shape_str(db.shape()) + (ta || tb ? " (with transposes)" : "");
+  };
+  if (da.rank() != 2 || b.rank() != 2 || a.rank() != 2 || db.rank() != 2)
+    throw ValueError("matmul_tangent: every operand needs rank 2, got " + shapes());
+  const DType dt = da.dtype();
+  if (!is_floating(dt) || b.dtype() != dt || a.dtype() != dt || db.dtype() != dt)
+    throw TypeError(std::string("matmul_tangent: the operands need one floating dtype, got ") + dtype_name(da.dtype()) + ", " +
+                    dtype_name(b.dtype()) + ", " + dtype_name(a.dtype()) + " and " + dtype_name(db.dtype()));
+  auto rows = [](const Tensor& x, bool t) { return x.shape()[t ? 1 : 0]; };
+  auto cols = [](const Tensor& x, bool t) { return x.shape()[t ? 0 : 1]; };
+  const std::int64_t M = rows(da, ta), N = cols(b, tb), K1 = cols(da, ta), K2 = cols(a, ta);
+  if (rows(b, tb) != K1 || rows(a, ta) != M || cols(db, tb) != N || rows(db, tb) != K2)
+    throw ValueError("matmul_tangent: the shapes do not fit " + shapes());
+  check_shape({M, N}, itemsize(dt), "matmul_tangent");
+  Tensor z = Tensor::empty(dt, {M, N});
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    kernels::gemm<T>(ta, tb, M, N, K1, T(1), da.data<T>(), da.shape()[1], b.data<T>(), b.shape()[1], T(0),
+                     z.mutable_data<T>(), N);
+    kernels::gemm<T>(ta, tb, M, N, K2, T(1), a.data<T>(), a.shape()[1], db.data<T>(), db.shape()[1], T(1),
+                     z.mutable_data<T>(), N);
+  });
+  Attrs attrs;
+  attrs.flag_a = ta;
+  attrs.flag_b = tb;
+  record(kMatmulTangent, {da, b, a, db}, z, {da, b, a, db}, std::move(attrs));
   return z;
 }
 
