@@ -452,12 +452,12 @@ void gemm_team_member(const GemmProblem<T>& pr, int tid, int nt) {
 
 // ---- mid-size products: work shared out to helpers ---------------------------------------------
 // Note [Helper-shared GEMM]: from kHelperMinWork multiply-adds, with more than one thread, up to
-// products whose whole packed B fits in a quarter of L3, the team is run_helpers's: no member
-// waits for another to arrive, so a worker that is not awake costs the caller nothing; it joins
-// when it wakes, or never. That matters on small VMs: a worker idle for a while starts late after
-// it is woken (its vCPU has halted), as late as a whole 256^3 product takes, and the team path's
-// barriers then stall the caller (docs/performance.md); the dynamic tasks also balance a core
-// slowed by its neighbours. The work is two queues drawn from shared counters: first the B micro-panels of every
+// products whose whole packed B fits in a quarter of L3, the team is run_helpers's: no member waits
+// for another to arrive, so a worker that is not awake costs the caller nothing; it joins when it
+// wakes, or never. That matters on small VMs: a worker idle for a while starts late after it is
+// woken (its vCPU has halted), as late as a whole 256^3 product takes, and the team path's barriers
+// then stall the caller (docs/performance.md); the dynamic tasks also balance a core slowed by its
+// neighbours. The work is two queues drawn from shared counters: first the B micro-panels of every
 // K block (packed once, into one buffer, each marked ready when done), then tasks of rows x panel
 // groups (each packs its own A rows, then runs its tiles, waiting only for panels another running
 // member is packing at that moment). Every tile gets the same kernel, K blocks and epilogues as in
