@@ -26,7 +26,7 @@ SIZES = (64, 128, 256, 512, 1024, 2048)
 
 # Pause before timing a library on 2+ threads: OpenBLAS's (and OpenMP's) idle workers keep spinning
 # on a core for ~0.1 s after a call, so the library timed right after NumPy would share the 2 cores
-# with them (measured: tapegrad's 2-thread n=512 GEMM 120 GFLOP/s alone, 60 right after NumPy's).
+# with them (docs/performance.md has the measured effect).
 SETTLE_S = 0.15
 
 

@@ -1,6 +1,6 @@
 // Threaded kernels called after the caller has been busy elsewhere: per-call time of a GEMM and a
 // relu on 1 and 2 threads, back to back and after a busy gap (the pool's worker has gone to sleep,
-// and on a VM its vCPU may have halted: a wake-up then takes 100+ us). With run_helpers
+// and on a VM its vCPU may have halted: a wake-up then takes far longer). With run_helpers
 // (threadpool.h) a late worker should never make 2 threads slower than 1.
 //   usage: bench_threads [gap_us ...]   (default gaps: 0 and 2000)
 #include <algorithm>

@@ -362,6 +362,85 @@ def test_missing_truncated_or_lying_weights(saved):
         models.load_model(saved)
 
 
+def test_model_json_records_the_format_and_tapegrad_versions(saved):
+    config = json.loads((saved / "model.json").read_text())
+    assert config["format_version"] == models.FORMAT_VERSION == 1
+    assert config["tapegrad_version"] == tg.__version__
+
+
+def test_a_folder_from_before_format_version_still_loads(saved):
+    _edit_config(saved, lambda c: [c.pop("format_version"), c.pop("tapegrad_version")])
+    assert len(models.load_model(saved).get_weights()) == 4
+
+
+def test_a_newer_format_is_refused_naming_both_versions(saved):
+    _edit_config(saved, lambda c: c.update(format_version=2, tapegrad_version="9.0"))
+    with pytest.raises(models.ModelFileError, match=r"model\.json' has format_version 2") as info:
+        models.load_model(saved)
+    assert "tapegrad 9.0" in str(info.value) and "upgrade tapegrad" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda c: c.update(format_version="1"), "format_version must be a positive int"),
+        (lambda c: c.update(format_version=1.0), "format_version must be a positive int"),
+        (lambda c: c.update(format_version=0), "format_version must be a positive int"),
+        (lambda c: c.update(format_version=True), "format_version must be a positive int"),
+        (lambda c: c.update(tapegrad_version=1), "tapegrad_version must be a string"),
+        (lambda c: c["layers"][0]["config"].update(units="3"), "not a model written by"),
+        (lambda c: c["layers"][0]["config"].update(units=None), "not a model written by"),
+        (lambda c: c["layers"][0].update(class_name=7), "not a model written by"),
+        (lambda c: c["layers"][0]["config"].update(activation=5), "not a model written by"),
+        (lambda c: c.update(layers={"a": 1}), "expected an object with a 'layers' list"),
+    ],
+)
+def test_wrong_json_types_are_one_error_naming_model_json(saved, edit, match):
+    _edit_config(saved, edit)
+    with pytest.raises(models.ModelFileError, match=match) as info:
+        models.load_model(saved)
+    assert "model.json" in str(info.value)
+
+
+def test_every_bad_folder_is_a_model_file_error(saved):
+    """The one error type, for each kind of damage (a ValueError subclass, so older callers that
+    catch ValueError still do)."""
+    assert issubclass(models.ModelFileError, ValueError)
+    good_json = (saved / "model.json").read_bytes()
+    good_weights = (saved / "weights.npz").read_bytes()
+    damage = [
+        ("model.json", b"{not json"),
+        ("model.json", good_json.replace(b'"format_version": 1', b'"format_version": 99')),
+        ("weights.npz", good_weights[:-10]),  # truncated: the zip directory is gone
+        ("weights.npz", good_weights[:100] + b"\xff" * 50 + good_weights[150:]),  # corrupted
+        ("weights.npz", b""),
+    ]
+    for name, content in damage:
+        (saved / name).write_bytes(content)
+        with pytest.raises(models.ModelFileError) as info:
+            models.load_model(saved)
+        assert name in str(info.value), (name, str(info.value))
+        (saved / "model.json").write_bytes(good_json)
+        (saved / "weights.npz").write_bytes(good_weights)
+    assert len(models.load_model(saved).get_weights()) == 4
+
+
+def test_weights_of_other_shapes_name_both_files(saved, tmp_path):
+    other = models.Sequential([layers.Dense(4, "relu", input_shape=(2,)), layers.Dense(1)])
+    other.save(tmp_path / "other")
+    (saved / "weights.npz").write_bytes((tmp_path / "other" / "weights.npz").read_bytes())
+    with pytest.raises(models.ModelFileError, match=r"holds weights of shapes \[\(2, 4\)") as info:
+        models.load_model(saved)
+    assert "weights.npz" in str(info.value) and "model.json" in str(info.value)
+
+
+def test_object_arrays_in_weights_are_refused_without_unpickling(saved):
+    """A pickled object array would run code on np.load(allow_pickle=True); it is refused."""
+    _rewrite_weights(saved, {"0000.npy": _npy(np.array([{"a": 1}], dtype=object))})
+    with pytest.raises(models.ModelFileError, match="not floating"):
+        models.load_model(saved)
+
+
 def test_mse_warning_follows_the_warnings_filters():
     import warnings
 

@@ -138,7 +138,8 @@ Tensor to_tensor(py::handle obj, std::optional<DType> like) {
   if (PyFloat_CheckExact(obj.ptr()))
     return Tensor::scalar(like ? weak_dtype('f', *like) : DType::Float32, PyFloat_AS_DOUBLE(obj.ptr()));
   // NumPy's float scalars (a metric's np.float32 result, `x * np.float64(2)`) without the
-  // np.asarray round trip below, which costs ~3 us; their value converts to double exactly.
+  // np.asarray round trip below, which costs more than the op itself for small tensors
+  // (docs/performance.md); their value converts to double exactly.
   static PyTypeObject* const np_float32 = numpy_type("float32");
   static PyTypeObject* const np_float64 = numpy_type("float64");
   if (Py_TYPE(obj.ptr()) == np_float32 || Py_TYPE(obj.ptr()) == np_float64) {

@@ -1,6 +1,7 @@
-"""``python -m tapegrad [train|predict|demo]``, the same as the ``tapegrad`` console script.
+"""``python -m tapegrad [train|predict|demo] ...``: the ``tapegrad`` command (see cli.py).
 
-Without a command it runs the seed notebook's derivative and gradient-descent cells (``demo``).
+Without arguments, ``python -m tapegrad`` runs the seed notebook's derivative cells (``demo``), as
+it always has; the ``tapegrad`` script prints its help instead.
 """
 
 from __future__ import annotations
@@ -10,4 +11,4 @@ import sys
 from .cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:] or ["demo"]))

@@ -3,11 +3,15 @@
 ``.variables`` and ``.trainable_variables`` list each layer's weights in layer order (kernel then
 bias for Dense). ``compile``/``fit``/``evaluate``/``predict`` delegate to
 ``tg.train.Trainer``. ``save(dir)`` writes ``model.json`` (architecture) and ``weights.npz``;
-``load_model(dir)`` rebuilds it, Normalization statistics included.
+``load_model(dir)`` rebuilds it, Normalization statistics included. ``model.json`` carries
+``format_version`` (bumped when a change would make an older tapegrad misread a folder) and the
+``tapegrad_version`` that wrote it; every way a folder can be unreadable raises ``ModelFileError``
+naming the file. No file is ever unpickled (``allow_pickle=False`` throughout).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import json
 import math
@@ -25,6 +29,20 @@ from .trainer import Trainer, predict
 
 MODEL_FILE = "model.json"
 WEIGHTS_FILE = "weights.npz"
+# 1: {format_version, tapegrad_version, name, input_shape, layers}. Folders written before the
+# field existed have no format_version and read as format 1.
+FORMAT_VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """A model folder that ``load_model`` cannot read; the message names the file and the fault."""
+
+
+def _tapegrad_version() -> str:
+    try:
+        return importlib.metadata.version("tapegrad")
+    except importlib.metadata.PackageNotFoundError:  # imported from a source tree, not installed
+        return "unknown"
 
 
 class Sequential:
@@ -163,6 +181,8 @@ class Sequential:
     # -- saving the whole model ----------------------------------------------------------
     def get_config(self) -> dict:
         return {
+            "format_version": FORMAT_VERSION,
+            "tapegrad_version": _tapegrad_version(),
             "name": self.name,
             "input_shape": None if self._input_shape is None else list(self._input_shape),
             "layers": [
@@ -256,9 +276,10 @@ class Sequential:
 
 
 def load_model(directory) -> Sequential:
-    """A model written by ``Sequential.save``. A folder that is not one (bad JSON or UTF-8, an
-    unknown layer, a negative or unknown input dimension, weights missing, truncated or of other
-    shapes than the architecture gives) raises ValueError naming the file, before any weight is
+    """A model written by ``Sequential.save``. A folder that is not one (bad JSON or UTF-8, a newer
+    format_version, fields of the wrong type, an unknown layer, a negative or unknown input
+    dimension, weights missing, truncated, corrupted or of other shapes than the architecture
+    gives) raises ``ModelFileError`` (a ValueError) naming the file, before any weight is
     allocated."""
     directory = Path(directory)
     config_path = directory / MODEL_FILE
@@ -268,8 +289,8 @@ def load_model(directory) -> Sequential:
     where = repr(os.fspath(config_path))
     try:
         model = Sequential([_layer_from(c) for c in config["layers"]], name=config.get("name"))
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{where}: not a model written by Sequential.save: {e}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
+        raise ModelFileError(f"{where}: not a model written by Sequential.save: {e}") from None
     input_shape = _input_shape_from(config, where)
     try:
         expected, shape = [], input_shape
@@ -277,7 +298,7 @@ def load_model(directory) -> Sequential:
             expected += [(layer, s) for s in layer.weight_shapes(shape)]
             shape = layer.compute_output_shape(shape)
     except (TypeError, ValueError) as e:
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: input_shape {list(input_shape)} does not fit the layers: {e}"
         ) from None
     weights_path = directory / WEIGHTS_FILE
@@ -285,7 +306,7 @@ def load_model(directory) -> Sequential:
     # Compared before building: the arrays exist, so a matching model allocates no more than them.
     found = [tuple(w.shape) for w in weights]
     if found != [s for _, s in expected]:
-        raise ValueError(
+        raise ModelFileError(
             f"{os.fspath(weights_path)!r} holds weights of shapes {found}, but {where} describes "
             f"{[s for _, s in expected]} (layers {[layer.name for layer, _ in expected]})"
         )
@@ -302,15 +323,30 @@ def _read_config(path: Path) -> dict:
     try:
         config = json.loads(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as e:
-        raise ValueError(f"{where} is not UTF-8 text: {e}") from None
+        raise ModelFileError(f"{where} is not UTF-8 text: {e}") from None
     except json.JSONDecodeError as e:
-        raise ValueError(f"{where} is not valid JSON: {e}") from None
+        raise ModelFileError(f"{where} is not valid JSON: {e}") from None
     except RecursionError:
-        raise ValueError(f"{where} nests too deeply to be a model config") from None
+        raise ModelFileError(f"{where} nests too deeply to be a model config") from None
+    except OSError as e:
+        raise ModelFileError(f"{where} cannot be read: {e}") from None
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
-        raise ValueError(f"{where} is not a model config: expected an object with a 'layers' list")
+        raise ModelFileError(
+            f"{where} is not a model config: expected an object with a 'layers' list"
+        )
     if not isinstance(config.get("name", ""), (str, type(None))):
-        raise ValueError(f"{where}: the model name must be a string")
+        raise ModelFileError(f"{where}: the model name must be a string")
+    version = config.get("format_version", 1)
+    if type(version) is not int or version < 1:
+        raise ModelFileError(f"{where}: format_version must be a positive int, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{where} has format_version {version}, written by tapegrad "
+            f"{config.get('tapegrad_version', '?')}; this tapegrad ({_tapegrad_version()}) reads "
+            f"format_version {FORMAT_VERSION} and older: upgrade tapegrad to load it"
+        )
+    if not isinstance(config.get("tapegrad_version", ""), str):
+        raise ModelFileError(f"{where}: tapegrad_version must be a string")
     return config
 
 
@@ -321,22 +357,24 @@ _BUILDING_KEYS = {"input_shape", "input_dim", "mean", "variance"}
 
 def _layer_from(entry) -> layers_module.Layer:
     if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
-        raise ValueError(f"a layer entry must be an object with a 'config' object, got {entry!r}")
+        raise ModelFileError(
+            f"a layer entry must be an object with a 'config' object, got {entry!r}"
+        )
     building = _BUILDING_KEYS & set(entry["config"])
     if building:
-        raise ValueError(f"layer config keys {sorted(building)} are not part of a saved model")
+        raise ModelFileError(f"layer config keys {sorted(building)} are not part of a saved model")
     return layers_module.deserialize(entry["class_name"], entry["config"])
 
 
 def _input_shape_from(config: dict, where: str) -> tuple:
     shape = config.get("input_shape")
     if shape is None:
-        raise ValueError(f"{where} has no input_shape; cannot rebuild the model")
+        raise ModelFileError(f"{where} has no input_shape; cannot rebuild the model")
     ok = isinstance(shape, list) and len(shape) >= 1
     for d in shape if ok else ():
         ok = ok and (d is None or (type(d) is int and d >= 0))
     if not ok:
-        raise ValueError(
+        raise ModelFileError(
             f"{where}: input_shape must be a list of non-negative ints or nulls (the batch "
             f"dimension first), got {shape!r}"
         )
@@ -348,29 +386,31 @@ def _read_weights(path: Path) -> list[np.ndarray]:
     stored (np.load allocates what a header claims before reading)."""
     where = repr(os.fspath(path))
     if not path.exists():
-        raise ValueError(f"{where} is missing: the model folder holds no weights")
+        raise ModelFileError(f"{where} is missing: the model folder holds no weights")
     try:
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
                 if not info.filename.endswith(".npy"):
-                    raise ValueError(f"member {info.filename!r} is not an array")
+                    raise ModelFileError(f"member {info.filename!r} is not an array")
                 with zf.open(info) as f:
                     version = np.lib.format.read_magic(f)
                     if version not in ((1, 0), (2, 0)):
-                        raise ValueError(f"array {info.filename!r} has .npy version {version}")
+                        raise ModelFileError(f"array {info.filename!r} has .npy version {version}")
                     read_header = getattr(np.lib.format, f"read_array_header_{version[0]}_0")
                     shape, _, dtype = read_header(f)
                 if dtype.kind != "f" and info.filename != "__names__.npy":
-                    raise ValueError(f"array {info.filename!r} has dtype {dtype}, not floating")
+                    raise ModelFileError(f"array {info.filename!r} has dtype {dtype}, not floating")
                 if math.prod(shape) * dtype.itemsize > info.file_size:
-                    raise ValueError(
+                    raise ModelFileError(
                         f"array {info.filename!r} of shape {shape} needs more bytes than the "
                         f"{info.file_size} stored"
                     )
         with np.load(path, allow_pickle=False) as data:
             return [data[k] for k in sorted(data.files) if k != "__names__"]
     except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{where} is not a weights file written by save_weights: {e}") from None
+        raise ModelFileError(
+            f"{where} is not a weights file written by save_weights: {e}"
+        ) from None
 
 
-__all__ = ["Sequential", "load_model"]
+__all__ = ["FORMAT_VERSION", "ModelFileError", "Sequential", "load_model"]

@@ -1,26 +1,82 @@
-"""The Keras-style progress display of ``Trainer.fit`` (python/tapegrad/trainer.py)."""
+"""The Keras-style progress display of ``Trainer.fit`` (python/tapegrad/trainer.py).
+
+``ProgressBar`` is a callback (Keras's ``ProgbarLogger``): ``fit`` adds one for its ``verbose``
+unless ``callbacks`` already holds one, so a subclass with other ``epoch_begin``/``step``/
+``epoch_end`` drawing replaces it. ``fit`` drives the bar itself rather than through
+``on_train_batch_end``, so a bar never forces the compiled step back into Python every step:
+``step`` is called after each run of steps the C++ replay returns (every step when a per-batch
+callback is present).
+"""
 
 from __future__ import annotations
 
 import sys
 import time
+from typing import Optional
+
+from .callbacks import Callback
 
 
-class ProgressBar:
-    """Keras-style progress: a live bar with ETA on a terminal (verbose=1), one line per epoch
-    otherwise (verbose=2, or verbose=1 when the output is not a terminal)."""
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel, detected as Keras does: ipykernel is imported and IPython's
+    shell is the ZMQ one (a terminal IPython is not a notebook)."""
+    if "ipykernel" not in sys.modules:
+        return False
+    get_ipython = getattr(sys.modules.get("IPython"), "get_ipython", None)
+    shell = get_ipython() if callable(get_ipython) else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+class ProgressBar(Callback):
+    """Keras-style progress: a live bar with ETA redrawn in place on a terminal or in a Jupyter
+    notebook (verbose=1), one line per epoch otherwise (verbose=2, or verbose=1 elsewhere).
+
+    ``epochs`` and ``steps`` come from ``fit`` (``set_params``) when not given. ``stream``
+    defaults to the ``sys.stdout`` of the moment each line is written (Jupyter swaps it per cell).
+    """
 
     width = 30
 
-    def __init__(self, verbose: int, epochs: int, steps: int, stream=None):
-        self.stream = stream or sys.stdout
+    def __init__(
+        self,
+        verbose: int = 1,
+        epochs: Optional[int] = None,
+        steps: Optional[int] = None,
+        stream=None,
+    ):
+        super().__init__()
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"ProgressBar: verbose must be 0, 1 or 2, got {verbose!r}")
+        self._stream = stream
         self.verbose = verbose
-        self.live = verbose == 1 and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.epochs, self.steps = epochs, steps
+        self.notebook = in_notebook()
+        tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.live = verbose == 1 and (tty or self.notebook)
+        # A terminal erases the rest of the line with ANSI EL; a notebook shows escape codes, so
+        # there a shorter line is padded with spaces over the previous one instead.
+        self._erase = "" if self.notebook and not tty else "\033[K"
+        self._drawn = 0
         self._last_draw = 0.0
+
+    @property
+    def stream(self):
+        return self._stream if self._stream is not None else sys.stdout
+
+    def set_params(self, params: dict) -> None:
+        super().set_params(params)
+        self.epochs = params.get("epochs", self.epochs)
+        self.steps = params.get("steps", self.steps)
+
+    def _redraw(self, text: str, end: str = "") -> None:
+        pad = " " * max(self._drawn - len(text), 0) if not self._erase else self._erase
+        self.stream.write(f"\r{text}{pad}{end}")
+        self.stream.flush()
+        self._drawn = 0 if end else len(text) + len(pad) * (not self._erase)
 
     def epoch_begin(self, epoch: int) -> None:
         self.start = time.perf_counter()
+        self._drawn = 0
         if self.live:
             self.stream.write(f"Epoch {epoch + 1}/{self.epochs}\n")
 
@@ -34,8 +90,7 @@ class ProgressBar:
         done = step + 1
         elapsed = now - self.start
         eta = elapsed / done * (self.steps - done)
-        self.stream.write(f"\r{self._bar(done)} - ETA: {_duration(eta)}{_format_logs(logs)}\033[K")
-        self.stream.flush()
+        self._redraw(f"{self._bar(done)} - ETA: {_duration(eta)}{_format_logs(logs)}")
 
     def _bar(self, done: int) -> str:
         n = len(str(self.steps))
@@ -51,11 +106,10 @@ class ProgressBar:
         per_step = elapsed / max(steps_done, 1)
         timing = f"{_duration(elapsed)} {per_step * 1e3:.2f}ms/step"
         if self.live:
-            line = f"\r{self._bar(steps_done)} - {timing}{_format_logs(logs)}\033[K\n"
+            self._redraw(f"{self._bar(steps_done)} - {timing}{_format_logs(logs)}", end="\n")
         else:
-            line = f"Epoch {epoch + 1}/{self.epochs} - {timing}{_format_logs(logs)}\n"
-        self.stream.write(line)
-        self.stream.flush()
+            self.stream.write(f"Epoch {epoch + 1}/{self.epochs} - {timing}{_format_logs(logs)}\n")
+            self.stream.flush()
 
 
 def _duration(seconds: float) -> str:
@@ -72,4 +126,4 @@ def _format_logs(logs: dict) -> str:
     return "".join(f" - {k}: {v:.4f}" for k, v in logs.items())
 
 
-__all__ = ["ProgressBar"]
+__all__ = ["ProgressBar", "in_notebook"]

@@ -30,8 +30,8 @@ from .compiled import function
 from .ops import gather, reduce_mean
 from .progbar import ProgressBar, _format_logs
 
-# Compiled steps per C++ call: small enough that Ctrl-C and the live bar respond within a few
-# milliseconds (256 seed steps take ~8 ms), large enough that the call's own cost is noise.
+# Compiled steps per C++ call: small enough that Ctrl-C and the live bar respond at once, large
+# enough that the call's own cost is noise (docs/performance.md).
 _STEPS_PER_CALL = 256
 
 
@@ -533,10 +533,11 @@ class Trainer:
         ``sampling="epoch"`` visits every sample once per epoch (shuffled when ``shuffle``);
         ``sampling="random"`` draws ``len(x) // batch_size`` batches with replacement (the seed's
         ``random_batch``). ``verbose`` 0 is silent, 1 a live bar (one line per epoch when not on
-        a terminal), 2 one line per epoch. ``sample_weight`` (one weight per sample) and
-        ``class_weight`` (a dict from class index to weight, looked up by each sample's integer
-        label, or by the argmax of a one-hot target) weight each sample's loss, as in Keras; the
-        metrics stay unweighted.
+        a terminal or in a notebook), 2 one line per epoch; a ``tg.train.ProgressBar`` (or a
+        subclass drawing otherwise) among ``callbacks`` replaces that display. ``sample_weight``
+        (one weight per sample) and ``class_weight`` (a dict from class index to weight, looked up
+        by each sample's integer label, or by the argmax of a one-hot target) weight each sample's
+        loss, as in Keras; the metrics stay unweighted.
         """
         if sampling not in ("epoch", "random"):
             raise ValueError(f"sampling must be 'epoch' or 'random', got {sampling!r}")
@@ -626,10 +627,14 @@ class Trainer:
             if getattr(cb.on_train_batch_end, "__func__", None)
             is not callbacks_module.Callback.on_train_batch_end
         ]
+        # Keras's ProgbarLogger rule: a progress bar among the callbacks replaces the default one.
+        bars = [cb for cb in cbs if isinstance(cb, ProgressBar)]
+        if len(bars) > 1:
+            raise ValueError(f"fit: callbacks hold {len(bars)} progress bars; give at most one")
+        progress = bars[0] if bars else ProgressBar(verbose, epochs, steps_per_epoch)
         for cb in cbs:
             cb.set_model(self.model)
             cb.set_params(params)
-        progress = ProgressBar(verbose, epochs, steps_per_epoch)
         variables = list(self.model.trainable_variables)
         if not variables:
             raise ValueError("the model has no trainable variables")

@@ -9,8 +9,8 @@
 
 namespace tg::kernels {
 
-// Below this many elements an op runs on the calling thread: waking a worker costs ~30 us, the
-// time one core needs for a few hundred KB of a memory-bound loop.
+// Below this many elements an op runs on the calling thread: waking a worker costs about as long
+// as one core needs for a few hundred KB of a memory-bound loop (docs/performance.md).
 constexpr std::int64_t kParallelMinElements = std::int64_t(1) << 17;
 
 // f(begin, end) over [0, n) in one piece per thread, or in one piece when n < min_elements. Long

@@ -30,11 +30,11 @@ void cpu_relax() {
 }
 
 // How long an idle worker spins for the next job before sleeping. Ops a few hundred microseconds
-// apart (a training step with Python between its kernels) then skip the wake-up: a futex wake
-// costs the caller ~10 us, and a worker idle for over ~1 ms here starts 110-150 us after it (its
-// vCPU has halted). Measured with bench_threads, 2-thread speed-up after a 900 us busy gap: relu
-// 2^19 0.85-0.89x with a 100 us spin, 1.30x with 1 ms; 128^3 GEMM 1.16x -> 1.39-1.45x. An idle
-// process stops burning the core 1 ms after its last threaded op (OpenBLAS spins ~0.1 s).
+// apart (a training step with Python between its kernels) then skip the wake-up, which costs the
+// caller time and, after a longer idle spell, starts the worker late (its vCPU has halted).
+// bench_threads measured a shorter spin losing the 2-thread speed-up and 1 ms keeping it
+// (docs/performance.md). An idle process stops burning the core one spin after its last threaded
+// op (OpenBLAS spins far longer).
 constexpr auto kWorkerSpin = std::chrono::milliseconds(1);
 
 thread_local bool tls_in_team = false;  // set while this thread runs a team member

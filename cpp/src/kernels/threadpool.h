@@ -1,6 +1,7 @@
 // A small persistent thread pool for kernels (GEMM, very large elementwise ops). No OpenMP: libgomp
 // hangs in a forked child and fights NumPy's OpenBLAS pool for the 2 cores; no thread per call: a
-// wake-up already costs ~10-150 us here, so callers use the pool only above a work threshold.
+// wake-up already costs as much as a small kernel (docs/performance.md), so callers use the pool
+// only above a work threshold.
 //
 // The calling thread always works too (it is thread 0 of the team). run_team's members all run;
 // run_helpers's workers join only while the caller still works (for dynamically shared work), so
@@ -47,8 +48,8 @@ void run_team(int max_threads, F&& f) {
 // thread, and each worker runs fn only if it reaches the job before the caller's own fn has
 // returned (a worker still asleep or busy then skips it). So fn must share its work out dynamically
 // (from a counter) and never wait for another member to arrive; in return a late or sleeping
-// worker (a futex wake-up costs ~30 us here) never delays the caller, which waits only for helpers
-// that are already running. team_size is the most members that may run.
+// worker (a futex wake-up is slow next to a small kernel) never delays the caller, which waits
+// only for helpers that are already running. team_size is the most members that may run.
 void run_helpers(int max_threads, TeamFn fn, void* ctx);
 
 template <class F>  // f(int tid, int team_size)

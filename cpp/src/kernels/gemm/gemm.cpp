@@ -47,19 +47,18 @@ constexpr std::int64_t kDirectMaxWork = 16 * 1024;
 // packing when the ISA has an unpacked ("sup") kernel: at 64^3 packing A and B took ~15% of the
 // time. The unpacked kernel re-reads a K x NR column strip of B in place for every row tile; with
 // B's rows a power-of-two apart that strip maps to a few L1 sets, so a long K (128^3: K = 128
-// lines in 8 of 64 sets) thrashes L1, and packing wins again. Measured: 64^3 +15..25%, 128^3 -5..15%.
+// lines in 8 of 64 sets) thrashes L1, and packing wins again (figures: docs/performance.md).
 // It is one-thread only: with more threads, products from kHelperMinWork go to the helper path.
 constexpr std::int64_t kSupMaxWork = std::int64_t(1) << 21;
 constexpr std::int64_t kSupMaxK = 96;
 // Below this many multiply-adds the team path (gemm_team_member, for products too large for the
 // helper path) stays on one thread: its barriers wait for every member, a sleeping worker's wake-up
-// costs 10-150 us, and on a busy 2-core machine the second member may not be scheduled for a whole
-// time slice.
+// costs as much as a small product (docs/performance.md), and on a busy 2-core machine the second
+// member may not be scheduled for a whole time slice.
 constexpr std::int64_t kThreadMinWork = std::int64_t(1) << 22;
 // From this many multiply-adds, with more than one thread, products whose packed B fits a quarter
 // of L3 go to gemm_helper_shared (Note [Helper-shared GEMM]), where a worker that is not awake
-// costs nothing, so threads pay off from half a 128^3 product (128^3 2-thread: 98-123 GFLOP/s
-// against 80-82 on one).
+// costs nothing, so threads pay off from half a 128^3 product (docs/performance.md).
 constexpr std::int64_t kHelperMinWork = std::int64_t(1) << 20;
 
 // ---- blocking from cache sizes ----------------------------------------------------------------
@@ -453,12 +452,11 @@ void gemm_team_member(const GemmProblem<T>& pr, int tid, int nt) {
 
 // ---- mid-size products: work shared out to helpers ---------------------------------------------
 // Note [Helper-shared GEMM]: from kHelperMinWork multiply-adds, with more than one thread, up to
-// products whose whole packed B fits in a quarter of L3, the team is run_helpers's: no member
-// waits for another to arrive, so a worker that is not awake costs the caller nothing; it joins
-// when it wakes, or never. That matters here: on these 2-vCPU VMs a worker idle for over ~1 ms
-// starts ~110-150 us after it is woken (its vCPU has halted), the time of a whole 256^3 product,
-// and the team path's barriers then stall the caller (measured: 2-thread 256^3 at half the
-// 1-thread speed for whole bursts of calls); the dynamic tasks also balance a core slowed by its
+// products whose whole packed B fits in a quarter of L3, the team is run_helpers's: no member waits
+// for another to arrive, so a worker that is not awake costs the caller nothing; it joins when it
+// wakes, or never. That matters on small VMs: a worker idle for a while starts late after it is
+// woken (its vCPU has halted), as late as a whole 256^3 product takes, and the team path's barriers
+// then stall the caller (docs/performance.md); the dynamic tasks also balance a core slowed by its
 // neighbours. The work is two queues drawn from shared counters: first the B micro-panels of every
 // K block (packed once, into one buffer, each marked ready when done), then tasks of rows x panel
 // groups (each packs its own A rows, then runs its tiles, waiting only for panels another running
