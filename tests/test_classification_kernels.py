@@ -155,6 +155,41 @@ def test_exp_and_log1p_over_their_whole_float_range(dtype):
     assert lse[0] == np.inf and lse[1] == 0.0 and np.isnan(lse[2]) and lse[3] == -np.inf
 
 
+def _special_rows(dtype):
+    """Rows of 37 (two 16-lane bodies and a tail) with one NaN, +inf or -inf, or a +-0 tie, at
+    each position: the row maximum's fast path and its NaN/inf rescan meet every lane."""
+    rows = []
+    for value in (np.nan, np.inf, -np.inf):
+        for pos in range(37):
+            row = _rng("special", pos).standard_normal(37) * 3
+            row[pos] = value
+            rows.append(row)
+    for pos in range(37):  # the maximum is a signed zero, tied with the other one
+        row = -np.abs(_rng("zero", pos).standard_normal(37)) - 1.0
+        row[pos], row[(pos + 17) % 37] = -0.0, 0.0
+        rows.append(row)
+    return np.array(rows, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_nan_and_inf_anywhere_in_long_rows(dtype):
+    x = _special_rows(dtype)
+    x64 = x.astype(np.float64)
+    labels = np.arange(len(x)) % 37
+    with np.errstate(all="ignore"):
+        m = np.max(x64, axis=1, keepdims=True)
+        shift = np.where(np.isneginf(m), 0.0, m)  # a +inf or NaN maximum stays (TensorFlow's)
+        lsm = (x64 - shift) - np.log(np.sum(np.exp(x64 - shift), axis=1, keepdims=True))
+    sm = np.exp(lsm)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(ops.softmax(x, -1).numpy(), sm, rtol=rtol, atol=1e-30)
+    np.testing.assert_allclose(ops.log_softmax(x, -1).numpy(), lsm, rtol=rtol, atol=1e-6)
+    ce = tg.nn.sparse_softmax_cross_entropy_with_logits(labels, tg.constant(x)).numpy()
+    want = -lsm[np.arange(len(x)), labels]
+    np.testing.assert_allclose(ce, want, rtol=rtol, atol=1e-6)
+    assert np.isnan(ce[:37]).all()  # a NaN anywhere in the row
+
+
 @pytest.fixture
 def threads():
     before = tg.num_threads()
@@ -182,6 +217,10 @@ def _digest() -> str:
         for _name, (fn, _) in sorted(_kernels(shape).items()):
             for dt in (np.float32, np.float64):
                 h.update(np.ascontiguousarray(fn(dt).numpy()).tobytes())
+    for dt in (np.float32, np.float64):
+        x = _special_rows(dt)
+        for out in (ops.softmax(x, -1), ops.log_softmax(x, -1), ops.reduce_logsumexp(x, -1)):
+            h.update(np.ascontiguousarray(out.numpy()).tobytes())
     return h.hexdigest()
 
 

@@ -76,6 +76,13 @@ template <class T> struct EwKernels {
   void (*sigmoid_xent)(const T* z, const T* x, std::int64_t n, T* loss);
   // dx[i] = g[i] * (sigmoid(x[i]) - z[i]).
   void (*sigmoid_xent_grad)(const T* g, const T* z, const T* x, std::int64_t n, T* dx);
+  // The sparse (integer-label) cross-entropy's two halves, label-free so one table serves every
+  // label type (sparse_xent.cpp picks the label's entry): per row, shift[r] = what softmax_rows
+  // shifts row r by and log_sum[r] = log(sum exp(x - shift[r])), so -log_softmax(x)[l] =
+  // (shift - x[l]) + log_sum; and y = (softmax(x) per row) * scale[r * scale_stride].
+  void (*shift_log_sum_rows)(const T* x, std::int64_t M, std::int64_t D, T* shift, T* log_sum);
+  void (*scaled_softmax_rows)(const T* x, std::int64_t M, std::int64_t D, const T* scale,
+                              std::int64_t scale_stride, T* y);
 };
 
 struct EwTable {
