@@ -18,8 +18,8 @@ namespace {
 // these calls over the outputs is the one call with every upstream).
 class PyCustomVjp final : public CustomVjp {
  public:
-  PyCustomVjp(std::string name, py::function grad_fn, std::size_t output, std::vector<Tensor> outputs,
-              std::size_t n_args, std::vector<Variable> variables)
+  PyCustomVjp(std::string name, py::function grad_fn, std::size_t output,
+              std::vector<Tensor> outputs, std::size_t n_args, std::vector<Variable> variables)
       : name_(std::move(name)),
         grad_fn_(std::move(grad_fn)),
         output_(output),
@@ -41,7 +41,8 @@ class PyCustomVjp final : public CustomVjp {
     py::gil_scoped_acquire gil;
     py::tuple upstream(output_types_.size());
     for (std::size_t i = 0; i < output_types_.size(); ++i)
-      upstream[i] = wrap(i == output_ ? g : Tensor::zeros(output_types_[i].dtype, output_types_[i].shape));
+      upstream[i] =
+          wrap(i == output_ ? g : Tensor::zeros(output_types_[i].dtype, output_types_[i].shape));
     py::object result;
     if (variables_.empty()) {
       result = grad_fn_(*upstream);
@@ -53,14 +54,16 @@ class PyCustomVjp final : public CustomVjp {
     py::object input_part = result, variable_part;
     if (!variables_.empty()) {
       if (!py::isinstance<py::sequence>(result) || py::len(result) != 2)
-        throw ValueError(where() + " reads variables, so grad_fn must return (input_gradients, "
+        throw ValueError(where() +
+                         " reads variables, so grad_fn must return (input_gradients, "
                          "variable_gradients)");
       input_part = result[py::int_(0)];
       variable_part = result[py::int_(1)];
     }
     Grads grads(node.inputs.size());
     collect(input_part, 0, n_args_, "inputs", node, grads);
-    if (!variables_.empty()) collect(variable_part, n_args_, variables_.size(), "variables", node, grads);
+    if (!variables_.empty())
+      collect(variable_part, n_args_, variables_.size(), "variables", node, grads);
     return grads;
   }
 
@@ -69,8 +72,8 @@ class PyCustomVjp final : public CustomVjp {
 
   // grads[first + i] from the i-th of `count` gradients in `part` (a sequence, or a bare tensor or
   // None when count is 1), each None or of its input's shape.
-  void collect(py::handle part, std::size_t first, std::size_t count, const char* what, const Node& node,
-               Grads& grads) const {
+  void collect(py::handle part, std::size_t first, std::size_t count, const char* what,
+               const Node& node, Grads& grads) const {
     std::vector<py::object> items;
     const bool sequence = py::isinstance<py::sequence>(part) && !py::isinstance<py::str>(part);
     const bool bare = count == 1 && (part.is_none() || is_tensor(part) || !sequence);
@@ -84,8 +87,8 @@ class PyCustomVjp final : public CustomVjp {
         items.push_back(py::reinterpret_borrow<py::object>(h));
     }
     if (items.size() != count)
-      throw ValueError(where() + ": grad_fn returned " + std::to_string(items.size()) + " gradients for " +
-                       std::to_string(count) + " " + what);
+      throw ValueError(where() + ": grad_fn returned " + std::to_string(items.size()) +
+                       " gradients for " + std::to_string(count) + " " + what);
     for (std::size_t i = 0; i < count; ++i) {
       if (items[i].is_none()) continue;
       const InputMeta& in = node.inputs[first + i];
@@ -122,8 +125,8 @@ py::list record_outputs(const std::string& name, std::vector<Tensor> ins, std::s
 // tg.custom_gradient's call: f(*args) under a variable watcher, its (outputs, grad_fn) checked,
 // the outputs recorded. In C++ so that the decorated call costs little more than f's own ops.
 // accepts_variables(grad_fn) is asked only when f read trainable variables not passed as inputs.
-py::object custom_gradient_call(const std::string& name, const py::function& f, const py::tuple& args,
-                                const py::function& accepts_variables) {
+py::object custom_gradient_call(const std::string& name, const py::function& f,
+                                const py::tuple& args, const py::function& accepts_variables) {
   std::vector<Tensor> ins;
   ins.reserve(args.size());
   std::vector<std::uint64_t> passed;  // variables given as inputs are inputs, not `variables`
@@ -150,7 +153,8 @@ py::object custom_gradient_call(const std::string& name, const py::function& f, 
   }
   watcher.exit();
   if (!PyTuple_Check(result.ptr()) && !PyList_Check(result.ptr()))
-    throw TypeError("custom_gradient '" + name + "': the function must return (outputs, grad_fn), got " +
+    throw TypeError("custom_gradient '" + name +
+                    "': the function must return (outputs, grad_fn), got " +
                     std::string(py::str(py::type::of(result).attr("__name__"))));
   py::sequence pair = py::reinterpret_borrow<py::sequence>(result);
   if (py::len(pair) != 2 || !PyCallable_Check(py::object(pair[1]).ptr()))
@@ -197,8 +201,9 @@ py::object custom_gradient_call(const std::string& name, const py::function& f, 
 }  // namespace
 
 void bind_custom_gradient(py::module_& m) {
-  m.def("custom_gradient_call", &custom_gradient_call, py::arg("name"), py::arg("f"), py::arg("args"),
-        py::arg("accepts_variables"), "tg.custom_gradient's call (custom_gradient.py).");
+  m.def("custom_gradient_call", &custom_gradient_call, py::arg("name"), py::arg("f"),
+        py::arg("args"), py::arg("accepts_variables"),
+        "tg.custom_gradient's call (custom_gradient.py).");
 }
 
 }  // namespace tg::py_bind

@@ -36,10 +36,11 @@ class LearningRate {
   static LearningRate exponential_decay(double initial, std::int64_t decay_steps, double decay_rate,
                                         bool staircase);
   // initial / (1 + decay_rate * step / decay_steps), the quotient floored with staircase.
-  static LearningRate inverse_time_decay(double initial, std::int64_t decay_steps, double decay_rate,
-                                         bool staircase);
+  static LearningRate inverse_time_decay(double initial, std::int64_t decay_steps,
+                                         double decay_rate, bool staircase);
   // values[i] while boundaries[i-1] < step <= boundaries[i]; values has one more element.
-  static LearningRate piecewise_constant_decay(std::vector<double> boundaries, std::vector<double> values);
+  static LearningRate piecewise_constant_decay(std::vector<double> boundaries,
+                                               std::vector<double> values);
 
   double at(std::int64_t step) const;
   Kind kind() const { return kind_; }
@@ -56,7 +57,8 @@ class LearningRate {
 
 // Checks every (gradient, variable) pair (shapes equal) before anything is written, so a bad
 // pair raises a ValueError and leaves every variable as it was.
-void check_pairs(const std::vector<Variable>& vars, const std::vector<Tensor>& grads, const char* who);
+void check_pairs(const std::vector<Variable>& vars, const std::vector<Tensor>& grads,
+                 const char* who);
 
 // Per-variable optimizer state (a slot such as a velocity), created on a variable's first update.
 class Slots {

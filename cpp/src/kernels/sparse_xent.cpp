@@ -28,16 +28,19 @@ std::int64_t sparse_softmax_xent(const T* logits, const I* labels, std::int64_t 
     if (labels[r] < 0 || labels[r] >= classes) return r;
   const auto& k = ew<T>();
   const std::int64_t block = block_rows(classes);
-  parallel_ranges(rows, [&](std::int64_t b, std::int64_t e) {
-    // loss = -log_softmax(x)[label] = (max - x[label]) + log(sum exp(x - max)): the ISA's fused
-    // log-softmax row loop keeps that form, exact for logits of any size.
-    std::vector<T> log_p(static_cast<std::size_t>(std::min(block, e - b) * classes));
-    for (std::int64_t r0 = b; r0 < e; r0 += block) {
-      const std::int64_t m = std::min(block, e - r0);
-      k.log_softmax_rows(logits + r0 * classes, m, classes, log_p.data());
-      for (std::int64_t i = 0; i < m; ++i) loss[r0 + i] = -log_p[i * classes + labels[r0 + i]];
-    }
-  }, std::max<std::int64_t>(1, kParallelMinElements / std::max<std::int64_t>(classes, 1)));
+  parallel_ranges(
+      rows,
+      [&](std::int64_t b, std::int64_t e) {
+        // loss = -log_softmax(x)[label] = (max - x[label]) + log(sum exp(x - max)): the ISA's fused
+        // log-softmax row loop keeps that form, exact for logits of any size.
+        std::vector<T> log_p(static_cast<std::size_t>(std::min(block, e - b) * classes));
+        for (std::int64_t r0 = b; r0 < e; r0 += block) {
+          const std::int64_t m = std::min(block, e - r0);
+          k.log_softmax_rows(logits + r0 * classes, m, classes, log_p.data());
+          for (std::int64_t i = 0; i < m; ++i) loss[r0 + i] = -log_p[i * classes + labels[r0 + i]];
+        }
+      },
+      std::max<std::int64_t>(1, kParallelMinElements / std::max<std::int64_t>(classes, 1)));
   return -1;
 }
 
@@ -46,20 +49,24 @@ void sparse_softmax_xent_grad(const T* g, std::int64_t g_stride, const T* logits
                               std::int64_t rows, std::int64_t classes, T* out) {
   const auto& k = ew<T>();
   const std::int64_t block = block_rows(classes);
-  parallel_ranges(rows, [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t r0 = b; r0 < e; r0 += block) {
-      const std::int64_t m = std::min(block, e - r0);
-      T* o = out + r0 * classes;
-      k.softmax_rows(logits + r0 * classes, m, classes, o);  // the block stays in L1 for the scaling
-      for (std::int64_t i = 0; i < m; ++i) {
-        const T gr = g[(r0 + i) * g_stride];
-        T* row = o + i * classes;
-        for (std::int64_t j = 0; j < classes; ++j) row[j] *= gr;
-        const I l = labels[r0 + i];
-        if (l >= 0 && l < classes) row[l] -= gr;
-      }
-    }
-  }, std::max<std::int64_t>(1, kParallelMinElements / std::max<std::int64_t>(classes, 1)));
+  parallel_ranges(
+      rows,
+      [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t r0 = b; r0 < e; r0 += block) {
+          const std::int64_t m = std::min(block, e - r0);
+          T* o = out + r0 * classes;
+          k.softmax_rows(logits + r0 * classes, m, classes,
+                         o);  // the block stays in L1 for the scaling
+          for (std::int64_t i = 0; i < m; ++i) {
+            const T gr = g[(r0 + i) * g_stride];
+            T* row = o + i * classes;
+            for (std::int64_t j = 0; j < classes; ++j) row[j] *= gr;
+            const I l = labels[r0 + i];
+            if (l >= 0 && l < classes) row[l] -= gr;
+          }
+        }
+      },
+      std::max<std::int64_t>(1, kParallelMinElements / std::max<std::int64_t>(classes, 1)));
 }
 
 #define TG_INSTANTIATE(T, I)                                                                      \

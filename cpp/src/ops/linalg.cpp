@@ -14,18 +14,29 @@ Shape batch_of(const Shape& s) { return Shape(s.begin(), s.end() - 2); }
 
 // ---- matmul: z = op(a) @ op(b).  For z = a @ b: da = g @ b^T, db = a^T @ g; the transposed
 // variants follow by the same algebra; batch broadcasting is undone by sum_to_shape.  Saves a, b.
-static const OpDef kMatmul{"matmul", [](const Node& n, const Tensor& g, Needs need) -> Grads {
-  const Tensor &a = n.saved[0], &b = n.saved[1];
-  const bool ta = n.attrs.flag_a, tb = n.attrs.flag_b;
-  Tensor da, db;
-  if (need[0]) da = ta ? matmul(b, g, tb, true) : matmul(g, b, false, !tb);
-  if (need[1]) db = tb ? matmul(g, a, true, ta) : matmul(a, g, !ta, false);
-  return {da.defined() ? sum_to_shape(da, a.shape()) : da, db.defined() ? sum_to_shape(db, b.shape()) : db};
-}, [](const std::vector<Tensor>& in, const Node& n) { return matmul(in[0], in[1], n.attrs.flag_a, n.attrs.flag_b); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  const bool ta = n.attrs.flag_a, tb = n.attrs.flag_b;
-  return detail::jvp_sum({t[0].defined() ? matmul(t[0], in[1], ta, tb) : Tensor(), t[1].defined() ? matmul(in[0], t[1], ta, tb) : Tensor()}, n);
-}};
+static const OpDef kMatmul{"matmul",
+                           [](const Node& n, const Tensor& g, Needs need) -> Grads {
+                             const Tensor &a = n.saved[0], &b = n.saved[1];
+                             const bool ta = n.attrs.flag_a, tb = n.attrs.flag_b;
+                             Tensor da, db;
+                             if (need[0])
+                               da = ta ? matmul(b, g, tb, true) : matmul(g, b, false, !tb);
+                             if (need[1])
+                               db = tb ? matmul(g, a, true, ta) : matmul(a, g, !ta, false);
+                             return {da.defined() ? sum_to_shape(da, a.shape()) : da,
+                                     db.defined() ? sum_to_shape(db, b.shape()) : db};
+                           },
+                           [](const std::vector<Tensor>& in, const Node& n) {
+                             return matmul(in[0], in[1], n.attrs.flag_a, n.attrs.flag_b);
+                           },
+                           [](const std::vector<Tensor>& in, const std::vector<Tensor>& t,
+                              const Tensor& z, const Node& n) -> Tensor {
+                             const bool ta = n.attrs.flag_a, tb = n.attrs.flag_b;
+                             return detail::jvp_sum(
+                                 {t[0].defined() ? matmul(t[0], in[1], ta, tb) : Tensor(),
+                                  t[1].defined() ? matmul(in[0], t[1], ta, tb) : Tensor()},
+                                 n);
+                           }};
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   // Validate the shapes before any promotion cast is recorded: a failing op records nothing.
   if (a.rank() < 2 || b.rank() < 2)
@@ -35,9 +46,9 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   const std::int64_t br = b.shape()[b.rank() - 2], bc = b.shape()[b.rank() - 1];
   const std::int64_t M = ta ? ac : ar, K = ta ? ar : ac, Kb = tb ? bc : br, N = tb ? br : bc;
   if (K != Kb)
-    throw ValueError("matmul: inner dimensions differ for shapes " + shape_str(a.shape()) + " and " +
-                     shape_str(b.shape()) + (ta || tb ? " (with transposes)" : "") + ": " +
-                     std::to_string(K) + " vs " + std::to_string(Kb));
+    throw ValueError("matmul: inner dimensions differ for shapes " + shape_str(a.shape()) +
+                     " and " + shape_str(b.shape()) + (ta || tb ? " (with transposes)" : "") +
+                     ": " + std::to_string(K) + " vs " + std::to_string(Kb));
   Shape batch;
   try {
     batch = broadcast_shapes(batch_of(a.shape()), batch_of(b.shape()), "matmul");
@@ -67,8 +78,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
         ao += idx[d] * a_st[d];
         bo += idx[d] * b_st[d];
       }
-      kernels::gemm<T>(ta, tb, M, N, K, T(1), a.data<T>() + ao * ar * ac, ac, b.data<T>() + bo * br * bc,
-                       bc, T(0), z.mutable_data<T>() + i * M * N, N);
+      kernels::gemm<T>(ta, tb, M, N, K, T(1), a.data<T>() + ao * ar * ac, ac,
+                       b.data<T>() + bo * br * bc, bc, T(0), z.mutable_data<T>() + i * M * N, N);
       for (std::size_t d = batch.size(); d-- > 0;) {
         if (++idx[d] < batch[d]) break;
         idx[d] = 0;
@@ -94,27 +105,37 @@ namespace tg {
 // The transposes are matmul's flags (handled by the GEMM's packing). Every step is an op, so dense
 // is differentiable again; relu_grad's derivative in z is 0, as relu's second derivative is.
 // Saves x, W and, for relu, z.
-static const OpDef kDense{"dense", [](const Node& n, const Tensor& g, Needs need) -> Grads {
-  const Tensor &x = n.saved[0], &w = n.saved[1];
-  const bool relu = n.attrs.flag_a;
-  const std::int64_t K = w.shape()[0], N = w.shape()[1];
-  const std::int64_t M = numel(Shape(x.shape().begin(), x.shape().end() - 1));
-  const Tensor dz = relu ? relu_grad(g, n.saved[2]) : g;
-  const bool flat = x.rank() > 2;
-  const Tensor dz2 = flat ? reshape(dz, {M, N}) : dz;
-  Grads grads(n.inputs.size());
-  if (need[0]) {
-    const Tensor dx = matmul(dz2, w, false, true);
-    grads[0] = flat ? reshape(dx, x.shape()) : dx;
-  }
-  if (need[1]) grads[1] = matmul(flat ? reshape(x, {M, K}) : x, dz2, true, false);
-  if (n.inputs.size() > 2 && need[2]) grads[2] = reduce_sum(dz2, std::vector<std::int64_t>{0});
-  return grads;
-}, [](const std::vector<Tensor>& in, const Node& n) { return dense(in[0], in[1], in.size() > 2 ? std::optional<Tensor>(in[2]) : std::nullopt, n.attrs.flag_a); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  const Tensor pre = detail::jvp_sum({t[0].defined() ? matmul(t[0], in[1]) : Tensor(), t[1].defined() ? matmul(in[0], t[1]) : Tensor(), in.size() > 2 ? t[2] : Tensor()}, n);
-  return n.attrs.flag_a && pre.defined() ? relu_grad(pre, z) : pre;
-}};
+static const OpDef kDense{
+    "dense",
+    [](const Node& n, const Tensor& g, Needs need) -> Grads {
+      const Tensor &x = n.saved[0], &w = n.saved[1];
+      const bool relu = n.attrs.flag_a;
+      const std::int64_t K = w.shape()[0], N = w.shape()[1];
+      const std::int64_t M = numel(Shape(x.shape().begin(), x.shape().end() - 1));
+      const Tensor dz = relu ? relu_grad(g, n.saved[2]) : g;
+      const bool flat = x.rank() > 2;
+      const Tensor dz2 = flat ? reshape(dz, {M, N}) : dz;
+      Grads grads(n.inputs.size());
+      if (need[0]) {
+        const Tensor dx = matmul(dz2, w, false, true);
+        grads[0] = flat ? reshape(dx, x.shape()) : dx;
+      }
+      if (need[1]) grads[1] = matmul(flat ? reshape(x, {M, K}) : x, dz2, true, false);
+      if (n.inputs.size() > 2 && need[2]) grads[2] = reduce_sum(dz2, std::vector<std::int64_t>{0});
+      return grads;
+    },
+    [](const std::vector<Tensor>& in, const Node& n) {
+      return dense(in[0], in[1], in.size() > 2 ? std::optional<Tensor>(in[2]) : std::nullopt,
+                   n.attrs.flag_a);
+    },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
+       const Node& n) -> Tensor {
+      const Tensor pre = detail::jvp_sum(
+          {t[0].defined() ? matmul(t[0], in[1]) : Tensor(),
+           t[1].defined() ? matmul(in[0], t[1]) : Tensor(), in.size() > 2 ? t[2] : Tensor()},
+          n);
+      return n.attrs.flag_a && pre.defined() ? relu_grad(pre, z) : pre;
+    }};
 Tensor dense(const Tensor& x, const Tensor& w, const std::optional<Tensor>& b, bool relu) {
   // Validate every shape before any promotion cast is recorded: a failing op records nothing.
   auto shapes = [&] {
@@ -151,8 +172,10 @@ Tensor dense(const Tensor& x, const Tensor& w, const std::optional<Tensor>& b, b
   attrs.flag_a = relu;
   std::vector<Tensor> inputs{x, w};
   if (b) inputs.push_back(*b);
-  if (relu) record(kDense, inputs, z, {x, w, z}, std::move(attrs));
-  else record(kDense, inputs, z, {x, w}, std::move(attrs));
+  if (relu)
+    record(kDense, inputs, z, {x, w, z}, std::move(attrs));
+  else
+    record(kDense, inputs, z, {x, w}, std::move(attrs));
   return z;
 }
 
