@@ -61,7 +61,8 @@ bool check_mse(const Tensor& t, const Tensor& p, const Tensor& loss, const Tenso
   for (i64 i = 0; i < n; ++i) {
     const double want_d = 2.0 * (double(p.data<float>()[i]) - t.data<float>()[i]) / double(n);
     const double scale = std::fabs(want_d) + 1e-12;
-    if (!tg::bench::check_close(dp.data<float>() + i, &want_d, &scale, 1, 1e-5, "mse_grad")) return false;
+    if (!tg::bench::check_close(dp.data<float>() + i, &want_d, &scale, 1, 1e-5, "mse_grad"))
+      return false;
   }
   return true;
 }
@@ -75,7 +76,8 @@ void row(const char* isa, int threads, const char* what, double bytes, tg::bench
 
 int main(int argc, char** argv) {
   const i64 n = argc > 1 ? std::atoll(argv[1]) : 10'000'000;
-  std::printf("elementwise ops on %lld float32 (fresh outputs), median of 7 samples\n", (long long)n);
+  std::printf("elementwise ops on %lld float32 (fresh outputs), median of 7 samples\n",
+              (long long)n);
   const Tensor x = filled(n, 1), g = filled(n, 2), t = filled(n, 3), p = filled(n, 4);
   const Tensor one = Tensor::full(tg::DType::Float32, {}, 1.0);
   const double fb = 4.0 * double(n);

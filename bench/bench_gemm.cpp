@@ -115,9 +115,10 @@ double cpu_time_median(F&& f, int calls, int samples = 7) {
 template <class T>
 int bench_dtype(const std::vector<Shape>& shapes, const char* dtype) {
   const double peak = sizeof(T) == 4 ? g_peak_f32 : g_peak_f32 / 2;
-  std::printf("\n%s on %s  (GFLOP/s, median of 7; 2T/1T = thread scaling; 1T by CPU = 1 thread by "
-              "thread CPU time; %%peak = that vs the one-core FMA peak by CPU time)\n",
-              dtype, tk::isa_name());
+  std::printf(
+      "\n%s on %s  (GFLOP/s, median of 7; 2T/1T = thread scaling; 1T by CPU = 1 thread by "
+      "thread CPU time; %%peak = that vs the one-core FMA peak by CPU time)\n",
+      dtype, tk::isa_name());
   std::printf("%-20s %10s %10s %7s %10s %7s %12s\n", "M x K x N  op", "1 thread", "2 threads",
               "2T/1T", "1T by CPU", "%peak", "naive loop");
   std::mt19937 rng(42);
@@ -193,25 +194,25 @@ int main(int argc, char** argv) {
       const i64 iters = 2000000;
       const double flops = double(iters) * (avx512 ? 24 * 16 : 12 * 8) * 2;
       const auto timing = tg::bench::time_it([&] {
-        float r = avx512 ? tg::bench::fma_peak_avx512_f32(iters)
-                         : tg::bench::fma_peak_avx2_f32(iters);
+        float r =
+            avx512 ? tg::bench::fma_peak_avx512_f32(iters) : tg::bench::fma_peak_avx2_f32(iters);
         tg::bench::do_not_optimize(r);
       });
       const double peak = flops / timing.min_s * 1e-9;
-      const double peak_cpu =
-          flops /
-          cpu_time_median(
-              [&] {
-                float r = avx512 ? tg::bench::fma_peak_avx512_f32(iters)
-                                 : tg::bench::fma_peak_avx2_f32(iters);
-                tg::bench::do_not_optimize(r);
-              },
-              timing.calls_per_sample) *
-          1e-9;
+      const double peak_cpu = flops /
+                              cpu_time_median(
+                                  [&] {
+                                    float r = avx512 ? tg::bench::fma_peak_avx512_f32(iters)
+                                                     : tg::bench::fma_peak_avx2_f32(iters);
+                                    tg::bench::do_not_optimize(r);
+                                  },
+                                  timing.calls_per_sample) *
+                              1e-9;
       g_peak_f32 = peak_cpu;
-      std::printf("FMA peak, one core (%s loop): %.1f GFLOP/s f32 (%.1f by thread CPU time), "
-                  "f64 half of that\n",
-                  avx512 ? "512-bit" : "256-bit", peak, peak_cpu);
+      std::printf(
+          "FMA peak, one core (%s loop): %.1f GFLOP/s f32 (%.1f by thread CPU time), "
+          "f64 half of that\n",
+          avx512 ? "512-bit" : "256-bit", peak, peak_cpu);
     }
   }
 #endif

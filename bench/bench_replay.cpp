@@ -50,13 +50,14 @@ Tensor tape_step(const Model& m, const Tensor& x, const Tensor& y) {
   for (const Variable& v : vars) sources.push_back({Tensor(), v});
   const std::vector<Tensor> grads = tape.gradient({{loss, nullptr}}, sources, {}, false);
   for (std::size_t i = 0; i < vars.size(); ++i)
-    assign_variable(vars[i], multiply(grads[i], Tensor::scalar(DType::Float32, kLr)), AssignMode::Subtract);
+    assign_variable(vars[i], multiply(grads[i], Tensor::scalar(DType::Float32, kLr)),
+                    AssignMode::Subtract);
   return loss;
 }
 
 // The same kernels by hand, in the program's order (forward, MSE backward, dense backward, SGD).
-Tensor ops_step(const Model& m, const Tensor& x, const Tensor& y, const Tensor& lr, const Tensor& inv_n,
-                const Tensor& seed) {
+Tensor ops_step(const Model& m, const Tensor& x, const Tensor& y, const Tensor& lr,
+                const Tensor& inv_n, const Tensor& seed) {
   const Tensor w1 = m.w1->value, b1 = m.b1->value, w2 = m.w2->value, b2 = m.b2->value;
   const Tensor h = dense(x, w1, b1, true);
   const Tensor p = dense(h, w2, b2, false);
@@ -121,12 +122,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "CHECK FAILED: hand-written ops' weights differ from the eager tape's\n");
     return 1;
   }
-  std::printf("checked: 21 steps by tape, replay and hand-written ops give bitwise equal weights\n");
+  std::printf(
+      "checked: 21 steps by tape, replay and hand-written ops give bitwise equal weights\n");
 
   // Time the three ways interleaved, several rounds; report medians and the ratio per round.
   std::vector<double> ops_us, program_us, tape_us;
   for (int round = 0; round < 5; ++round) {
-    ops_us.push_back(bench::time_it([&] { ops_step(by_ops, x, y, lr, inv_n, seed); }).median_s * 1e6);
+    ops_us.push_back(bench::time_it([&] { ops_step(by_ops, x, y, lr, inv_n, seed); }).median_s *
+                     1e6);
     program_us.push_back(bench::time_it([&] { program->run({x, y}); }).median_s * 1e6);
     tape_us.push_back(bench::time_it([&] { tape_step(by_tape, x, y); }).median_s * 1e6);
   }
@@ -136,10 +139,11 @@ int main(int argc, char** argv) {
   };
   std::vector<double> ratio;
   for (std::size_t i = 0; i < ops_us.size(); ++i) ratio.push_back(program_us[i] / ops_us[i]);
-  std::printf("seed step, batch %lld, 1 thread (median of 5 rounds):\n", static_cast<long long>(batch));
+  std::printf("seed step, batch %lld, 1 thread (median of 5 rounds):\n",
+              static_cast<long long>(batch));
   std::printf("  ops back to back   %8.2f us\n", median(ops_us));
-  std::printf("  program replay     %8.2f us   replay / ops = %.3f (per round: ", median(program_us),
-              median(ratio));
+  std::printf("  program replay     %8.2f us   replay / ops = %.3f (per round: ",
+              median(program_us), median(ratio));
   for (double r : ratio) std::printf("%.3f ", r);
   std::printf(")\n  eager tape         %8.2f us   tape / replay = %.2f\n", median(tape_us),
               median(tape_us) / median(program_us));

@@ -54,8 +54,10 @@ Model make_model(std::int64_t width) {
     const std::int64_t in = sizes[layer], out = sizes[layer + 1];
     const float scale = 1.0f / std::sqrt(static_cast<float>(in));
     const std::string n = std::to_string(layer + 1);
-    m.vars.push_back(std::make_shared<VariableImpl>(random_tensor({in, out}, rng, scale), "w" + n, true));
-    m.vars.push_back(std::make_shared<VariableImpl>(Tensor::zeros(DType::Float32, {out}), "b" + n, true));
+    m.vars.push_back(
+        std::make_shared<VariableImpl>(random_tensor({in, out}, rng, scale), "w" + n, true));
+    m.vars.push_back(
+        std::make_shared<VariableImpl>(Tensor::zeros(DType::Float32, {out}), "b" + n, true));
   }
   return m;
 }
@@ -80,7 +82,8 @@ Tensor tape_step(const Model& m, const Tensor& x, const Tensor& y) {
   for (const Variable& v : m.vars) sources.push_back({Tensor(), v});
   const std::vector<Tensor> grads = tape.gradient({{loss, nullptr}}, sources, {}, false);
   for (std::size_t i = 0; i < m.vars.size(); ++i)
-    assign_variable(m.vars[i], multiply(grads[i], Tensor::scalar(DType::Float32, kLr)), AssignMode::Subtract);
+    assign_variable(m.vars[i], multiply(grads[i], Tensor::scalar(DType::Float32, kLr)),
+                    AssignMode::Subtract);
   return loss;
 }
 
@@ -127,9 +130,11 @@ struct Batch {
 
 Batch make_batch(std::int64_t batch) {
   std::mt19937 rng(1);
-  Batch b{random_tensor({batch, kInputs}, rng, 1.0f), Tensor::zeros(DType::Float32, {batch, kClasses})};
+  Batch b{random_tensor({batch, kInputs}, rng, 1.0f),
+          Tensor::zeros(DType::Float32, {batch, kClasses})};
   std::uniform_int_distribution<int> label(0, kClasses - 1);
-  for (std::int64_t i = 0; i < batch; ++i) b.y.mutable_data<float>()[i * kClasses + label(rng)] = 1.0f;
+  for (std::int64_t i = 0; i < batch; ++i)
+    b.y.mutable_data<float>()[i * kClasses + label(rng)] = 1.0f;
   return b;
 }
 
@@ -215,9 +220,10 @@ int three_ways(std::int64_t batch) {
     for (std::size_t i = 0; i < a.size(); ++i) r.push_back(a[i] / b[i]);
     return median(r);
   };
-  std::printf("MLP 784-%lld-%lld-10, batch %lld, 1 thread, ISA %s, %.2f GFLOP/step (median of 5 rounds)\n",
-              static_cast<long long>(width), static_cast<long long>(width), static_cast<long long>(batch),
-              kernels::isa_name(), flops * 1e-9);
+  std::printf(
+      "MLP 784-%lld-%lld-10, batch %lld, 1 thread, ISA %s, %.2f GFLOP/step (median of 5 rounds)\n",
+      static_cast<long long>(width), static_cast<long long>(width), static_cast<long long>(batch),
+      kernels::isa_name(), flops * 1e-9);
   const double peak = median(peak_gflops);
   if (peak > 0)
     std::printf("  FMA peak, one core  %8.1f GFLOP/s (rounds: %.1f .. %.1f)\n", peak,
@@ -265,8 +271,8 @@ int scaling() {
     const double peak = fma_peak_gflops();  // beside each row: the neighbours' load moves it
     const double flops = step_flops(s.batch, s.width);
     std::printf("%s,%lld,%lld,%.4f,%.4f,%.2f,%.2f\n", s.sweep, static_cast<long long>(s.batch),
-                static_cast<long long>(s.width), flops * 1e-9, seconds * 1e3, flops / seconds * 1e-9,
-                peak);
+                static_cast<long long>(s.width), flops * 1e-9, seconds * 1e3,
+                flops / seconds * 1e-9, peak);
     std::fflush(stdout);
   }
   std::fprintf(stderr, "checked: every size's replay equals the eager tape bitwise after 1 step\n");

@@ -65,8 +65,8 @@ int main(int argc, char** argv) {
     auto c = std::make_shared<std::vector<float>>(n * n);
     cases.push_back({n == 128 ? "gemm 128^3" : "gemm 256^3",
                      [=] {
-                       tg::kernels::gemm<float>(false, false, n, n, n, 1.f, a->data(), n,
-                                                b->data(), n, 0.f, c->data(), n);
+                       tg::kernels::gemm<float>(false, false, n, n, n, 1.f, a->data(), n, b->data(),
+                                                n, 0.f, c->data(), n);
                      },
                      [=] { return gemm_ok(*c, n); }});
   }

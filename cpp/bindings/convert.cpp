@@ -17,7 +17,9 @@ const Variable& variable_of(py::handle obj) {
   return inst->get_value_and_holder().holder<Variable>();
 }
 
-void set_variable_type(py::handle type) { g_variable_type = reinterpret_cast<PyTypeObject*>(type.ptr()); }
+void set_variable_type(py::handle type) {
+  g_variable_type = reinterpret_cast<PyTypeObject*>(type.ptr());
+}
 bool is_variable(py::handle obj) { return Py_TYPE(obj.ptr()) == g_variable_type; }
 
 py::dtype numpy_dtype(DType d) {
@@ -103,8 +105,10 @@ Tensor int_scalar(py::handle obj, DType dtype) {
     throw py::value_error("Python integer " + std::string(py::str(obj)) + " is out of bounds for " +
                           dtype_name(dtype));
   Tensor t = Tensor::empty(dtype, {});
-  if (dtype == DType::Int32) *t.mutable_data<std::int32_t>() = static_cast<std::int32_t>(v);
-  else *t.mutable_data<std::int64_t>() = static_cast<std::int64_t>(v);
+  if (dtype == DType::Int32)
+    *t.mutable_data<std::int32_t>() = static_cast<std::int32_t>(v);
+  else
+    *t.mutable_data<std::int64_t>() = static_cast<std::int64_t>(v);
   return t;
 }
 
@@ -124,7 +128,8 @@ Tensor to_tensor(py::handle obj, std::optional<DType> like) {
   // Python numbers are weak (they take `like`, widened by weak_dtype); alone, a float is float32,
   // an int int32 (int64 when it does not fit) and a bool bool, as in TensorFlow. NumPy scalars
   // (np.float64 subclasses float) are handled as arrays below and keep their dtype.
-  if (PyBool_Check(obj.ptr())) return Tensor::scalar(like.value_or(DType::Bool), obj.ptr() == Py_True);
+  if (PyBool_Check(obj.ptr()))
+    return Tensor::scalar(like.value_or(DType::Bool), obj.ptr() == Py_True);
   if (PyLong_Check(obj.ptr())) {
     const DType d = like ? weak_dtype('i', *like) : DType::Int32;
     if (is_floating(d) || d == DType::Bool) return Tensor::scalar(d, obj.cast<double>());
@@ -136,7 +141,8 @@ Tensor to_tensor(py::handle obj, std::optional<DType> like) {
     return int_scalar(obj, d);
   }
   if (PyFloat_CheckExact(obj.ptr()))
-    return Tensor::scalar(like ? weak_dtype('f', *like) : DType::Float32, PyFloat_AS_DOUBLE(obj.ptr()));
+    return Tensor::scalar(like ? weak_dtype('f', *like) : DType::Float32,
+                          PyFloat_AS_DOUBLE(obj.ptr()));
   // NumPy's float scalars (a metric's np.float32 result, `x * np.float64(2)`) without the
   // np.asarray round trip below, which costs more than the op itself for small tensors
   // (docs/performance.md); their value converts to double exactly.
@@ -162,29 +168,32 @@ Tensor to_tensor(py::handle obj, std::optional<DType> like) {
     if (like) return from_array(arr, weak_dtype(kind, *like));
     if (natural == DType::Float64 && kind == 'f') return from_array(arr, DType::Float32);
     if (natural == DType::Int64 && arr.size() > 0) {
-      const auto lo = py::cast<long long>(arr.attr("min")()), hi = py::cast<long long>(arr.attr("max")());
+      const auto lo = py::cast<long long>(arr.attr("min")()),
+                 hi = py::cast<long long>(arr.attr("max")());
       const bool fits = lo >= INT32_MIN && hi <= INT32_MAX;
       return from_array(arr, fits ? DType::Int32 : DType::Int64);
     }
     return from_array(arr, natural == DType::Int64 ? DType::Int32 : natural);
   }
-  if (py::isinstance<py::float_>(obj) || py::hasattr(obj, "__array__") || py::hasattr(obj, "__float__") ||
-      py::hasattr(obj, "__index__")) {
+  if (py::isinstance<py::float_>(obj) || py::hasattr(obj, "__array__") ||
+      py::hasattr(obj, "__float__") || py::hasattr(obj, "__index__")) {
     // NumPy scalars (np.float64(1.0), np.int64(3)), objects implementing __array__.
     py::array arr = py::module_::import("numpy").attr("asarray")(obj);
     const DType natural = natural_dtype(arr);
-    if (arr.ndim() == 0 && like && arr.dtype().kind() == 'f' && is_floating(*like)) return from_array(arr, *like);
+    if (arr.ndim() == 0 && like && arr.dtype().kind() == 'f' && is_floating(*like))
+      return from_array(arr, *like);
     return from_array(arr, natural);
   }
   throw TypeError("cannot convert an object of type " +
-                  std::string(py::str(py::type::of(obj).attr("__name__"))) + " to a tapegrad Tensor");
+                  std::string(py::str(py::type::of(obj).attr("__name__"))) +
+                  " to a tapegrad Tensor");
 }
 
 namespace {
 // Numbers and Python lists are weak: they take the dtype of a tensor operand.
 bool is_weak(py::handle obj) {
-  return PyFloat_CheckExact(obj.ptr()) || PyLong_Check(obj.ptr()) || py::isinstance<py::list>(obj) ||
-         py::isinstance<py::tuple>(obj);
+  return PyFloat_CheckExact(obj.ptr()) || PyLong_Check(obj.ptr()) ||
+         py::isinstance<py::list>(obj) || py::isinstance<py::tuple>(obj);
 }
 }  // namespace
 
@@ -209,9 +218,10 @@ std::int64_t to_int64(py::handle obj, const char* what) {
   if (overflow) {
     // Spelled out only when short: str() of a huge int is itself refused by Python.
     const auto bits = py::cast<std::int64_t>(i.attr("bit_length")());
-    throw ValueError(std::string(what) + " " +
-                     (bits <= 256 ? std::string(py::str(i)) : "of " + std::to_string(bits) + " bits") +
-                     " does not fit in a 64-bit integer");
+    throw ValueError(
+        std::string(what) + " " +
+        (bits <= 256 ? std::string(py::str(i)) : "of " + std::to_string(bits) + " bits") +
+        " does not fit in a 64-bit integer");
   }
   return v;
 }
@@ -219,13 +229,16 @@ std::int64_t to_int64(py::handle obj, const char* what) {
 std::vector<std::int64_t> to_indices(py::handle obj, Shape* shape) {
   py::array arr = py::module_::import("numpy").attr("asarray")(obj);
   const char kind = arr.dtype().kind();
-  if (arr.size() == 0 && kind == 'f') arr = arr.attr("astype")("int64");
+  if (arr.size() == 0 && kind == 'f')
+    arr = arr.attr("astype")("int64");
   else if (kind != 'i' && kind != 'u')
-    throw IndexError("indices must be integers, got an array of dtype " + std::string(py::str(arr.dtype())));
+    throw IndexError("indices must be integers, got an array of dtype " +
+                     std::string(py::str(arr.dtype())));
   // The int64 conversion below would wrap unsigned indices above 2**63 - 1 to negative ones.
   if (kind == 'u' && arr.dtype().itemsize() == 8 && arr.size() > 0 &&
       py::cast<std::uint64_t>(arr.attr("max")()) > static_cast<std::uint64_t>(INT64_MAX))
-    throw IndexError("index " + std::string(py::str(arr.attr("max")())) + " is out of the 64-bit range");
+    throw IndexError("index " + std::string(py::str(arr.attr("max")())) +
+                     " is out of the 64-bit range");
   py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> ints(arr);
   if (shape) shape->assign(ints.shape(), ints.shape() + ints.ndim());
   return std::vector<std::int64_t>(ints.data(), ints.data() + ints.size());

@@ -31,7 +31,7 @@ py::dtype numpy_dtype(DType d);
 std::int64_t to_int64(py::handle obj, const char* what);
 // Integer indices from a list, tuple or integer NumPy array (with their shape).
 std::vector<std::int64_t> to_indices(py::handle obj, Shape* shape);
-bool is_tensor(py::handle obj);  // exactly a tg Tensor (tensor_type.cpp)
+bool is_tensor(py::handle obj);    // exactly a tg Tensor (tensor_type.cpp)
 Tensor tensor_of(py::handle obj);  // the Tensor inside a Python Tensor (is_tensor must hold)
 // A tensor-like object's value without reading it on the tapes (len, float, bool).
 Tensor to_tensor_no_watch(py::handle obj);
@@ -40,7 +40,8 @@ Tensor getitem(const Tensor& x, py::handle key);
 // Sets the Python error for a C++ exception (tg errors -> ValueError/TypeError/IndexError).
 void set_python_error(std::exception_ptr p);
 // Runs f (returning py::object) and hands back a new reference, or nullptr with the error set.
-template <class F> PyObject* guarded(F&& f) noexcept {
+template <class F>
+PyObject* guarded(F&& f) noexcept {
   try {
     return f().release().ptr();
   } catch (...) {
@@ -64,7 +65,8 @@ py::object wrap(const Tensor& t);
 
 // Kernels run without the GIL when the work is large enough for the release to pay for itself.
 constexpr std::int64_t kReleaseGilWork = 1 << 14;
-template <class F> Tensor run_op(std::int64_t work, F&& f) {
+template <class F>
+Tensor run_op(std::int64_t work, F&& f) {
   if (work < kReleaseGilWork) return f();
   py::gil_scoped_release release;
   return f();

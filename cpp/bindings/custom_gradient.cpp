@@ -24,8 +24,9 @@ namespace {
 // these calls over the outputs is the one call with every upstream).
 class PyCustomVjp final : public CustomVjp {
  public:
-  PyCustomVjp(py::handle name, py::handle grad_fn, std::size_t output, const std::vector<Tensor>& outputs,
-              std::size_t n_args, const std::vector<Variable>& variables)
+  PyCustomVjp(py::handle name, py::handle grad_fn, std::size_t output,
+              const std::vector<Tensor>& outputs, std::size_t n_args,
+              const std::vector<Variable>& variables)
       : name_(py::reinterpret_borrow<py::object>(name)),
         grad_fn_(py::reinterpret_borrow<py::object>(grad_fn)),
         output_(output),
@@ -57,7 +58,8 @@ class PyCustomVjp final : public CustomVjp {
     py::gil_scoped_acquire gil;
     py::tuple upstream(output_types_.size());
     for (std::size_t i = 0; i < output_types_.size(); ++i)
-      upstream[i] = wrap(i == output_ ? g : Tensor::zeros(output_types_[i].dtype, output_types_[i].shape));
+      upstream[i] =
+          wrap(i == output_ ? g : Tensor::zeros(output_types_[i].dtype, output_types_[i].shape));
     py::object result;
     if (variables_.empty()) {
       result = grad_fn_(*upstream);
@@ -69,14 +71,16 @@ class PyCustomVjp final : public CustomVjp {
     py::object input_part = result, variable_part;
     if (!variables_.empty()) {
       if (!py::isinstance<py::sequence>(result) || py::len(result) != 2)
-        throw ValueError(where() + " reads variables, so grad_fn must return (input_gradients, "
+        throw ValueError(where() +
+                         " reads variables, so grad_fn must return (input_gradients, "
                          "variable_gradients)");
       input_part = result[py::int_(0)];
       variable_part = result[py::int_(1)];
     }
     Grads grads(node.inputs.size());
     collect(input_part, 0, n_args_, "inputs", node, grads);
-    if (!variables_.empty()) collect(variable_part, n_args_, variables_.size(), "variables", node, grads);
+    if (!variables_.empty())
+      collect(variable_part, n_args_, variables_.size(), "variables", node, grads);
     return grads;
   }
 
@@ -85,8 +89,8 @@ class PyCustomVjp final : public CustomVjp {
 
   // grads[first + i] from the i-th of `count` gradients in `part` (a sequence, or a bare tensor or
   // None when count is 1), each None or of its input's shape.
-  void collect(py::handle part, std::size_t first, std::size_t count, const char* what, const Node& node,
-               Grads& grads) const {
+  void collect(py::handle part, std::size_t first, std::size_t count, const char* what,
+               const Node& node, Grads& grads) const {
     std::vector<py::object> items;
     const bool sequence = py::isinstance<py::sequence>(part) && !py::isinstance<py::str>(part);
     const bool bare = count == 1 && (part.is_none() || is_tensor(part) || !sequence);
@@ -100,8 +104,8 @@ class PyCustomVjp final : public CustomVjp {
         items.push_back(py::reinterpret_borrow<py::object>(h));
     }
     if (items.size() != count)
-      throw ValueError(where() + ": grad_fn returned " + std::to_string(items.size()) + " gradients for " +
-                       std::to_string(count) + " " + what);
+      throw ValueError(where() + ": grad_fn returned " + std::to_string(items.size()) +
+                       " gradients for " + std::to_string(count) + " " + what);
     for (std::size_t i = 0; i < count; ++i) {
       if (items[i].is_none()) continue;
       const InputMeta& in = node.inputs[first + i];
@@ -122,14 +126,16 @@ class PyCustomVjp final : public CustomVjp {
   std::vector<Variable> variables_;
 };
 
-std::string type_name(py::handle obj) { return std::string(py::str(py::type::of(obj).attr("__name__"))); }
+std::string type_name(py::handle obj) {
+  return std::string(py::str(py::type::of(obj).attr("__name__")));
+}
 
 // tg.custom_gradient's call: f(*args) under a variable watcher, its (outputs, grad_fn) checked,
 // the outputs recorded under new ids as one op of the inputs and variable values whose VJP is
 // grad_fn. accepts_variables(grad_fn) is asked only when f read trainable variables not passed as
 // inputs.
-py::object custom_gradient_call(py::handle name, py::handle f, PyObject* const* args, std::size_t n_args,
-                                py::handle accepts_variables) {
+py::object custom_gradient_call(py::handle name, py::handle f, PyObject* const* args,
+                                std::size_t n_args, py::handle accepts_variables) {
   auto where = [&] { return "custom_gradient '" + std::string(py::str(name)) + "'"; };
   std::vector<std::uint64_t> passed;  // variables given as inputs are inputs, not `variables`
   // f sees its arguments as given, numbers and arrays as tensors (then a converted copy).
@@ -140,7 +146,8 @@ py::object custom_gradient_call(py::handle name, py::handle f, PyObject* const* 
       passed.push_back(variable_of(a)->id);
     } else if (!is_tensor(a)) {
       if (converted.empty())
-        for (std::size_t j = 0; j < n_args; ++j) converted.push_back(py::reinterpret_borrow<py::object>(args[j]));
+        for (std::size_t j = 0; j < n_args; ++j)
+          converted.push_back(py::reinterpret_borrow<py::object>(args[j]));
       converted[i] = wrap(to_tensor(a));
     }
   }
@@ -154,14 +161,16 @@ py::object custom_gradient_call(py::handle name, py::handle f, PyObject* const* 
   if (!raw) throw py::error_already_set();
   py::object result = py::reinterpret_steal<py::object>(raw);
   if (!PyTuple_Check(raw) && !PyList_Check(raw))
-    throw TypeError(where() + ": the function must return (outputs, grad_fn), got " + type_name(result));
+    throw TypeError(where() + ": the function must return (outputs, grad_fn), got " +
+                    type_name(result));
   if (PySequence_Fast_GET_SIZE(raw) != 2 || !PyCallable_Check(PySequence_Fast_GET_ITEM(raw, 1)))
     throw TypeError(where() + ": the function must return (outputs, grad_fn)");
   py::handle outputs = PySequence_Fast_GET_ITEM(raw, 0);
   py::handle grad_fn = PySequence_Fast_GET_ITEM(raw, 1);
   std::vector<Tensor> ins;
   ins.reserve(n_args);
-  for (std::size_t i = 0; i < n_args; ++i) ins.push_back(to_tensor(call_args[i]));  // a variable: its value read
+  for (std::size_t i = 0; i < n_args; ++i)
+    ins.push_back(to_tensor(call_args[i]));  // a variable: its value read
   std::vector<Variable> variables;
   for (std::size_t i = 0; i < watcher.variables().size(); ++i) {
     const Variable& v = watcher.variables()[i];
@@ -184,7 +193,8 @@ py::object custom_gradient_call(py::handle name, py::handle f, PyObject* const* 
     if (!PyTuple_Check(outputs.ptr()) && !PyList_Check(outputs.ptr()))
       throw TypeError(where() + ": the function must return tensors, got " + type_name(outputs));
     for (py::handle h : outputs) {
-      if (!is_tensor(h)) throw TypeError(where() + ": the function must return tensors, got " + type_name(h));
+      if (!is_tensor(h))
+        throw TypeError(where() + ": the function must return tensors, got " + type_name(h));
       outs.push_back(tensor_of(h));
     }
   }
@@ -194,15 +204,15 @@ py::object custom_gradient_call(py::handle name, py::handle f, PyObject* const* 
   };
   if (single) return record(0);  // no list for the common single output
   py::list recorded(outs.size());
-  for (std::size_t i = 0; i < outs.size(); ++i) PyList_SET_ITEM(recorded.ptr(), i, record(i).release().ptr());
+  for (std::size_t i = 0; i < outs.size(); ++i)
+    PyList_SET_ITEM(recorded.ptr(), i, record(i).release().ptr());
   if (PyTuple_Check(outputs.ptr())) return py::tuple(recorded);
   return std::move(recorded);
 }
 
 // ---- the decorated function: CustomGradientFunction(f, name, accepts_variables) --------------
 struct PyCustomFunction {
-  PyObject_HEAD
-  vectorcallfunc vectorcall;
+  PyObject_HEAD vectorcallfunc vectorcall;
   PyObject* fn;                 // the decorated f
   PyObject* name;               // f's name, for messages
   PyObject* accepts_variables;  // custom_gradient.py's _accepts_variables
@@ -217,28 +227,31 @@ PyObject* new_ref(PyObject* o) {  // Py_NewRef, which Python 3.9 lacks
   return o;
 }
 
-PyObject* custom_function_call(PyObject* self, PyObject* const* args, std::size_t nargsf, PyObject* kwnames) {
+PyObject* custom_function_call(PyObject* self, PyObject* const* args, std::size_t nargsf,
+                               PyObject* kwnames) {
   PyCustomFunction* c = as_custom(self);
   return guarded([&]() -> py::object {
     if (kwnames && PyTuple_GET_SIZE(kwnames) > 0) {
       py::list names = py::reinterpret_borrow<py::list>(PySequence_List(kwnames));
       names.attr("sort")();
       throw TypeError("custom_gradient '" + std::string(py::str(c->name)) +
-                      "': pass the inputs positionally (keyword arguments " + std::string(py::repr(names)) +
-                      " have no gradient)");
+                      "': pass the inputs positionally (keyword arguments " +
+                      std::string(py::repr(names)) + " have no gradient)");
     }
-    return custom_gradient_call(c->name, c->fn, args, PyVectorcall_NARGS(nargsf), c->accepts_variables);
+    return custom_gradient_call(c->name, c->fn, args, PyVectorcall_NARGS(nargsf),
+                                c->accepts_variables);
   });
 }
 
 PyObject* custom_function_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   PyObject *fn, *name, *accepts_variables;
   static const char* keywords[] = {"fn", "name", "accepts_variables", nullptr};
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OUO:CustomGradientFunction", const_cast<char**>(keywords), &fn,
-                                   &name, &accepts_variables))
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OUO:CustomGradientFunction",
+                                   const_cast<char**>(keywords), &fn, &name, &accepts_variables))
     return nullptr;
   if (!PyCallable_Check(fn) || !PyCallable_Check(accepts_variables)) {
-    PyErr_SetString(PyExc_TypeError, "CustomGradientFunction: fn and accepts_variables must be callable");
+    PyErr_SetString(PyExc_TypeError,
+                    "CustomGradientFunction: fn and accepts_variables must be callable");
     return nullptr;
   }
   PyObject* self = type->tp_alloc(type, 0);
@@ -295,12 +308,14 @@ PyObject* custom_function_repr(PyObject* self) {
 
 void bind_custom_gradient(py::module_& m) {
   static PyMemberDef members[] = {
-      {"__vectorcalloffset__", T_PYSSIZET, offsetof(PyCustomFunction, vectorcall), READONLY, nullptr},
+      {"__vectorcalloffset__", T_PYSSIZET, offsetof(PyCustomFunction, vectorcall), READONLY,
+       nullptr},
       {"__dictoffset__", T_PYSSIZET, offsetof(PyCustomFunction, dict), READONLY, nullptr},
       {"__weaklistoffset__", T_PYSSIZET, offsetof(PyCustomFunction, weakrefs), READONLY, nullptr},
       {nullptr, 0, 0, 0, nullptr}};
-  static PyGetSetDef getset[] = {{"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, nullptr, nullptr},
-                                 {nullptr, nullptr, nullptr, nullptr, nullptr}};
+  static PyGetSetDef getset[] = {
+      {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, nullptr, nullptr},
+      {nullptr, nullptr, nullptr, nullptr, nullptr}};
   auto fn = [](auto f) { return reinterpret_cast<void*>(f); };
   static PyType_Slot slots[] = {
       {Py_tp_new, fn(custom_function_new)},
@@ -312,11 +327,13 @@ void bind_custom_gradient(py::module_& m) {
       {Py_tp_repr, fn(custom_function_repr)},
       {Py_tp_members, members},
       {Py_tp_getset, getset},
-      {Py_tp_doc, const_cast<char*>("A tg.custom_gradient function (custom_gradient.py): calling it runs fn "
-                                    "and records its outputs with fn's grad_fn as their VJP.")},
+      {Py_tp_doc,
+       const_cast<char*>("A tg.custom_gradient function (custom_gradient.py): calling it runs fn "
+                         "and records its outputs with fn's grad_fn as their VJP.")},
       {0, nullptr}};
   static PyType_Spec spec = {"tapegrad._core.CustomGradientFunction", sizeof(PyCustomFunction), 0,
-                             Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL, slots};
+                             Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+                             slots};
   PyObject* type = PyType_FromSpec(&spec);
   if (!type) throw py::error_already_set();
   m.add_object("CustomGradientFunction", type);

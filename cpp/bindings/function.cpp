@@ -40,13 +40,13 @@ py::list wrap_all(const std::vector<Tensor>& ts) {
 // `fixed`. Output 0 must hold one element (the loss); its value per step is returned. A
 // check_finite instruction that fails stops the replay at that step (its later instructions,
 // the update, do not run): then `stopped` is true and the last loss is the non-finite value.
-py::tuple run_batches(const Program& program, py::sequence arrays_seq, py::array_t<std::int64_t> indices,
-                      py::sequence fixed_seq) {
+py::tuple run_batches(const Program& program, py::sequence arrays_seq,
+                      py::array_t<std::int64_t> indices, py::sequence fixed_seq) {
   const std::vector<Tensor> arrays = tensor_list(arrays_seq, "run_batches arrays");
   const std::vector<Tensor> fixed = tensor_list(fixed_seq, "run_batches fixed arguments");
   if (indices.ndim() != 2)
-    throw ValueError("run_batches: indices must be (steps, batch), got " + std::to_string(indices.ndim()) +
-                     " dimensions");
+    throw ValueError("run_batches: indices must be (steps, batch), got " +
+                     std::to_string(indices.ndim()) + " dimensions");
   const std::int64_t steps = indices.shape(0), batch = indices.shape(1);
   for (const Tensor& a : arrays)
     if (a.rank() < 1) throw ValueError("run_batches: every array needs a leading sample axis");
@@ -105,8 +105,10 @@ py::dict slot_spec(std::int32_t slot, DType dtype, const Shape& shape) {
 py::dict program_graph(const Program& p) {
   py::list arguments, constants, code;
   for (std::size_t i = 0; i < p.arguments().size(); ++i)
-    arguments.append(slot_spec(static_cast<std::int32_t>(i), p.arguments()[i].dtype, p.arguments()[i].shape));
-  for (const auto& [slot, value] : p.constants()) constants.append(slot_spec(slot, value.dtype(), value.shape()));
+    arguments.append(
+        slot_spec(static_cast<std::int32_t>(i), p.arguments()[i].dtype, p.arguments()[i].shape));
+  for (const auto& [slot, value] : p.constants())
+    constants.append(slot_spec(slot, value.dtype(), value.shape()));
   for (const Instruction& ins : p.code()) {
     py::dict d;
     py::object none = py::none();
@@ -161,7 +163,8 @@ py::dict program_graph(const Program& p) {
 class TensorSignatureCache {
  public:
   // miss: what call returns when it cannot answer; pack(template, outputs) rebuilds a result.
-  TensorSignatureCache(py::object miss, py::object pack) : miss_(std::move(miss)), pack_(std::move(pack)) {}
+  TensorSignatureCache(py::object miss, py::object pack)
+      : miss_(std::move(miss)), pack_(std::move(pack)) {}
 
   py::object call(py::tuple args) {
     if (active_trace() || !signature_of(args)) return miss_;  // inside a trace: inline in Python
@@ -182,8 +185,10 @@ class TensorSignatureCache {
 
   // args' signature now runs `program`; its result is `result_template` filled from the outputs
   // (single: the result is output 0 itself).
-  void add(py::tuple args, std::shared_ptr<Program> program, py::object result_template, bool single) {
-    if (!signature_of(args)) throw TypeError("TensorSignatureCache.add: every argument must be a tensor");
+  void add(py::tuple args, std::shared_ptr<Program> program, py::object result_template,
+           bool single) {
+    if (!signature_of(args))
+      throw TypeError("TensorSignatureCache.add: every argument must be a tensor");
     programs_[key_] = Entry{std::move(program), std::move(result_template), single};
   }
 
@@ -222,18 +227,21 @@ class TensorSignatureCache {
 }  // namespace
 
 void bind_function(py::module_& m) {
-  py::class_<TensorSignatureCache>(m, "TensorSignatureCache",
-                                   "tg.function's programs for all-tensor arguments, looked up in C++.")
+  py::class_<TensorSignatureCache>(
+      m, "TensorSignatureCache",
+      "tg.function's programs for all-tensor arguments, looked up in C++.")
       .def(py::init<py::object, py::object>(), py::arg("miss"), py::arg("pack"))
       .def("call", &TensorSignatureCache::call, py::arg("args"))
       .def("add", &TensorSignatureCache::add, py::arg("args"), py::arg("program"),
            py::arg("result_template"), py::arg("single"));
 
-  py::class_<Trace>(m, "Trace", "Records this thread's ops as a Program (tg.function's first call).")
+  py::class_<Trace>(m, "Trace",
+                    "Records this thread's ops as a Program (tg.function's first call).")
       .def(py::init<std::string, bool>(), py::arg("function_name"), py::arg("may_create_variables"))
       .def("enter", &Trace::enter)
       .def("exit", &Trace::exit)
-      .def("add_argument", [](Trace& self, py::handle t) { self.add_argument(tensor_arg(t, "add_argument")); })
+      .def("add_argument",
+           [](Trace& self, py::handle t) { self.add_argument(tensor_arg(t, "add_argument")); })
       .def("finish", [](Trace& self, py::sequence outputs) {
         return self.finish(tensor_list(outputs, "tg.function outputs"));
       });
@@ -251,7 +259,8 @@ void bind_function(py::module_& m) {
             return wrap_all(out);
           },
           py::arg("args"), "Runs the program on the tensor arguments; returns the output tensors.")
-      .def("run_batches", &run_batches, py::arg("arrays"), py::arg("indices"), py::arg("fixed") = py::list(),
+      .def("run_batches", &run_batches, py::arg("arrays"), py::arg("indices"),
+           py::arg("fixed") = py::list(),
            "Runs once per row of indices on the rows it picks of each array; returns "
            "(losses, stopped_by_non_finite).")
       .def_property_readonly("name", &Program::name)
@@ -262,26 +271,28 @@ void bind_function(py::module_& m) {
                                py::list out;
                                for (const ArgumentSpec& a : p.arguments()) {
                                  py::tuple shape(a.shape.size());
-                                 for (std::size_t i = 0; i < a.shape.size(); ++i) shape[i] = a.shape[i];
+                                 for (std::size_t i = 0; i < a.shape.size(); ++i)
+                                   shape[i] = a.shape[i];
                                  out.append(py::make_tuple(shape, a.dtype));
                                }
                                return out;
                              })
-      .def("op_names",
-           [](const Program& p) {
-             std::vector<std::string> names;
-             for (const Instruction& ins : p.code()) {
-               switch (ins.kind) {
-                 case Instruction::Kind::Op: names.emplace_back(ins.op->name); break;
-                 case Instruction::Kind::ReadVariable: names.emplace_back("read_variable"); break;
-                 case Instruction::Kind::Assign: names.emplace_back("assign"); break;
-                 case Instruction::Kind::Effect: names.emplace_back(ins.effect->name()); break;
-                 case Instruction::Kind::CheckFinite: names.emplace_back("check_finite"); break;
-               }
-             }
-             return names;
-           },
-           "The instructions' names in replay order.")
+      .def(
+          "op_names",
+          [](const Program& p) {
+            std::vector<std::string> names;
+            for (const Instruction& ins : p.code()) {
+              switch (ins.kind) {
+                case Instruction::Kind::Op: names.emplace_back(ins.op->name); break;
+                case Instruction::Kind::ReadVariable: names.emplace_back("read_variable"); break;
+                case Instruction::Kind::Assign: names.emplace_back("assign"); break;
+                case Instruction::Kind::Effect: names.emplace_back(ins.effect->name()); break;
+                case Instruction::Kind::CheckFinite: names.emplace_back("check_finite"); break;
+              }
+            }
+            return names;
+          },
+          "The instructions' names in replay order.")
       .def("_graph", &program_graph,
            "The program as plain data: {'name', 'arguments' and 'constants' (slot, shape, dtype), "
            "'instructions' (kind, name, inputs, output, shape, dtype, variable, variable_id, "
@@ -325,10 +336,14 @@ void bind_function(py::module_& m) {
       },
       "The name of the function being traced on this thread, or None.");
   m.def(
-      "is_traced", [](py::handle t) { return is_tensor(t) && active_trace() && active_trace()->is_dynamic(tensor_of(t).id()); },
+      "is_traced",
+      [](py::handle t) {
+        return is_tensor(t) && active_trace() && active_trace()->is_dynamic(tensor_of(t).id());
+      },
       py::arg("t"), "Whether t's value exists only for the call being traced.");
   m.def(
-      "check_finite", [](py::handle t, const std::string& what) { check_finite(to_tensor_no_watch(t), what); },
+      "check_finite",
+      [](py::handle t, const std::string& what) { check_finite(to_tensor_no_watch(t), what); },
       py::arg("t"), py::arg("what") = "value",
       "Raises FloatingPointError when t holds a NaN or infinity; a compiled step stops there.");
 }

@@ -50,7 +50,8 @@ PYBIND11_MODULE(_core, m) {
         const std::int64_t n = tg::py_bind::to_int64(n_, "set_num_threads: n");
         if (n < 1 || n > tg::kernels::kMaxThreads)
           throw tg::ValueError("set_num_threads: n must be between 1 and " +
-                               std::to_string(tg::kernels::kMaxThreads) + ", got " + std::to_string(n));
+                               std::to_string(tg::kernels::kMaxThreads) + ", got " +
+                               std::to_string(n));
         tg::kernels::set_num_threads(static_cast<int>(n));
       },
       py::arg("n"), "Threads the kernels may use, 1 to 1024 (docs/limits.md).");
@@ -71,7 +72,8 @@ PYBIND11_MODULE(_core, m) {
       "set_cache_limit",
       [](py::handle bytes_) {
         const std::int64_t bytes = tg::py_bind::to_int64(bytes_, "set_cache_limit: bytes");
-        if (bytes < 0) throw tg::ValueError("set_cache_limit: bytes must be >= 0, got " + std::to_string(bytes));
+        if (bytes < 0)
+          throw tg::ValueError("set_cache_limit: bytes must be >= 0, got " + std::to_string(bytes));
         return tg::alloc::set_cache_limit(static_cast<std::size_t>(bytes));
       },
       py::arg("bytes"), "Bounds the bytes the storage cache keeps; returns the previous bound.");

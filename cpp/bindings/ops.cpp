@@ -12,11 +12,13 @@ namespace {
 
 using tg::Tensor;
 
-template <Tensor (*F)(const Tensor&)> py::object unary(py::handle x_) {
+template <Tensor (*F)(const Tensor&)>
+py::object unary(py::handle x_) {
   const Tensor x = to_tensor(x_);
   return wrap(run_op(x.size(), [&] { return F(x); }));
 }
-template <Tensor (*F)(const Tensor&, const Tensor&)> py::object binary(py::handle a_, py::handle b_) {
+template <Tensor (*F)(const Tensor&, const Tensor&)>
+py::object binary(py::handle a_, py::handle b_) {
   auto [a, b] = to_tensors(a_, b_);
   return wrap(run_op(std::max(a.size(), b.size()), [&] { return F(a, b); }));
 }
@@ -40,12 +42,12 @@ std::vector<std::int64_t> to_int_list(py::handle obj, const char* what) {
         out[i] = t.data<std::int64_t>()[i];
         continue;
       }
-      const double v = dispatch_any_dtype(t.dtype(), [&](auto tag) {
-        return static_cast<double>(t.data<decltype(tag)>()[i]);
-      });
+      const double v = dispatch_any_dtype(
+          t.dtype(), [&](auto tag) { return static_cast<double>(t.data<decltype(tag)>()[i]); });
       // Range first: converting a double outside int64 (or NaN) is undefined behaviour.
       if (!(v >= -0x1p63 && v < 0x1p63))
-        throw ValueError(std::string(what) + " " + std::to_string(v) + " does not fit in a 64-bit integer");
+        throw ValueError(std::string(what) + " " + std::to_string(v) +
+                         " does not fit in a 64-bit integer");
       if (v != static_cast<double>(static_cast<std::int64_t>(v))) throw bad();
       out[i] = static_cast<std::int64_t>(v);
     }
@@ -56,10 +58,12 @@ std::vector<std::int64_t> to_int_list(py::handle obj, const char* what) {
     py::array arr = py::reinterpret_borrow<py::array>(obj);
     if ((arr.dtype().kind() != 'i' && arr.dtype().kind() != 'u') || arr.ndim() > 1) throw bad();
     std::vector<std::int64_t> out;
-    for (py::handle item : arr.attr("ravel")().attr("tolist")()) out.push_back(to_int64(item, what));
+    for (py::handle item : arr.attr("ravel")().attr("tolist")())
+      out.push_back(to_int64(item, what));
     return out;
   }
-  if (!PySequence_Check(obj.ptr()) || PyUnicode_Check(obj.ptr()) || PyBytes_Check(obj.ptr())) throw bad();
+  if (!PySequence_Check(obj.ptr()) || PyUnicode_Check(obj.ptr()) || PyBytes_Check(obj.ptr()))
+    throw bad();
   std::vector<std::int64_t> out;
   for (py::handle item : py::reinterpret_borrow<py::sequence>(obj)) {
     if (PyBool_Check(item.ptr()) || !PyIndex_Check(item.ptr())) throw bad();
@@ -95,7 +99,8 @@ py::object reduction(py::handle x_, py::handle axis, bool keepdims) {
 }
 
 // Ops along one axis of one tensor (softmax, log_softmax).
-template <Tensor (*F)(const Tensor&, std::int64_t)> py::object along_axis(py::handle x_, std::int64_t axis) {
+template <Tensor (*F)(const Tensor&, std::int64_t)>
+py::object along_axis(py::handle x_, std::int64_t axis) {
   const Tensor x = to_tensor(x_);
   return wrap(run_op(x.size(), [&] { return F(x, axis); }));
 }
@@ -115,14 +120,17 @@ void bind_ops(py::module_& m) {
   ops.def("divide", binary<tg::divide>, py::arg("x"), py::arg("y"));
   ops.def("maximum", binary<tg::maximum>, py::arg("x"), py::arg("y"));
   ops.def("minimum", binary<tg::minimum>, py::arg("x"), py::arg("y"));
-  ops.def("pow", [](py::handle x, py::handle y) {
-    if (PyFloat_Check(y.ptr()) || PyLong_Check(y.ptr())) {
-      const Tensor t = to_tensor(x);
-      const double p = py::cast<double>(y);
-      return wrap(run_op(t.size(), [&] { return tg::pow_scalar(t, p); }));
-    }
-    return binary<tg::pow>(x, y);
-  }, py::arg("x"), py::arg("y"), "x ** y; a Python number y uses the scalar-exponent kernel.");
+  ops.def(
+      "pow",
+      [](py::handle x, py::handle y) {
+        if (PyFloat_Check(y.ptr()) || PyLong_Check(y.ptr())) {
+          const Tensor t = to_tensor(x);
+          const double p = py::cast<double>(y);
+          return wrap(run_op(t.size(), [&] { return tg::pow_scalar(t, p); }));
+        }
+        return binary<tg::pow>(x, y);
+      },
+      py::arg("x"), py::arg("y"), "x ** y; a Python number y uses the scalar-exponent kernel.");
   ops.def("negative", unary<tg::negative>, py::arg("x"));
   ops.def("square", unary<tg::square>, py::arg("x"));
   ops.def("sqrt", unary<tg::sqrt>, py::arg("x"));
@@ -132,136 +140,221 @@ void bind_ops(py::module_& m) {
   ops.def("sigmoid", unary<tg::sigmoid>, py::arg("x"));
   ops.def("relu", unary<tg::relu>, py::arg("x"));
   ops.def("relu_grad", binary<tg::relu_grad>, py::arg("g"), py::arg("x"));
-  ops.def("mean_squared_error", binary<tg::mean_squared_error>, py::arg("y_true"), py::arg("y_pred"));
-  ops.def("mean_squared_error_grad", [](py::handle g_, py::handle t_, py::handle p_) {
-    auto [t, p] = to_tensors(t_, p_);
-    const Tensor g = to_tensor(g_, t.dtype());
-    return wrap(run_op(std::max(t.size(), p.size()), [&] { return tg::mean_squared_error_grad(g, t, p); }));
-  }, py::arg("g"), py::arg("y_true"), py::arg("y_pred"));
-  ops.def("sparse_softmax_cross_entropy_with_logits", [](py::handle labels_, py::handle logits_) {
-    const Tensor logits = to_tensor(logits_), labels = to_tensor(labels_);
-    return wrap(run_op(logits.size(), [&] { return tg::sparse_softmax_cross_entropy_with_logits(labels, logits); }));
-  }, py::arg("labels"), py::arg("logits"));
-  ops.def("sparse_softmax_cross_entropy_grad", [](py::handle g_, py::handle labels_, py::handle logits_) {
-    const Tensor logits = to_tensor(logits_), labels = to_tensor(labels_), g = to_tensor(g_, logits.dtype());
-    return wrap(run_op(logits.size(), [&] { return tg::sparse_softmax_cross_entropy_grad(g, labels, logits); }));
-  }, py::arg("g"), py::arg("labels"), py::arg("logits"));
+  ops.def("mean_squared_error", binary<tg::mean_squared_error>, py::arg("y_true"),
+          py::arg("y_pred"));
+  ops.def(
+      "mean_squared_error_grad",
+      [](py::handle g_, py::handle t_, py::handle p_) {
+        auto [t, p] = to_tensors(t_, p_);
+        const Tensor g = to_tensor(g_, t.dtype());
+        return wrap(run_op(std::max(t.size(), p.size()),
+                           [&] { return tg::mean_squared_error_grad(g, t, p); }));
+      },
+      py::arg("g"), py::arg("y_true"), py::arg("y_pred"));
+  ops.def(
+      "sparse_softmax_cross_entropy_with_logits",
+      [](py::handle labels_, py::handle logits_) {
+        const Tensor logits = to_tensor(logits_), labels = to_tensor(labels_);
+        return wrap(run_op(logits.size(), [&] {
+          return tg::sparse_softmax_cross_entropy_with_logits(labels, logits);
+        }));
+      },
+      py::arg("labels"), py::arg("logits"));
+  ops.def(
+      "sparse_softmax_cross_entropy_grad",
+      [](py::handle g_, py::handle labels_, py::handle logits_) {
+        const Tensor logits = to_tensor(logits_), labels = to_tensor(labels_),
+                     g = to_tensor(g_, logits.dtype());
+        return wrap(run_op(logits.size(), [&] {
+          return tg::sparse_softmax_cross_entropy_grad(g, labels, logits);
+        }));
+      },
+      py::arg("g"), py::arg("labels"), py::arg("logits"));
   ops.def("abs", unary<tg::abs>, py::arg("x"));
   ops.def("stop_gradient", unary<tg::stop_gradient>, py::arg("x"));
-  ops.def("where", [](py::handle c, py::handle a_, py::handle b_) {
-    auto [a, b] = to_tensors(a_, b_);
-    const Tensor cond = to_tensor(c, a.dtype());
-    return wrap(run_op(std::max(a.size(), b.size()), [&] { return tg::where(cond, a, b); }));
-  }, py::arg("condition"), py::arg("x"), py::arg("y"));
-  ops.def("cast", [](py::handle x, py::handle dtype) {
-    const Tensor t = to_tensor(x);
-    const auto dt = to_dtype(dtype);
-    return wrap(dt ? tg::cast(t, *dt) : t);
-  }, py::arg("x"), py::arg("dtype"));
-  ops.def("reduce_sum", reduction<tg::reduce_sum>, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = false);
-  ops.def("reduce_mean", reduction<tg::reduce_mean>, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = false);
-  ops.def("reduce_max", reduction<tg::reduce_max>, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = false);
+  ops.def(
+      "where",
+      [](py::handle c, py::handle a_, py::handle b_) {
+        auto [a, b] = to_tensors(a_, b_);
+        const Tensor cond = to_tensor(c, a.dtype());
+        return wrap(run_op(std::max(a.size(), b.size()), [&] { return tg::where(cond, a, b); }));
+      },
+      py::arg("condition"), py::arg("x"), py::arg("y"));
+  ops.def(
+      "cast",
+      [](py::handle x, py::handle dtype) {
+        const Tensor t = to_tensor(x);
+        const auto dt = to_dtype(dtype);
+        return wrap(dt ? tg::cast(t, *dt) : t);
+      },
+      py::arg("x"), py::arg("dtype"));
+  ops.def("reduce_sum", reduction<tg::reduce_sum>, py::arg("x"), py::arg("axis") = py::none(),
+          py::arg("keepdims") = false);
+  ops.def("reduce_mean", reduction<tg::reduce_mean>, py::arg("x"), py::arg("axis") = py::none(),
+          py::arg("keepdims") = false);
+  ops.def("reduce_max", reduction<tg::reduce_max>, py::arg("x"), py::arg("axis") = py::none(),
+          py::arg("keepdims") = false);
   // ---- classification (cpp/src/ops/classification.cpp) ----
   ops.def("softmax", along_axis<tg::softmax>, py::arg("logits"), py::arg("axis") = -1);
-  ops.def("softmax_grad", along_axis2<tg::softmax_grad>, py::arg("g"), py::arg("y"), py::arg("axis") = -1);
+  ops.def("softmax_grad", along_axis2<tg::softmax_grad>, py::arg("g"), py::arg("y"),
+          py::arg("axis") = -1);
   ops.def("log_softmax", along_axis<tg::log_softmax>, py::arg("logits"), py::arg("axis") = -1);
-  ops.def("log_softmax_grad", along_axis2<tg::log_softmax_grad>, py::arg("g"), py::arg("z"), py::arg("axis") = -1);
-  ops.def("reduce_logsumexp", reduction<tg::reduce_logsumexp>, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = false);
-  ops.def("reduce_min", reduction<tg::reduce_min>, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = false);
-  ops.def("clip_by_value", [](py::handle t_, py::handle lo_, py::handle hi_) {
-    const Tensor t = to_tensor(t_);
-    const Tensor lo = to_tensor(lo_, t.dtype()), hi = to_tensor(hi_, t.dtype());
-    return wrap(run_op(t.size(), [&] { return tg::clip_by_value(t, lo, hi); }));
-  }, py::arg("t"), py::arg("clip_value_min"), py::arg("clip_value_max"));
-  ops.def("softmax_cross_entropy_with_logits", along_axis2<tg::softmax_cross_entropy_with_logits>, py::arg("labels"), py::arg("logits"), py::arg("axis") = -1);
-  ops.def("softmax_cross_entropy_with_logits_grad", [](py::handle g_, py::handle l_, py::handle x_, std::int64_t axis) {
-    auto [l, x] = to_tensors(l_, x_);
-    const Tensor g = to_tensor(g_, x.dtype());
-    return wrap(run_op(x.size(), [&] { return tg::softmax_cross_entropy_with_logits_grad(g, l, x, axis); }));
-  }, py::arg("g"), py::arg("labels"), py::arg("logits"), py::arg("axis") = -1);
-  ops.def("sigmoid_cross_entropy_with_logits", binary<tg::sigmoid_cross_entropy_with_logits>, py::arg("labels"), py::arg("logits"));
-  ops.def("sigmoid_cross_entropy_with_logits_grad", [](py::handle g_, py::handle l_, py::handle x_) {
-    auto [l, x] = to_tensors(l_, x_);
-    const Tensor g = to_tensor(g_, x.dtype());
-    return wrap(run_op(x.size(), [&] { return tg::sigmoid_cross_entropy_with_logits_grad(g, l, x); }));
-  }, py::arg("g"), py::arg("labels"), py::arg("logits"));
-  ops.def("_argmax_equal", along_axis2<tg::argmax_equal>, py::arg("y_true"), py::arg("y_pred"), py::arg("axis") = -1,
-          "1.0 where argmax(y_true) == argmax(y_pred) along axis, else 0.0 (no gradient): categorical accuracy.");
-  ops.def("broadcast_to", [](py::handle x, py::handle shape) {
-    const Tensor t = to_tensor(x);
-    const Shape s = to_shape(shape);
-    const std::int64_t work = check_shape(s, itemsize(t.dtype()), "broadcast_to");
-    return wrap(run_op(work, [&] { return tg::broadcast_to(t, s); }));
-  }, py::arg("x"), py::arg("shape"));
-  ops.def("matmul", [](py::handle a_, py::handle b_, bool ta, bool tb) {
-    auto [a, b] = to_tensors(a_, b_);
-    return wrap(run_op(std::max(a.size(), b.size()) * 8, [&] { return tg::matmul(a, b, ta, tb); }));
-  }, py::arg("a"), py::arg("b"), py::arg("transpose_a") = false, py::arg("transpose_b") = false);
-  ops.def("matmul_tangent", [](py::handle da_, py::handle b_, py::handle a_, py::handle db_, bool ta, bool tb) {
-    const Tensor da = to_tensor(da_), b = to_tensor(b_), a = to_tensor(a_), db = to_tensor(db_);
-    return wrap(run_op((da.size() + a.size()) * 8, [&] { return tg::matmul_tangent(da, b, a, db, ta, tb); }));
-  }, py::arg("da"), py::arg("b"), py::arg("a"), py::arg("db"), py::arg("transpose_a") = false,
-     py::arg("transpose_b") = false);
-  ops.def("dense", [](py::handle x_, py::handle w_, py::handle b_, py::handle activation) {
-    auto [x, w] = to_tensors(x_, w_);
-    std::optional<Tensor> b;
-    if (!b_.is_none()) b = to_tensor(b_, w.dtype());
-    if (!activation.is_none() && !py::isinstance<py::str>(activation))
-      throw TypeError("dense: activation must be None or a string, got " +
-                      std::string(py::str(py::type::of(activation).attr("__name__"))));
-    const std::string act = activation.is_none() ? "linear" : py::cast<std::string>(activation);
-    if (act != "linear" && act != "relu")
-      throw ValueError("dense: activation must be None, 'linear' or 'relu', got '" + act + "'");
-    return wrap(run_op(x.size() * (w.rank() == 2 ? w.shape()[1] : 1),
-                       [&] { return tg::dense(x, w, b, act == "relu"); }));
-  }, py::arg("x"), py::arg("kernel"), py::arg("bias") = py::none(), py::arg("activation") = py::none());
-  ops.def("reshape", [](py::handle x, py::handle shape) {
-    return wrap(tg::reshape(to_tensor(x), to_shape(shape)));
-  }, py::arg("x"), py::arg("shape"));
-  ops.def("transpose", [](py::handle x, py::handle perm) {
-    const Tensor t = to_tensor(x);
-    std::optional<std::vector<std::int64_t>> p;
-    if (!perm.is_none()) p = to_int_list(perm, "perm");
-    return wrap(run_op(t.size(), [&] { return tg::transpose(t, p); }));
-  }, py::arg("x"), py::arg("perm") = py::none());
-  ops.def("concat", [](py::handle values, py::handle axis_) {
-    const std::int64_t axis = to_int64(axis_, "axis");
-    const auto ts = to_tensor_list(values);
-    return wrap(run_op(ts.empty() ? 0 : ts[0].size() * static_cast<std::int64_t>(ts.size()),
-                       [&] { return tg::concat(ts, axis); }));
-  }, py::arg("values"), py::arg("axis"));
-  ops.def("stack", [](py::handle values, py::handle axis_) {
-    const std::int64_t axis = to_int64(axis_, "axis");
-    const auto ts = to_tensor_list(values);
-    return wrap(run_op(ts.empty() ? 0 : ts[0].size() * static_cast<std::int64_t>(ts.size()),
-                       [&] { return tg::stack(ts, axis); }));
-  }, py::arg("values"), py::arg("axis") = 0);
-  ops.def("strided_slice", [](py::handle x, py::handle begin, py::handle step, py::handle count) {
-    return wrap(tg::strided_slice(to_tensor(x), to_int_list(begin, "begin"), to_int_list(step, "step"),
-                                  to_int_list(count, "count")));
-  }, py::arg("x"), py::arg("begin"), py::arg("step"), py::arg("count"));
-  ops.def("slice_grad", [](py::handle g, py::handle shape, py::handle begin, py::handle step) {
-    return wrap(tg::slice_grad(to_tensor(g), to_shape(shape), to_int_list(begin, "begin"),
-                               to_int_list(step, "step")));
-  }, py::arg("g"), py::arg("shape"), py::arg("begin"), py::arg("step"));
-  ops.def("gather", [](py::handle x, py::handle indices, py::handle axis_) {
-    const std::int64_t axis = to_int64(axis_, "axis");
-    Shape index_shape;
-    const auto idx = to_indices(indices, &index_shape);
-    return wrap(tg::gather(to_tensor(x), idx, index_shape, axis));
-  }, py::arg("x"), py::arg("indices"), py::arg("axis") = 0);
-  ops.def("scatter_add", [](py::handle g, py::handle indices, py::handle axis_, py::handle axis_len_) {
-    const std::int64_t axis = to_int64(axis_, "axis"), axis_len = to_int64(axis_len_, "axis_len");
-    Shape index_shape;
-    const auto idx = to_indices(indices, &index_shape);
-    return wrap(tg::scatter_add(to_tensor(g), idx, index_shape, axis, axis_len));
-  }, py::arg("g"), py::arg("indices"), py::arg("axis"), py::arg("axis_len"));
+  ops.def("log_softmax_grad", along_axis2<tg::log_softmax_grad>, py::arg("g"), py::arg("z"),
+          py::arg("axis") = -1);
+  ops.def("reduce_logsumexp", reduction<tg::reduce_logsumexp>, py::arg("x"),
+          py::arg("axis") = py::none(), py::arg("keepdims") = false);
+  ops.def("reduce_min", reduction<tg::reduce_min>, py::arg("x"), py::arg("axis") = py::none(),
+          py::arg("keepdims") = false);
+  ops.def(
+      "clip_by_value",
+      [](py::handle t_, py::handle lo_, py::handle hi_) {
+        const Tensor t = to_tensor(t_);
+        const Tensor lo = to_tensor(lo_, t.dtype()), hi = to_tensor(hi_, t.dtype());
+        return wrap(run_op(t.size(), [&] { return tg::clip_by_value(t, lo, hi); }));
+      },
+      py::arg("t"), py::arg("clip_value_min"), py::arg("clip_value_max"));
+  ops.def("softmax_cross_entropy_with_logits", along_axis2<tg::softmax_cross_entropy_with_logits>,
+          py::arg("labels"), py::arg("logits"), py::arg("axis") = -1);
+  ops.def(
+      "softmax_cross_entropy_with_logits_grad",
+      [](py::handle g_, py::handle l_, py::handle x_, std::int64_t axis) {
+        auto [l, x] = to_tensors(l_, x_);
+        const Tensor g = to_tensor(g_, x.dtype());
+        return wrap(run_op(
+            x.size(), [&] { return tg::softmax_cross_entropy_with_logits_grad(g, l, x, axis); }));
+      },
+      py::arg("g"), py::arg("labels"), py::arg("logits"), py::arg("axis") = -1);
+  ops.def("sigmoid_cross_entropy_with_logits", binary<tg::sigmoid_cross_entropy_with_logits>,
+          py::arg("labels"), py::arg("logits"));
+  ops.def(
+      "sigmoid_cross_entropy_with_logits_grad",
+      [](py::handle g_, py::handle l_, py::handle x_) {
+        auto [l, x] = to_tensors(l_, x_);
+        const Tensor g = to_tensor(g_, x.dtype());
+        return wrap(
+            run_op(x.size(), [&] { return tg::sigmoid_cross_entropy_with_logits_grad(g, l, x); }));
+      },
+      py::arg("g"), py::arg("labels"), py::arg("logits"));
+  ops.def("_argmax_equal", along_axis2<tg::argmax_equal>, py::arg("y_true"), py::arg("y_pred"),
+          py::arg("axis") = -1,
+          "1.0 where argmax(y_true) == argmax(y_pred) along axis, else 0.0 (no gradient): "
+          "categorical accuracy.");
+  ops.def(
+      "broadcast_to",
+      [](py::handle x, py::handle shape) {
+        const Tensor t = to_tensor(x);
+        const Shape s = to_shape(shape);
+        const std::int64_t work = check_shape(s, itemsize(t.dtype()), "broadcast_to");
+        return wrap(run_op(work, [&] { return tg::broadcast_to(t, s); }));
+      },
+      py::arg("x"), py::arg("shape"));
+  ops.def(
+      "matmul",
+      [](py::handle a_, py::handle b_, bool ta, bool tb) {
+        auto [a, b] = to_tensors(a_, b_);
+        return wrap(
+            run_op(std::max(a.size(), b.size()) * 8, [&] { return tg::matmul(a, b, ta, tb); }));
+      },
+      py::arg("a"), py::arg("b"), py::arg("transpose_a") = false, py::arg("transpose_b") = false);
+  ops.def(
+      "matmul_tangent",
+      [](py::handle da_, py::handle b_, py::handle a_, py::handle db_, bool ta, bool tb) {
+        const Tensor da = to_tensor(da_), b = to_tensor(b_), a = to_tensor(a_), db = to_tensor(db_);
+        return wrap(run_op((da.size() + a.size()) * 8,
+                           [&] { return tg::matmul_tangent(da, b, a, db, ta, tb); }));
+      },
+      py::arg("da"), py::arg("b"), py::arg("a"), py::arg("db"), py::arg("transpose_a") = false,
+      py::arg("transpose_b") = false);
+  ops.def(
+      "dense",
+      [](py::handle x_, py::handle w_, py::handle b_, py::handle activation) {
+        auto [x, w] = to_tensors(x_, w_);
+        std::optional<Tensor> b;
+        if (!b_.is_none()) b = to_tensor(b_, w.dtype());
+        if (!activation.is_none() && !py::isinstance<py::str>(activation))
+          throw TypeError("dense: activation must be None or a string, got " +
+                          std::string(py::str(py::type::of(activation).attr("__name__"))));
+        const std::string act = activation.is_none() ? "linear" : py::cast<std::string>(activation);
+        if (act != "linear" && act != "relu")
+          throw ValueError("dense: activation must be None, 'linear' or 'relu', got '" + act + "'");
+        return wrap(run_op(x.size() * (w.rank() == 2 ? w.shape()[1] : 1),
+                           [&] { return tg::dense(x, w, b, act == "relu"); }));
+      },
+      py::arg("x"), py::arg("kernel"), py::arg("bias") = py::none(),
+      py::arg("activation") = py::none());
+  ops.def(
+      "reshape",
+      [](py::handle x, py::handle shape) {
+        return wrap(tg::reshape(to_tensor(x), to_shape(shape)));
+      },
+      py::arg("x"), py::arg("shape"));
+  ops.def(
+      "transpose",
+      [](py::handle x, py::handle perm) {
+        const Tensor t = to_tensor(x);
+        std::optional<std::vector<std::int64_t>> p;
+        if (!perm.is_none()) p = to_int_list(perm, "perm");
+        return wrap(run_op(t.size(), [&] { return tg::transpose(t, p); }));
+      },
+      py::arg("x"), py::arg("perm") = py::none());
+  ops.def(
+      "concat",
+      [](py::handle values, py::handle axis_) {
+        const std::int64_t axis = to_int64(axis_, "axis");
+        const auto ts = to_tensor_list(values);
+        return wrap(run_op(ts.empty() ? 0 : ts[0].size() * static_cast<std::int64_t>(ts.size()),
+                           [&] { return tg::concat(ts, axis); }));
+      },
+      py::arg("values"), py::arg("axis"));
+  ops.def(
+      "stack",
+      [](py::handle values, py::handle axis_) {
+        const std::int64_t axis = to_int64(axis_, "axis");
+        const auto ts = to_tensor_list(values);
+        return wrap(run_op(ts.empty() ? 0 : ts[0].size() * static_cast<std::int64_t>(ts.size()),
+                           [&] { return tg::stack(ts, axis); }));
+      },
+      py::arg("values"), py::arg("axis") = 0);
+  ops.def(
+      "strided_slice",
+      [](py::handle x, py::handle begin, py::handle step, py::handle count) {
+        return wrap(tg::strided_slice(to_tensor(x), to_int_list(begin, "begin"),
+                                      to_int_list(step, "step"), to_int_list(count, "count")));
+      },
+      py::arg("x"), py::arg("begin"), py::arg("step"), py::arg("count"));
+  ops.def(
+      "slice_grad",
+      [](py::handle g, py::handle shape, py::handle begin, py::handle step) {
+        return wrap(tg::slice_grad(to_tensor(g), to_shape(shape), to_int_list(begin, "begin"),
+                                   to_int_list(step, "step")));
+      },
+      py::arg("g"), py::arg("shape"), py::arg("begin"), py::arg("step"));
+  ops.def(
+      "gather",
+      [](py::handle x, py::handle indices, py::handle axis_) {
+        const std::int64_t axis = to_int64(axis_, "axis");
+        Shape index_shape;
+        const auto idx = to_indices(indices, &index_shape);
+        return wrap(tg::gather(to_tensor(x), idx, index_shape, axis));
+      },
+      py::arg("x"), py::arg("indices"), py::arg("axis") = 0);
+  ops.def(
+      "scatter_add",
+      [](py::handle g, py::handle indices, py::handle axis_, py::handle axis_len_) {
+        const std::int64_t axis = to_int64(axis_, "axis"),
+                           axis_len = to_int64(axis_len_, "axis_len");
+        Shape index_shape;
+        const auto idx = to_indices(indices, &index_shape);
+        return wrap(tg::scatter_add(to_tensor(g), idx, index_shape, axis, axis_len));
+      },
+      py::arg("g"), py::arg("indices"), py::arg("axis"), py::arg("axis_len"));
 }
 
 void bind_integer_ops(py::module_& m) {
-  py::module_ ops = m.def_submodule(
-      "integer_ops", "Ops with integer or bool results and ops on bools: never differentiable "
-                     "(tests/test_integer.py has a row for each).");
+  py::module_ ops =
+      m.def_submodule("integer_ops",
+                      "Ops with integer or bool results and ops on bools: never differentiable "
+                      "(tests/test_integer.py has a row for each).");
   ops.def("equal", binary<tg::equal>, py::arg("x"), py::arg("y"));
   ops.def("not_equal", binary<tg::not_equal>, py::arg("x"), py::arg("y"));
   ops.def("less", binary<tg::less>, py::arg("x"), py::arg("y"));
@@ -274,29 +367,45 @@ void bind_integer_ops(py::module_& m) {
   ops.def("logical_not", unary<tg::logical_not>, py::arg("x"));
   ops.def("floor_div", binary<tg::floor_div>, py::arg("x"), py::arg("y"));
   ops.def("floor_mod", binary<tg::floor_mod>, py::arg("x"), py::arg("y"));
-  ops.def("reduce_any", reduction<tg::reduce_any>, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = false);
-  ops.def("reduce_all", reduction<tg::reduce_all>, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = false);
-  ops.def("argmax", [](py::handle x, py::handle axis_, py::handle output_type) {
-    const Tensor t = to_tensor(x);
-    const std::int64_t axis = to_int64(axis_, "axis");
-    return wrap(run_op(t.size(), [&] { return tg::argmax(t, axis, to_dtype(output_type).value_or(DType::Int64)); }));
-  }, py::arg("x"), py::arg("axis") = 0, py::arg("output_type") = py::none());
-  ops.def("argmin", [](py::handle x, py::handle axis_, py::handle output_type) {
-    const Tensor t = to_tensor(x);
-    const std::int64_t axis = to_int64(axis_, "axis");
-    return wrap(run_op(t.size(), [&] { return tg::argmin(t, axis, to_dtype(output_type).value_or(DType::Int64)); }));
-  }, py::arg("x"), py::arg("axis") = 0, py::arg("output_type") = py::none());
-  ops.def("one_hot", [](py::handle indices, py::handle depth_, py::handle on, py::handle off,
-                        py::handle axis_, py::handle dtype) {
-    const std::int64_t depth = to_int64(depth_, "depth"), axis = to_int64(axis_, "axis");
-    const Tensor idx = to_tensor(indices);
-    const DType dt = to_dtype(dtype).value_or(DType::Float32);
-    const Tensor on_t = tg::cast(to_tensor(on, dt), dt), off_t = tg::cast(to_tensor(off, dt), dt);
-    std::int64_t work = 0;  // saturates: one_hot itself refuses a result past the size limit
-    if (mul_overflows(idx.size(), std::max<std::int64_t>(depth, 1), &work)) work = INT64_MAX;
-    return wrap(run_op(work, [&] { return tg::one_hot(idx, depth, on_t, off_t, axis); }));
-  }, py::arg("indices"), py::arg("depth"), py::arg("on_value") = 1.0, py::arg("off_value") = 0.0,
-     py::arg("axis") = -1, py::arg("dtype") = py::none());
+  ops.def("reduce_any", reduction<tg::reduce_any>, py::arg("x"), py::arg("axis") = py::none(),
+          py::arg("keepdims") = false);
+  ops.def("reduce_all", reduction<tg::reduce_all>, py::arg("x"), py::arg("axis") = py::none(),
+          py::arg("keepdims") = false);
+  ops.def(
+      "argmax",
+      [](py::handle x, py::handle axis_, py::handle output_type) {
+        const Tensor t = to_tensor(x);
+        const std::int64_t axis = to_int64(axis_, "axis");
+        return wrap(run_op(t.size(), [&] {
+          return tg::argmax(t, axis, to_dtype(output_type).value_or(DType::Int64));
+        }));
+      },
+      py::arg("x"), py::arg("axis") = 0, py::arg("output_type") = py::none());
+  ops.def(
+      "argmin",
+      [](py::handle x, py::handle axis_, py::handle output_type) {
+        const Tensor t = to_tensor(x);
+        const std::int64_t axis = to_int64(axis_, "axis");
+        return wrap(run_op(t.size(), [&] {
+          return tg::argmin(t, axis, to_dtype(output_type).value_or(DType::Int64));
+        }));
+      },
+      py::arg("x"), py::arg("axis") = 0, py::arg("output_type") = py::none());
+  ops.def(
+      "one_hot",
+      [](py::handle indices, py::handle depth_, py::handle on, py::handle off, py::handle axis_,
+         py::handle dtype) {
+        const std::int64_t depth = to_int64(depth_, "depth"), axis = to_int64(axis_, "axis");
+        const Tensor idx = to_tensor(indices);
+        const DType dt = to_dtype(dtype).value_or(DType::Float32);
+        const Tensor on_t = tg::cast(to_tensor(on, dt), dt),
+                     off_t = tg::cast(to_tensor(off, dt), dt);
+        std::int64_t work = 0;  // saturates: one_hot itself refuses a result past the size limit
+        if (mul_overflows(idx.size(), std::max<std::int64_t>(depth, 1), &work)) work = INT64_MAX;
+        return wrap(run_op(work, [&] { return tg::one_hot(idx, depth, on_t, off_t, axis); }));
+      },
+      py::arg("indices"), py::arg("depth"), py::arg("on_value") = 1.0, py::arg("off_value") = 0.0,
+      py::arg("axis") = -1, py::arg("dtype") = py::none());
 }
 
 }  // namespace tg::py_bind

@@ -15,7 +15,8 @@ namespace tg::py_bind {
 namespace {
 
 // Variables and their gradients from two Python sequences; *work counts the gradients' elements.
-std::pair<std::vector<Variable>, std::vector<Tensor>> to_pairs(py::sequence grads, py::sequence vars,
+std::pair<std::vector<Variable>, std::vector<Tensor>> to_pairs(py::sequence grads,
+                                                               py::sequence vars,
                                                                std::int64_t* work) {
   if (py::len(grads) != py::len(vars))
     throw ValueError("apply: got " + std::to_string(py::len(grads)) + " gradients for " +
@@ -28,7 +29,8 @@ std::pair<std::vector<Variable>, std::vector<Tensor>> to_pairs(py::sequence grad
   for (std::size_t i = 0; i < py::len(vars); ++i) {
     py::handle v = vars[i];
     if (!is_variable(v))
-      throw TypeError("apply: expected a Variable, got " + std::string(py::str(py::type::of(v).attr("__name__"))));
+      throw TypeError("apply: expected a Variable, got " +
+                      std::string(py::str(py::type::of(v).attr("__name__"))));
     Variable var = v.cast<Variable>();
     gs.push_back(to_tensor_no_watch(grads[i]));
     *work += gs.back().size();
@@ -37,13 +39,16 @@ std::pair<std::vector<Variable>, std::vector<Tensor>> to_pairs(py::sequence grad
   return {std::move(vs), std::move(gs)};
 }
 
-template <class F> void without_gil_if_big(std::int64_t work, F&& f) {
+template <class F>
+void without_gil_if_big(std::int64_t work, F&& f) {
   if (work < kReleaseGilWork) return f();
   py::gil_scoped_release release;
   f();
 }
 
-py::object slot_or_none(const Tensor& t) { return t.defined() ? py::object(to_numpy(t.clone())) : py::none(); }
+py::object slot_or_none(const Tensor& t) {
+  return t.defined() ? py::object(to_numpy(t.clone())) : py::none();
+}
 
 // A clip field: 0 (or None) is off, anything else must be > 0.
 double to_clip_field(py::handle value, const char* name) {
@@ -59,8 +64,8 @@ optim::Slots& slot_table(optim::Optimizer& self, const std::string& name) {
     if (slot_name == name) return *table;
     known += (known.empty() ? "" : ", ") + slot_name;
   }
-  throw ValueError(self.name() + " has no slot '" + name + "' (its slots: " + (known.empty() ? "none" : known) +
-                   ")");
+  throw ValueError(self.name() + " has no slot '" + name +
+                   "' (its slots: " + (known.empty() ? "none" : known) + ")");
 }
 
 // Note [A data-parallel update]
@@ -73,8 +78,8 @@ optim::Slots& slot_table(optim::Optimizer& self, const std::string& name) {
 // The hook lives in the bindings because `reduce` is Python: the core stays free of it.
 class ReducedUpdate final : public Effect {
  public:
-  ReducedUpdate(std::shared_ptr<optim::Optimizer> optimizer, std::vector<Variable> vars, py::object reduce,
-                std::int64_t local_rows, std::int64_t global_rows)
+  ReducedUpdate(std::shared_ptr<optim::Optimizer> optimizer, std::vector<Variable> vars,
+                py::object reduce, std::int64_t local_rows, std::int64_t global_rows)
       : optimizer_(std::move(optimizer)),
         vars_(std::move(vars)),
         reduce_(std::move(reduce)),
@@ -112,7 +117,8 @@ class ReducedUpdate final : public Effect {
         for (std::int64_t k = 0; k < g.size(); ++k) out[k] = static_cast<T>(in[k] * weight);
         out += g.size();
       }
-      out[0] = static_cast<T>(local_rows_ ? inputs[n].item() * static_cast<double>(local_rows_) : 0.0);
+      out[0] =
+          static_cast<T>(local_rows_ ? inputs[n].item() * static_cast<double>(local_rows_) : 0.0);
       out[1] = T(0);
     });
     {
@@ -150,24 +156,30 @@ class ReducedUpdate final : public Effect {
   Tensor fused_;  // reused by every replay of the step
 };
 
-void apply_allreduced(optim::Optimizer& self, py::sequence grads, py::sequence vars, py::handle loss,
-                      std::int64_t local_rows, std::int64_t global_rows, py::object reduce) {
+void apply_allreduced(optim::Optimizer& self, py::sequence grads, py::sequence vars,
+                      py::handle loss, std::int64_t local_rows, std::int64_t global_rows,
+                      py::object reduce) {
   std::int64_t work = 0;
   auto [vs, gs] = to_pairs(grads, vars, &work);
   if (vs.empty()) throw ValueError("apply_allreduced: no variables");
   if (!(0 <= local_rows && local_rows <= global_rows && global_rows > 0))
-    throw ValueError("apply_allreduced: need 0 <= local_rows <= global_rows and global_rows > 0, got " +
-                     std::to_string(local_rows) + " and " + std::to_string(global_rows));
+    throw ValueError(
+        "apply_allreduced: need 0 <= local_rows <= global_rows and global_rows > 0, got " +
+        std::to_string(local_rows) + " and " + std::to_string(global_rows));
   const DType dtype = vs[0]->value.dtype();
   for (std::size_t i = 0; i < vs.size(); ++i)
     if (vs[i]->value.dtype() != dtype || gs[i].dtype() != dtype)
-      throw TypeError("apply_allreduced: one fused buffer needs one dtype; variable '" + vs[i]->name + "' is " +
-                      dtype_name(vs[i]->value.dtype()) + " with a " + dtype_name(gs[i].dtype()) +
-                      " gradient, variable '" + vs[0]->name + "' is " + dtype_name(dtype));
+      throw TypeError("apply_allreduced: one fused buffer needs one dtype; variable '" +
+                      vs[i]->name + "' is " + dtype_name(vs[i]->value.dtype()) + " with a " +
+                      dtype_name(gs[i].dtype()) + " gradient, variable '" + vs[0]->name + "' is " +
+                      dtype_name(dtype));
   optim::check_pairs(vs, gs, "apply_allreduced");
   Tensor loss_t = to_tensor_no_watch(loss);
-  if (loss_t.size() != 1) throw ValueError("apply_allreduced: the loss must be a scalar, got shape " + shape_str(loss_t.shape()));
-  auto effect = std::make_shared<ReducedUpdate>(self.shared_self(), vs, std::move(reduce), local_rows, global_rows);
+  if (loss_t.size() != 1)
+    throw ValueError("apply_allreduced: the loss must be a scalar, got shape " +
+                     shape_str(loss_t.shape()));
+  auto effect = std::make_shared<ReducedUpdate>(self.shared_self(), vs, std::move(reduce),
+                                                local_rows, global_rows);
   std::vector<Tensor> inputs = gs;
   inputs.push_back(loss_t);
   effect->run(inputs);
@@ -177,20 +189,26 @@ void apply_allreduced(optim::Optimizer& self, py::sequence grads, py::sequence v
 }  // namespace
 
 void bind_optim(py::module_& parent) {
-  py::module_ m = parent.def_submodule("optim", "Optimizers with Keras's update rules, state owned by C++.");
+  py::module_ m =
+      parent.def_submodule("optim", "Optimizers with Keras's update rules, state owned by C++.");
   using optim::LearningRate;
-  py::class_<LearningRate>(m, "LearningRate",
-                           "A learning rate from the step counter: a constant or a built-in schedule.")
+  py::class_<LearningRate>(
+      m, "LearningRate",
+      "A learning rate from the step counter: a constant or a built-in schedule.")
       .def_static("constant", &LearningRate::constant, py::arg("value"))
-      .def_static("exponential_decay", &LearningRate::exponential_decay, py::arg("initial_learning_rate"),
-                  py::arg("decay_steps"), py::arg("decay_rate"), py::arg("staircase") = false)
-      .def_static("inverse_time_decay", &LearningRate::inverse_time_decay, py::arg("initial_learning_rate"),
-                  py::arg("decay_steps"), py::arg("decay_rate"), py::arg("staircase") = false)
-      .def_static("piecewise_constant_decay", &LearningRate::piecewise_constant_decay, py::arg("boundaries"),
-                  py::arg("values"))
-      .def("__call__", &LearningRate::at, py::arg("step"), "The rate at `step` (updates applied so far).")
-      .def_property_readonly("is_constant",
-                             [](const LearningRate& r) { return r.kind() == LearningRate::Kind::Constant; })
+      .def_static("exponential_decay", &LearningRate::exponential_decay,
+                  py::arg("initial_learning_rate"), py::arg("decay_steps"), py::arg("decay_rate"),
+                  py::arg("staircase") = false)
+      .def_static("inverse_time_decay", &LearningRate::inverse_time_decay,
+                  py::arg("initial_learning_rate"), py::arg("decay_steps"), py::arg("decay_rate"),
+                  py::arg("staircase") = false)
+      .def_static("piecewise_constant_decay", &LearningRate::piecewise_constant_decay,
+                  py::arg("boundaries"), py::arg("values"))
+      .def("__call__", &LearningRate::at, py::arg("step"),
+           "The rate at `step` (updates applied so far).")
+      .def_property_readonly(
+          "is_constant",
+          [](const LearningRate& r) { return r.kind() == LearningRate::Kind::Constant; })
       .def("__repr__", &LearningRate::repr);
 
   py::class_<optim::Optimizer, std::shared_ptr<optim::Optimizer>>(m, "Optimizer")
@@ -209,24 +227,31 @@ void bind_optim(py::module_& parent) {
       .def_property(
           "learning_rate", [](const optim::Optimizer& self) { return self.learning_rate; },
           [](optim::Optimizer& self, py::handle value) {
-            self.learning_rate = py::isinstance<LearningRate>(value) ? value.cast<LearningRate>()
-                                                                      : LearningRate::constant(value.cast<double>());
+            self.learning_rate = py::isinstance<LearningRate>(value)
+                                     ? value.cast<LearningRate>()
+                                     : LearningRate::constant(value.cast<double>());
           },
           "A LearningRate; a float sets a constant rate.")
       .def("current_learning_rate", &optim::Optimizer::current_learning_rate,
            "The rate the next apply uses: learning_rate(iterations).")
       .def_property(
           "clipnorm", [](const optim::Optimizer& self) { return self.clip.norm; },
-          [](optim::Optimizer& self, py::handle v) { self.clip.norm = to_clip_field(v, "clipnorm"); })
+          [](optim::Optimizer& self, py::handle v) {
+            self.clip.norm = to_clip_field(v, "clipnorm");
+          })
       .def_property(
           "global_clipnorm", [](const optim::Optimizer& self) { return self.clip.global_norm; },
-          [](optim::Optimizer& self, py::handle v) { self.clip.global_norm = to_clip_field(v, "global_clipnorm"); })
+          [](optim::Optimizer& self, py::handle v) {
+            self.clip.global_norm = to_clip_field(v, "global_clipnorm");
+          })
       .def_property(
           "clipvalue", [](const optim::Optimizer& self) { return self.clip.value; },
-          [](optim::Optimizer& self, py::handle v) { self.clip.value = to_clip_field(v, "clipvalue"); })
+          [](optim::Optimizer& self, py::handle v) {
+            self.clip.value = to_clip_field(v, "clipvalue");
+          })
       .def_property_readonly("name", &optim::Optimizer::name)
-      .def("apply_allreduced", &apply_allreduced, py::arg("grads"), py::arg("vars"), py::arg("loss"),
-           py::arg("local_rows"), py::arg("global_rows"), py::arg("reduce"),
+      .def("apply_allreduced", &apply_allreduced, py::arg("grads"), py::arg("vars"),
+           py::arg("loss"), py::arg("local_rows"), py::arg("global_rows"), py::arg("reduce"),
            "A data-parallel update (see Note [A data-parallel update] in cpp/bindings/optim.cpp); "
            "recorded on an active trace as one effect.")
       .def_property_readonly(
@@ -242,43 +267,53 @@ void bind_optim(py::module_& parent) {
           [](optim::Optimizer& self, const std::string& name, const Variable& v) {
             return slot_or_none(slot_table(self, name).find(*v));
           },
-          py::arg("name"), py::arg("var"), "The slot `name` of `var` as a NumPy copy (None before its first update).")
+          py::arg("name"), py::arg("var"),
+          "The slot `name` of `var` as a NumPy copy (None before its first update).")
       .def(
           "set_slot",
           [](optim::Optimizer& self, const std::string& name, const Variable& v, py::handle value) {
             slot_table(self, name).set(*v, to_tensor_no_watch(value));
           },
           py::arg("name"), py::arg("var"), py::arg("value"),
-          "Restores the slot `name` of `var` from a saved array of the variable's shape and dtype.");
+          "Restores the slot `name` of `var` from a saved array of the variable's shape and "
+          "dtype.");
 
   py::class_<optim::SGD, optim::Optimizer, std::shared_ptr<optim::SGD>>(m, "SGD")
       .def(py::init<double, bool>(), py::arg("momentum") = 0.0, py::arg("nesterov") = false)
-      .def("velocity", [](const optim::SGD& self, const Variable& v) { return slot_or_none(self.velocity(*v)); });
+      .def("velocity", [](const optim::SGD& self, const Variable& v) {
+        return slot_or_none(self.velocity(*v));
+      });
 
   py::class_<optim::Adam, optim::Optimizer, std::shared_ptr<optim::Adam>>(m, "Adam")
       .def(py::init<double, double, double>(), py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999,
            py::arg("epsilon") = 1e-7)
-      .def("first_moment",
-           [](const optim::Adam& self, const Variable& v) { return slot_or_none(self.first_moment(*v)); })
-      .def("second_moment",
-           [](const optim::Adam& self, const Variable& v) { return slot_or_none(self.second_moment(*v)); });
+      .def("first_moment", [](const optim::Adam& self,
+                              const Variable& v) { return slot_or_none(self.first_moment(*v)); })
+      .def("second_moment", [](const optim::Adam& self, const Variable& v) {
+        return slot_or_none(self.second_moment(*v));
+      });
 
   py::class_<optim::AdamW, optim::Adam, std::shared_ptr<optim::AdamW>>(m, "AdamW")
-      .def(py::init<double, double, double, double>(), py::arg("weight_decay") = 0.004, py::arg("beta_1") = 0.9,
-           py::arg("beta_2") = 0.999, py::arg("epsilon") = 1e-7);
+      .def(py::init<double, double, double, double>(), py::arg("weight_decay") = 0.004,
+           py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999, py::arg("epsilon") = 1e-7);
 
   py::class_<optim::RMSprop, optim::Optimizer, std::shared_ptr<optim::RMSprop>>(m, "RMSprop")
-      .def(py::init<double, double, double, bool>(), py::arg("rho") = 0.9, py::arg("momentum") = 0.0,
-           py::arg("epsilon") = 1e-7, py::arg("centered") = false)
-      .def("velocity", [](const optim::RMSprop& self, const Variable& v) { return slot_or_none(self.velocity(*v)); })
-      .def("momentum", [](const optim::RMSprop& self, const Variable& v) { return slot_or_none(self.momentum(*v)); })
-      .def("average_gradient",
-           [](const optim::RMSprop& self, const Variable& v) { return slot_or_none(self.average_gradient(*v)); });
+      .def(py::init<double, double, double, bool>(), py::arg("rho") = 0.9,
+           py::arg("momentum") = 0.0, py::arg("epsilon") = 1e-7, py::arg("centered") = false)
+      .def("velocity", [](const optim::RMSprop& self,
+                          const Variable& v) { return slot_or_none(self.velocity(*v)); })
+      .def("momentum", [](const optim::RMSprop& self,
+                          const Variable& v) { return slot_or_none(self.momentum(*v)); })
+      .def("average_gradient", [](const optim::RMSprop& self, const Variable& v) {
+        return slot_or_none(self.average_gradient(*v));
+      });
 
   py::class_<optim::Adagrad, optim::Optimizer, std::shared_ptr<optim::Adagrad>>(m, "Adagrad")
-      .def(py::init<double, double>(), py::arg("initial_accumulator_value") = 0.1, py::arg("epsilon") = 1e-7)
-      .def("accumulator",
-           [](const optim::Adagrad& self, const Variable& v) { return slot_or_none(self.accumulator(*v)); });
+      .def(py::init<double, double>(), py::arg("initial_accumulator_value") = 0.1,
+           py::arg("epsilon") = 1e-7)
+      .def("accumulator", [](const optim::Adagrad& self, const Variable& v) {
+        return slot_or_none(self.accumulator(*v));
+      });
 }
 
 }  // namespace tg::py_bind

@@ -20,8 +20,9 @@ py::array_t<std::int64_t> int64_array(const std::vector<std::int64_t>& v) {
 
 Shape to_shape(const std::vector<std::int64_t>& dims, const char* what) {
   for (std::int64_t d : dims)
-    if (d < 0) throw ValueError(std::string(what) + ": shape " + shape_str(Shape(dims.begin(), dims.end())) +
-                                " has a negative dimension");
+    if (d < 0)
+      throw ValueError(std::string(what) + ": shape " + shape_str(Shape(dims.begin(), dims.end())) +
+                       " has a negative dimension");
   return Shape(dims.begin(), dims.end());
 }
 
@@ -45,13 +46,19 @@ struct RowSource {
 // dtype and the same conversion as tg.constant, so they follow its dtype rules.
 class RowBatches {
  public:
-  RowBatches(py::sequence arrays, py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> order,
+  RowBatches(py::sequence arrays,
+             py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> order,
              std::int64_t batch_size, bool drop_remainder, bool single)
-      : order_(std::move(order)), batch_size_(batch_size), drop_remainder_(drop_remainder), single_(single) {
-    if (batch_size <= 0) throw ValueError("RowBatches: batch_size must be > 0, got " + std::to_string(batch_size));
+      : order_(std::move(order)),
+        batch_size_(batch_size),
+        drop_remainder_(drop_remainder),
+        single_(single) {
+    if (batch_size <= 0)
+      throw ValueError("RowBatches: batch_size must be > 0, got " + std::to_string(batch_size));
     if (order_.ndim() != 1) throw ValueError("RowBatches: order must be one-dimensional");
     for (py::handle h : arrays) {
-      if (!py::isinstance<py::array>(h)) throw TypeError("RowBatches: every source must be a NumPy array");
+      if (!py::isinstance<py::array>(h))
+        throw TypeError("RowBatches: every source must be a NumPy array");
       py::array a = py::reinterpret_borrow<py::array>(h);
       if (a.ndim() < 1 || !(a.flags() & py::array::c_style))
         throw TypeError("RowBatches: every source must be a C-contiguous array with a sample axis");
@@ -65,7 +72,8 @@ class RowBatches {
       sources_.push_back(std::move(s));
     }
     if (sources_.empty()) throw ValueError("RowBatches: no arrays to batch");
-    if (single_ && sources_.size() != 1) throw ValueError("RowBatches: single needs exactly one array");
+    if (single_ && sources_.size() != 1)
+      throw ValueError("RowBatches: single needs exactly one array");
   }
 
   py::object next() {
@@ -74,7 +82,8 @@ class RowBatches {
     if (count <= 0 || (drop_remainder_ && count < batch_size_)) throw py::stop_iteration();
     const std::int64_t* rows = order_.data() + position_;
     py::tuple out(sources_.size());
-    for (std::size_t j = 0; j < sources_.size(); ++j) out[j] = wrap(gather(sources_[j], rows, count));
+    for (std::size_t j = 0; j < sources_.size(); ++j)
+      out[j] = wrap(gather(sources_[j], rows, count));
     position_ += count;
     if (single_) return out[0];
     return std::move(out);
@@ -107,7 +116,8 @@ class RowBatches {
 void bind_random(py::module_& m) {
   m.def(
       "random_uniform",
-      [](const std::vector<std::int64_t>& shape, py::handle dtype, double minval, double maxval, std::uint64_t key) {
+      [](const std::vector<std::int64_t>& shape, py::handle dtype, double minval, double maxval,
+         std::uint64_t key) {
         const Shape s = to_shape(shape, "random_uniform");
         const DType d = float_dtype(dtype);
         return wrap(run_op(numel(s), [&] { return random_uniform(d, s, minval, maxval, key); }));
@@ -116,7 +126,8 @@ void bind_random(py::module_& m) {
       "Uniform numbers in [minval, maxval); element k depends only on (key, k).");
   m.def(
       "random_normal",
-      [](const std::vector<std::int64_t>& shape, py::handle dtype, double mean, double stddev, std::uint64_t key) {
+      [](const std::vector<std::int64_t>& shape, py::handle dtype, double mean, double stddev,
+         std::uint64_t key) {
         const Shape s = to_shape(shape, "random_normal");
         const DType d = float_dtype(dtype);
         return wrap(run_op(numel(s), [&] { return random_normal(d, s, mean, stddev, key); }));
@@ -125,45 +136,54 @@ void bind_random(py::module_& m) {
       "Normal numbers (Box-Muller); element k depends only on (key, k).");
   m.def(
       "random_truncated_normal",
-      [](const std::vector<std::int64_t>& shape, py::handle dtype, double mean, double stddev, std::uint64_t key) {
+      [](const std::vector<std::int64_t>& shape, py::handle dtype, double mean, double stddev,
+         std::uint64_t key) {
         const Shape s = to_shape(shape, "random_truncated_normal");
         const DType d = float_dtype(dtype);
-        return wrap(run_op(numel(s), [&] { return random_truncated_normal(d, s, mean, stddev, key); }));
+        return wrap(
+            run_op(numel(s), [&] { return random_truncated_normal(d, s, mean, stddev, key); }));
       },
       py::arg("shape"), py::arg("dtype"), py::arg("mean"), py::arg("stddev"), py::arg("key"),
       "Normal numbers with draws beyond two standard deviations drawn again.");
   m.def(
-      "random_permutation", [](std::int64_t n, std::uint64_t key) { return int64_array(random_permutation(n, key)); },
+      "random_permutation",
+      [](std::int64_t n, std::uint64_t key) { return int64_array(random_permutation(n, key)); },
       py::arg("n"), py::arg("key"), "A uniform random permutation of 0..n-1 as an int64 array.");
 
   py::class_<RandomStream, std::shared_ptr<RandomStream>>(
-      m, "RandomStream", "The draws of a stateful random op (a Dropout layer's masks); see tapegrad/random.h.")
+      m, "RandomStream",
+      "The draws of a stateful random op (a Dropout layer's masks); see tapegrad/random.h.")
       .def(py::init<std::uint64_t>(), py::arg("key"))
       .def_property_readonly("key", [](const RandomStream& s) { return s.key; })
       .def_property_readonly("calls", [](const RandomStream& s) { return s.calls.load(); })
       .def(py::pickle([](const RandomStream& s) { return py::make_tuple(s.key, s.calls.load()); },
                       [](const py::tuple& state) {
-                        if (state.size() != 2) throw ValueError("RandomStream: a pickled state is (key, calls)");
+                        if (state.size() != 2)
+                          throw ValueError("RandomStream: a pickled state is (key, calls)");
                         auto s = std::make_shared<RandomStream>(state[0].cast<std::uint64_t>());
                         s->calls = state[1].cast<std::uint64_t>();
                         return s;
                       }));
   m.def(
       "dropout_mask",
-      [](py::handle dtype, const std::vector<std::int64_t>& shape, double rate, const std::shared_ptr<RandomStream>& stream) {
+      [](py::handle dtype, const std::vector<std::int64_t>& shape, double rate,
+         const std::shared_ptr<RandomStream>& stream) {
         const Shape s = to_shape(shape, "dropout_mask");
         const DType d = float_dtype(dtype);
         return wrap(run_op(numel(s), [&] { return dropout_mask(d, s, rate, stream); }));
       },
       py::arg("dtype"), py::arg("shape"), py::arg("rate"), py::arg("stream"),
-      "Inverted dropout's mask: 1/(1-rate) with probability 1-rate, else 0; traced as a stateful op.");
+      "Inverted dropout's mask: 1/(1-rate) with probability 1-rate, else 0; traced as a stateful "
+      "op.");
 
-  py::class_<ShuffleBuffer>(m, "ShuffleBuffer",
-                            "TensorFlow's shuffle buffer over int64 ids (cpp/include/tapegrad/sampling.h).")
+  py::class_<ShuffleBuffer>(
+      m, "ShuffleBuffer",
+      "TensorFlow's shuffle buffer over int64 ids (cpp/include/tapegrad/sampling.h).")
       .def(py::init<std::int64_t, std::uint64_t>(), py::arg("capacity"), py::arg("seed"))
       .def(
           "push",
-          [](ShuffleBuffer& b, py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> ids) {
+          [](ShuffleBuffer& b,
+             py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> ids) {
             std::vector<std::int64_t> out;
             b.push(ids.data(), ids.size(), out);
             return int64_array(out);
@@ -179,10 +199,12 @@ void bind_random(py::module_& m) {
           "Returns every buffered id in random order and empties the buffer.")
       .def("__len__", &ShuffleBuffer::size);
 
-  py::class_<RowBatches>(m, "RowBatches",
-                         "Batches of rows of whole arrays in a given order, as Tensors (a tuple, or the "
-                         "tensor itself when single).")
-      .def(py::init<py::sequence, py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>,
+  py::class_<RowBatches>(
+      m, "RowBatches",
+      "Batches of rows of whole arrays in a given order, as Tensors (a tuple, or the "
+      "tensor itself when single).")
+      .def(py::init<py::sequence,
+                    py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>,
                     std::int64_t, bool, bool>(),
            py::arg("arrays"), py::arg("order"), py::arg("batch_size"), py::arg("drop_remainder"),
            py::arg("single"))

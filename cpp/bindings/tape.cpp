@@ -21,9 +21,11 @@ namespace {
 // Leaves of a nested list/tuple/dict (dict values in sorted-key order, as tf.nest).
 void flatten(py::handle obj, std::vector<py::handle>& out) {
   if (PyList_Check(obj.ptr())) {
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(obj.ptr()); ++i) flatten(PyList_GET_ITEM(obj.ptr(), i), out);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(obj.ptr()); ++i)
+      flatten(PyList_GET_ITEM(obj.ptr(), i), out);
   } else if (PyTuple_Check(obj.ptr())) {
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(obj.ptr()); ++i) flatten(PyTuple_GET_ITEM(obj.ptr(), i), out);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(obj.ptr()); ++i)
+      flatten(PyTuple_GET_ITEM(obj.ptr(), i), out);
   } else if (py::isinstance<py::dict>(obj)) {
     py::list keys = py::module_::import("builtins").attr("sorted")(obj.attr("keys")());
     for (py::handle k : keys) flatten(obj[k], out);
@@ -38,7 +40,8 @@ py::object pack(py::handle like, const std::vector<py::object>& leaves, std::siz
     const Py_ssize_t n = PyList_GET_SIZE(like.ptr());
     py::list out(n);
     for (Py_ssize_t i = 0; i < n; ++i)
-      PyList_SET_ITEM(out.ptr(), i, pack(PyList_GET_ITEM(like.ptr(), i), leaves, pos).release().ptr());
+      PyList_SET_ITEM(out.ptr(), i,
+                      pack(PyList_GET_ITEM(like.ptr(), i), leaves, pos).release().ptr());
     return std::move(out);
   }
   if (py::isinstance<py::tuple>(like)) {
@@ -73,7 +76,7 @@ bool parse_unconnected(py::handle u) {
     if (PyUnicode_CompareWithASCIIString(u.ptr(), "zero") == 0) return true;
   }
   const std::string s = py::str(py::isinstance<py::str>(u) ? py::reinterpret_borrow<py::object>(u)
-                                                            : py::getattr(u, "value", u));
+                                                           : py::getattr(u, "value", u));
   if (s == "none") return false;
   if (s == "zero") return true;
   throw ValueError("Unknown value for unconnected_gradients: '" + s + "'");
@@ -82,7 +85,8 @@ bool parse_unconnected(py::handle u) {
 Endpoint to_jacobian_endpoint(py::handle obj, const char* fn, const char* role) {
   if (is_variable(obj)) return {Tensor(), variable_of(obj)};
   if (is_tensor(obj)) return {tensor_of(obj), nullptr};
-  throw TypeError(std::string(fn) + ": the " + role + " must be a Tensor or Variable, got an object of type " +
+  throw TypeError(std::string(fn) + ": the " + role +
+                  " must be a Tensor or Variable, got an object of type " +
                   std::string(py::str(py::type::of(obj).attr("__name__"))));
 }
 
@@ -90,8 +94,9 @@ Endpoint to_jacobian_endpoint(py::handle obj, const char* fn, const char* role) 
 // sweep here always runs in C++, but the same call must fail the same way.
 void check_pfor(const Tape& t, bool use_pfor, const char* fn) {
   if (!use_pfor && !t.persistent())
-    throw std::runtime_error(std::string("GradientTape must be created with persistent=True to compute the ") +
-                             fn + " with eager execution enabled and with experimental_use_pfor set to False.");
+    throw std::runtime_error(
+        std::string("GradientTape must be created with persistent=True to compute the ") + fn +
+        " with eager execution enabled and with experimental_use_pfor set to False.");
 }
 
 // StopRecording: `with tape.stop_recording():` pauses the tape for the block.
@@ -139,8 +144,7 @@ bool truthy(PyObject* o) {
 // ---- the GradientTape type ----------------------------------------------------------------------
 
 struct PyTape {
-  PyObject_HEAD
-  std::shared_ptr<Tape> tape;  // set by __init__
+  PyObject_HEAD std::shared_ptr<Tape> tape;  // set by __init__
   PyObject* weakrefs;
 };
 
@@ -165,7 +169,8 @@ const char* const kTapeArgs[] = {"persistent", "watch_accessed_variables"};
 void init_tape(PyObject* self, PyObject* (&a)[2]) {
   const bool persistent = a[0] ? truthy(a[0]) : false;
   const bool watch_accessed = a[1] ? truthy(a[1]) : true;
-  as_tape(self)->tape = std::make_shared<Tape>(persistent, watch_accessed);  // a re-init starts afresh
+  as_tape(self)->tape =
+      std::make_shared<Tape>(persistent, watch_accessed);  // a re-init starts afresh
 }
 
 // __init__, for subclasses (and GradientTape.__init__(t, ...)); GradientTape(...) itself takes
@@ -183,7 +188,8 @@ int tape_init(PyObject* self, PyObject* args, PyObject* kwargs) {
       flat.push_back(value);
     }
     PyObject* a[2];
-    parse_args("GradientTape", flat.data(), nargs, kwargs ? kwnames.ptr() : nullptr, kTapeArgs, 0, a);
+    parse_args("GradientTape", flat.data(), nargs, kwargs ? kwnames.ptr() : nullptr, kTapeArgs, 0,
+               a);
     init_tape(self, a);
     return 0;
   } catch (...) {
@@ -194,7 +200,8 @@ int tape_init(PyObject* self, PyObject* args, PyObject* kwargs) {
 
 // GradientTape(...) without the generic type call (which builds an args tuple and a kwargs dict,
 // then looks every keyword up by a freshly made string).
-PyObject* tape_vectorcall(PyObject* type, PyObject* const* args, std::size_t nargsf, PyObject* kwnames) {
+PyObject* tape_vectorcall(PyObject* type, PyObject* const* args, std::size_t nargsf,
+                          PyObject* kwnames) {
   PyObject* self = tape_new(reinterpret_cast<PyTypeObject*>(type), nullptr, nullptr);
   if (!self) return nullptr;
   try {
@@ -241,14 +248,17 @@ PyObject* m_watch(PyObject* self, PyObject* obj) {
       if (var || is_tensor(leaf)) {
         const DType dt = var ? variable_of(leaf)->value.dtype() : tensor_of(leaf).dtype();
         if (!is_floating(dt)) {  // TensorFlow's warning; the tape ignores it (never differentiable)
-          const std::string msg = "The dtype of the watched tensor must be floating (e.g. tg.float32), got tg." +
-                                  std::string(dtype_name(dt));
+          const std::string msg =
+              "The dtype of the watched tensor must be floating (e.g. tg.float32), got tg." +
+              std::string(dtype_name(dt));
           if (PyErr_WarnEx(PyExc_UserWarning, msg.c_str(), 1) < 0) throw py::error_already_set();
           continue;
         }
       }
-      if (var) t.watch(variable_of(leaf));
-      else if (is_tensor(leaf)) t.watch(tensor_of(leaf));
+      if (var)
+        t.watch(variable_of(leaf));
+      else if (is_tensor(leaf))
+        t.watch(tensor_of(leaf));
       else
         throw ValueError("Passed in object of type " +
                          std::string(py::str(py::type::of(leaf).attr("__name__"))) +
@@ -280,7 +290,10 @@ PyObject* m_gradient(PyObject* self, PyObject* const* args, Py_ssize_t nargs, Py
       std::vector<py::handle> og;
       flatten(output_gradients, og);
       for (std::size_t i = 0; i < og.size(); ++i) {
-        if (og[i].is_none()) { out_grads.emplace_back(); continue; }
+        if (og[i].is_none()) {
+          out_grads.emplace_back();
+          continue;
+        }
         const Endpoint& e = i < targets.size() ? targets[i] : targets[0];
         const DType like = e.variable ? e.variable->value.dtype() : e.tensor.dtype();
         out_grads.push_back(to_tensor(og[i], like));
@@ -315,7 +328,8 @@ PyObject* m_jacobian(PyObject* self, PyObject* const* args, Py_ssize_t nargs, Py
     flatten(a[1], source_leaves);
     std::vector<Endpoint> srcs;
     srcs.reserve(source_leaves.size());
-    for (py::handle h : source_leaves) srcs.push_back(to_jacobian_endpoint(h, "jacobian", "source"));
+    for (py::handle h : source_leaves)
+      srcs.push_back(to_jacobian_endpoint(h, "jacobian", "source"));
     const bool zero = a[2] ? parse_unconnected(a[2]) : false;
     check_pfor(t, a[4] ? truthy(a[4]) : true, "jacobian");
     std::vector<Tensor> jacs = t.jacobian(y, srcs, zero);
@@ -422,7 +436,10 @@ PyObject* get_num_nodes(PyObject* self, void*) {
   return guarded([&] { return py::int_(tape_of(self).num_nodes()); });
 }
 
-template <class F> PyCFunction cfn(F f) { return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f)); }
+template <class F>
+PyCFunction cfn(F f) {
+  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f));
+}
 
 PyMethodDef tape_methods[] = {
     {"__enter__", cfn(m_enter), METH_NOARGS, "Starts recording on this thread."},
@@ -452,11 +469,11 @@ PyMethodDef tape_methods[] = {
      "dtype), 'watched' (ids)}; what tapegrad.utils.tape_to_dot draws."},
     {nullptr, nullptr, 0, nullptr}};
 
-PyGetSetDef tape_getset[] = {
-    {"persistent", get_persistent, nullptr, nullptr, nullptr},
-    {"recording", get_recording, nullptr, nullptr, nullptr},
-    {"num_nodes", get_num_nodes, nullptr, "How many ops this tape holds (for inspection).", nullptr},
-    {nullptr, nullptr, nullptr, nullptr, nullptr}};
+PyGetSetDef tape_getset[] = {{"persistent", get_persistent, nullptr, nullptr, nullptr},
+                             {"recording", get_recording, nullptr, nullptr, nullptr},
+                             {"num_nodes", get_num_nodes, nullptr,
+                              "How many ops this tape holds (for inspection).", nullptr},
+                             {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 }  // namespace
 
@@ -487,7 +504,10 @@ void bind_tape(py::module_& m) {
 
   py::class_<StopRecording>(m, "_StopRecording")
       .def("__enter__", [](StopRecording& s) { s.tape->pause(); })
-      .def("__exit__", [](StopRecording& s, py::args) { s.tape->resume(); return false; });
+      .def("__exit__", [](StopRecording& s, py::args) {
+        s.tape->resume();
+        return false;
+      });
 }
 
 }  // namespace tg::py_bind

@@ -57,9 +57,10 @@ struct IndexItem {
 };
 
 [[noreturn]] void invalid_index(py::handle k) {
-  throw IndexError("only integers, slices (`:`), ellipsis (`...`), None and integer or boolean "
-                   "arrays are valid indices, got " +
-                   std::string(py::str(py::type::of(k).attr("__name__"))));
+  throw IndexError(
+      "only integers, slices (`:`), ellipsis (`...`), None and integer or boolean "
+      "arrays are valid indices, got " +
+      std::string(py::str(py::type::of(k).attr("__name__"))));
 }
 
 // An array-like index item (list, tuple, ndarray, Tensor) as items: integers, boolean masks and,
@@ -147,7 +148,7 @@ std::vector<std::int64_t> merged_indices(const std::vector<const IndexItem*>& ad
 Tensor getitem(const Tensor& x, py::handle key_obj) {
   const int rank = x.rank();
   py::tuple key = py::isinstance<py::tuple>(key_obj) ? py::reinterpret_borrow<py::tuple>(key_obj)
-                                                      : py::make_tuple(key_obj);
+                                                     : py::make_tuple(key_obj);
   const py::object np_bool = numpy().attr("bool_");
   std::vector<IndexItem> items;
   int consumed = 0, ellipsis_at = -1;
@@ -173,16 +174,20 @@ Tensor getitem(const Tensor& x, py::handle key_obj) {
     }
   }
   for (const IndexItem& it : items)
-    consumed += it.kind == IndexItem::Int || it.kind == IndexItem::Slice || it.kind == IndexItem::Array;
+    consumed +=
+        it.kind == IndexItem::Int || it.kind == IndexItem::Slice || it.kind == IndexItem::Array;
   if (consumed > rank)
     throw IndexError("too many indices for a tensor of shape " + shape_str(x.shape()) + ": " +
                      std::to_string(consumed) + " were indexed");
-  const py::object full_slice = py::reinterpret_steal<py::object>(PySlice_New(nullptr, nullptr, nullptr));
+  const py::object full_slice =
+      py::reinterpret_steal<py::object>(PySlice_New(nullptr, nullptr, nullptr));
   const std::size_t at = ellipsis_at >= 0 ? static_cast<std::size_t>(ellipsis_at) : items.size();
-  items.insert(items.begin() + static_cast<std::ptrdiff_t>(at), static_cast<std::size_t>(rank - consumed),
+  items.insert(items.begin() + static_cast<std::ptrdiff_t>(at),
+               static_cast<std::size_t>(rank - consumed),
                IndexItem{IndexItem::Slice, full_slice, 0, {}, {}});
   bool advanced = false;
-  for (const IndexItem& it : items) advanced |= it.kind == IndexItem::Array || it.kind == IndexItem::Bool0d;
+  for (const IndexItem& it : items)
+    advanced |= it.kind == IndexItem::Array || it.kind == IndexItem::Bool0d;
 
   // Each item's axis of x (-1: a new axis). Errors come in NumPy's order: mask lengths, then
   // integers and slices (TypeError for a non-integer bound) in order, then the arrays.
@@ -249,9 +254,12 @@ Tensor getitem(const Tensor& x, py::handle key_obj) {
   for (std::size_t d = 0; d < items.size(); ++d) {
     const IndexItem& it = items[d];
     const IndexItem* index = nullptr;
-    if (it.kind == IndexItem::Int) index = &zero_index;
-    else if (it.kind == IndexItem::Bool0d) index = it.value ? &true_index : &false_index;
-    else if (it.kind == IndexItem::Array) index = &it;
+    if (it.kind == IndexItem::Int)
+      index = &zero_index;
+    else if (it.kind == IndexItem::Bool0d)
+      index = it.value ? &true_index : &false_index;
+    else if (it.kind == IndexItem::Array)
+      index = &it;
     if (!index) continue;
     adv.push_back(index);
     adv_axes.push_back(static_cast<int>(d));
@@ -265,7 +273,8 @@ Tensor getitem(const Tensor& x, py::handle key_obj) {
   if (!broadcasts) {
     std::string shapes;
     for (const IndexItem* index : adv) shapes += " " + shape_str(index->index_shape);
-    throw IndexError("shape mismatch: indexing arrays could not be broadcast together with shapes" + shapes);
+    throw IndexError("shape mismatch: indexing arrays could not be broadcast together with shapes" +
+                     shapes);
   }
   if (numel(out) > 0) {  // NumPy reads (and checks) no index when the result is empty
     for (std::size_t d = 0; d < items.size(); ++d) {
@@ -281,8 +290,9 @@ Tensor getitem(const Tensor& x, py::handle key_obj) {
   const bool empty_ellipsis_between = ellipsis_at >= 0 && consumed == rank &&
                                       adv_axes.front() < static_cast<int>(at) &&
                                       static_cast<int>(at) <= adv_axes.back();
-  const bool adjacent = adv_axes.back() - adv_axes.front() + 1 == static_cast<int>(adv_axes.size()) &&
-                        !empty_ellipsis_between;
+  const bool adjacent =
+      adv_axes.back() - adv_axes.front() + 1 == static_cast<int>(adv_axes.size()) &&
+      !empty_ellipsis_between;
   y = reshape(y, y_shape);
   if (!adjacent) {  // the advanced axes go first, in order
     std::vector<std::int64_t> perm(adv_axes.begin(), adv_axes.end());
@@ -296,7 +306,8 @@ Tensor getitem(const Tensor& x, py::handle key_obj) {
   const int first = adjacent ? adv_axes.front() : 0;
   Shape merged(y_shape.begin(), y_shape.begin() + first);
   merged.push_back(numel(lens));
-  merged.insert(merged.end(), y_shape.begin() + first + static_cast<std::ptrdiff_t>(adv.size()), y_shape.end());
+  merged.insert(merged.end(), y_shape.begin() + first + static_cast<std::ptrdiff_t>(adv.size()),
+                y_shape.end());
   return gather(reshape(y, merged), merged_indices(adv, lens, out), out, first);
 }
 
@@ -313,7 +324,8 @@ void bind_tensor(py::module_& m) {
       .def_property_readonly("name", [](DType d) { return dtype_name(d); })
       .def_property_readonly("as_numpy_dtype", [](DType d) { return numpy_dtype(d).attr("type"); })
       .def_property_readonly("is_floating", [](DType d) { return is_floating(d); })
-      .def_property_readonly("is_integer", [](DType d) { return d == DType::Int32 || d == DType::Int64; })
+      .def_property_readonly("is_integer",
+                             [](DType d) { return d == DType::Int32 || d == DType::Int64; })
       .def_property_readonly("is_bool", [](DType d) { return d == DType::Bool; })
       .def("__str__", [](DType d) { return dtype_name(d); })
       .def("__repr__", [](DType d) { return std::string("tg.") + dtype_name(d); });
@@ -325,7 +337,8 @@ void bind_tensor(py::module_& m) {
         for (DType d : {DType::Float32, DType::Float64, DType::Int32, DType::Int64, DType::Bool})
           if (arr.dtype().equal(numpy_dtype(d))) dtype = d;
         if (!dtype)
-          throw TypeError("tensor_sharing_array: unsupported dtype " + std::string(py::str(arr.dtype())) +
+          throw TypeError("tensor_sharing_array: unsupported dtype " +
+                          std::string(py::str(arr.dtype())) +
                           ": tapegrad tensors are float32, float64, int32, int64 or bool");
         const int flags = py::detail::array_proxy(arr.ptr())->flags;
         if (!(flags & py::array::c_style) || !(flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
@@ -337,21 +350,23 @@ void bind_tensor(py::module_& m) {
           Py_DECREF(static_cast<PyObject*>(o));
         });
         Shape shape(arr.shape(), arr.shape() + arr.ndim());
-        return wrap(Tensor::from_external(*dtype, shape, const_cast<void*>(arr.data()), std::move(owner)));
+        return wrap(
+            Tensor::from_external(*dtype, shape, const_cast<void*>(arr.data()), std::move(owner)));
       },
       py::arg("array"),
-      "A Tensor viewing a C-contiguous NumPy array's memory, no copy (tg.from_dlpack's zero-copy path): "
+      "A Tensor viewing a C-contiguous NumPy array's memory, no copy (tg.from_dlpack's zero-copy "
+      "path): "
       "whoever owns the memory must not write into it while the tensor lives.");
 
   bind_tensor_type(m, {py::cast(DType::Float32), py::cast(DType::Float64), py::cast(DType::Int32),
-                      py::cast(DType::Int64), py::cast(DType::Bool)});
+                       py::cast(DType::Int64), py::cast(DType::Bool)});
 
   // Variable: a pybind11 class whose operator and mapping slots are Tensor's (a read of the
   // variable, then the op), installed before the type is readied.
-  py::class_<VariableImpl, Variable> var(
-      m, "Variable", py::custom_type_setup([](PyHeapTypeObject* heap_type) {
-        install_operator_slots(&heap_type->ht_type);
-      }));
+  py::class_<VariableImpl, Variable> var(m, "Variable",
+                                         py::custom_type_setup([](PyHeapTypeObject* heap_type) {
+                                           install_operator_slots(&heap_type->ht_type);
+                                         }));
   set_variable_type(var.ptr());
   var.def(py::init([](py::handle initial_value, bool trainable, py::object name, py::handle dtype) {
             const auto dt = to_dtype(dtype);
@@ -363,36 +378,60 @@ void bind_tensor(py::module_& m) {
           }),
           py::arg("initial_value"), py::arg("trainable") = true, py::arg("name") = py::none(),
           py::arg("dtype") = py::none())
-      .def_property_readonly("shape", [](const VariableImpl& v) { return shape_tuple(v.value.shape()); })
+      .def_property_readonly("shape",
+                             [](const VariableImpl& v) { return shape_tuple(v.value.shape()); })
       .def_property_readonly("dtype", [](const VariableImpl& v) { return v.value.dtype(); })
       .def_property_readonly("ndim", [](const VariableImpl& v) { return v.value.rank(); })
       .def_property_readonly("size", [](const VariableImpl& v) { return v.value.size(); })
       .def_property_readonly("name", [](const VariableImpl& v) { return v.name + ":0"; })
       .def_readwrite("trainable", &VariableImpl::trainable)
-      .def("value", [](const Variable& v) { return wrap(read_variable(v)); },
-           "The current value as a Tensor (a read: active tapes watch it).")
+      .def(
+          "value", [](const Variable& v) { return wrap(read_variable(v)); },
+          "The current value as a Tensor (a read: active tapes watch it).")
       .def("read_value", [](const Variable& v) { return wrap(read_variable(v)); })
-      .def("numpy", [](const VariableImpl& v) { return to_numpy(variable_value_copy(v)); },
-           "A copy of the current value: writing into it never changes the variable.")
-      .def("assign", [](const Variable& v, py::handle value) {
-        const Tensor t = to_tensor(value, v->value.dtype());
-        run_op(t.size(), [&] { assign_variable(v, t, AssignMode::Assign); return Tensor(); });
-        return v;
-      }, py::arg("value"))
-      .def("assign_add", [](const Variable& v, py::handle delta) {
-        const Tensor t = to_tensor(delta, v->value.dtype());
-        run_op(t.size(), [&] { assign_variable(v, t, AssignMode::Add); return Tensor(); });
-        return v;
-      }, py::arg("delta"))
-      .def("assign_sub", [](const Variable& v, py::handle delta) {
-        const Tensor t = to_tensor(delta, v->value.dtype());
-        run_op(t.size(), [&] { assign_variable(v, t, AssignMode::Subtract); return Tensor(); });
-        return v;
-      }, py::arg("delta"))
-      .def("__array__", [](const VariableImpl& v, py::object dtype, py::object copy) {
-        py::object arr = to_numpy(variable_value_copy(v));
-        return dtype.is_none() ? arr : py::object(arr.attr("astype")(dtype));
-      }, py::arg("dtype") = py::none(), py::arg("copy") = py::none());
+      .def(
+          "numpy", [](const VariableImpl& v) { return to_numpy(variable_value_copy(v)); },
+          "A copy of the current value: writing into it never changes the variable.")
+      .def(
+          "assign",
+          [](const Variable& v, py::handle value) {
+            const Tensor t = to_tensor(value, v->value.dtype());
+            run_op(t.size(), [&] {
+              assign_variable(v, t, AssignMode::Assign);
+              return Tensor();
+            });
+            return v;
+          },
+          py::arg("value"))
+      .def(
+          "assign_add",
+          [](const Variable& v, py::handle delta) {
+            const Tensor t = to_tensor(delta, v->value.dtype());
+            run_op(t.size(), [&] {
+              assign_variable(v, t, AssignMode::Add);
+              return Tensor();
+            });
+            return v;
+          },
+          py::arg("delta"))
+      .def(
+          "assign_sub",
+          [](const Variable& v, py::handle delta) {
+            const Tensor t = to_tensor(delta, v->value.dtype());
+            run_op(t.size(), [&] {
+              assign_variable(v, t, AssignMode::Subtract);
+              return Tensor();
+            });
+            return v;
+          },
+          py::arg("delta"))
+      .def(
+          "__array__",
+          [](const VariableImpl& v, py::object dtype, py::object copy) {
+            py::object arr = to_numpy(variable_value_copy(v));
+            return dtype.is_none() ? arr : py::object(arr.attr("astype")(dtype));
+          },
+          py::arg("dtype") = py::none(), py::arg("copy") = py::none());
 }
 
 }  // namespace tg::py_bind

@@ -17,13 +17,13 @@ namespace tg::py_bind {
 namespace {
 
 struct PyTensor {
-  PyObject_HEAD
-  TensorPtr impl;
+  PyObject_HEAD TensorPtr impl;
   PyObject* weakrefs;
 };
 
 PyTypeObject* g_tensor_type = nullptr;
-PyObject* g_dtype_objects[5] = {};  // tg.float32, tg.float64, tg.int32, tg.int64, tg.bool (DType order)
+PyObject* g_dtype_objects[5] =
+    {};  // tg.float32, tg.float64, tg.int32, tg.int64, tg.bool (DType order)
 
 PyTensor* as_py(PyObject* o) { return reinterpret_cast<PyTensor*>(o); }
 
@@ -42,7 +42,8 @@ bool convertible(PyObject* o) {
          PyTuple_Check(o) || py::isinstance<py::array>(o) || PyObject_HasAttrString(o, "__array__");
 }
 
-template <Tensor (*F)(const Tensor&, const Tensor&)> PyObject* nb_binary(PyObject* a, PyObject* b) {
+template <Tensor (*F)(const Tensor&, const Tensor&)>
+PyObject* nb_binary(PyObject* a, PyObject* b) {
   if (!convertible(a) || !convertible(b)) Py_RETURN_NOTIMPLEMENTED;
   return guarded([&] {
     auto [x, y] = to_tensors(a, b);
@@ -67,7 +68,8 @@ PyObject* nb_power(PyObject* a, PyObject* b, PyObject* mod) {
   return nb_binary<tg::pow>(a, b);
 }
 
-template <Tensor (*F)(const Tensor&)> PyObject* nb_unary(PyObject* a) {
+template <Tensor (*F)(const Tensor&)>
+PyObject* nb_unary(PyObject* a) {
   return guarded([&] {
     const Tensor x = to_tensor(a);
     return wrap(run_op(x.size(), [&] { return F(x); }));
@@ -163,9 +165,13 @@ PyObject* get_dtype(PyObject* self, void*) {
   Py_INCREF(d);
   return d;
 }
-PyObject* get_ndim(PyObject* self, void*) { return PyLong_FromSize_t(as_py(self)->impl->shape.size()); }
+PyObject* get_ndim(PyObject* self, void*) {
+  return PyLong_FromSize_t(as_py(self)->impl->shape.size());
+}
 PyObject* get_size(PyObject* self, void*) { return PyLong_FromLongLong(as_py(self)->impl->size); }
-PyObject* get_id(PyObject* self, void*) { return PyLong_FromUnsignedLongLong(as_py(self)->impl->id); }
+PyObject* get_id(PyObject* self, void*) {
+  return PyLong_FromUnsignedLongLong(as_py(self)->impl->id);
+}
 
 PyGetSetDef tensor_getset[] = {
     {"shape", get_shape, nullptr, "The shape as a tuple of ints.", nullptr},
@@ -192,9 +198,11 @@ PyObject* m_array(PyObject* self, PyObject* args, PyObject* kwargs) {
 }
 
 PyMethodDef tensor_methods[] = {
-    {"numpy", m_numpy, METH_NOARGS, "A read-only NumPy view sharing this tensor's memory (zero-copy)."},
+    {"numpy", m_numpy, METH_NOARGS,
+     "A read-only NumPy view sharing this tensor's memory (zero-copy)."},
     {"__array__", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(m_array)),
-     METH_VARARGS | METH_KEYWORDS, "NumPy conversion (a read-only view unless dtype/copy ask otherwise)."},
+     METH_VARARGS | METH_KEYWORDS,
+     "NumPy conversion (a read-only view unless dtype/copy ask otherwise)."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyObject* tensor_new(PyTypeObject*, PyObject* args, PyObject* kwargs) {
@@ -239,7 +247,8 @@ int tensor_getbuffer(PyObject* self, Py_buffer* view, int flags) {
   view->readonly = 1;
   view->itemsize = static_cast<Py_ssize_t>(itemsize(t.dtype));
   static const char* const formats[] = {"f", "d", "i", "q", "?"};  // DType order
-  view->format = (flags & PyBUF_FORMAT) ? const_cast<char*>(formats[static_cast<int>(t.dtype)]) : nullptr;
+  view->format =
+      (flags & PyBUF_FORMAT) ? const_cast<char*>(formats[static_cast<int>(t.dtype)]) : nullptr;
   view->ndim = static_cast<int>(rank);
   view->shape = dims;
   view->strides = dims + rank;
@@ -247,7 +256,9 @@ int tensor_getbuffer(PyObject* self, Py_buffer* view, int flags) {
   view->internal = dims;
   return 0;
 }
-void tensor_releasebuffer(PyObject*, Py_buffer* view) { delete[] static_cast<Py_ssize_t*>(view->internal); }
+void tensor_releasebuffer(PyObject*, Py_buffer* view) {
+  delete[] static_cast<Py_ssize_t*>(view->internal);
+}
 
 }  // namespace
 
@@ -318,7 +329,8 @@ void install_operator_slots(PyTypeObject* type) {
 }
 
 void bind_tensor_type(py::module_& m, const std::vector<py::object>& dtypes) {
-  for (std::size_t i = 0; i < dtypes.size() && i < 5; ++i) g_dtype_objects[i] = dtypes[i].inc_ref().ptr();
+  for (std::size_t i = 0; i < dtypes.size() && i < 5; ++i)
+    g_dtype_objects[i] = dtypes[i].inc_ref().ptr();
   static PyMemberDef members[] = {
       {"__weaklistoffset__", T_PYSSIZET, offsetof(PyTensor, weakrefs), READONLY, nullptr},
       {nullptr, 0, 0, 0, nullptr}};
@@ -329,7 +341,8 @@ void bind_tensor_type(py::module_& m, const std::vector<py::object>& dtypes) {
       {Py_tp_getset, tensor_getset},
       {Py_tp_methods, tensor_methods},
       {Py_tp_members, members},
-      {Py_tp_doc, const_cast<char*>("An immutable dense tensor (float32, float64, int32, int64 or bool; TensorFlow's eager Tensor).")},
+      {Py_tp_doc, const_cast<char*>("An immutable dense tensor (float32, float64, int32, int64 or "
+                                    "bool; TensorFlow's eager Tensor).")},
       {Py_nb_add, fn(nb_binary<tg::add>)},
       {Py_nb_subtract, fn(nb_binary<tg::subtract>)},
       {Py_nb_multiply, fn(nb_binary<tg::multiply>)},
@@ -358,7 +371,8 @@ void bind_tensor_type(py::module_& m, const std::vector<py::object>& dtypes) {
       {Py_bf_getbuffer, fn(tensor_getbuffer)},
       {Py_bf_releasebuffer, fn(tensor_releasebuffer)},
       {0, nullptr}};
-  static PyType_Spec spec = {"tapegrad._core.Tensor", sizeof(PyTensor), 0, Py_TPFLAGS_DEFAULT, slots};
+  static PyType_Spec spec = {"tapegrad._core.Tensor", sizeof(PyTensor), 0, Py_TPFLAGS_DEFAULT,
+                             slots};
   PyObject* type = PyType_FromSpec(&spec);
   if (!type) throw py::error_already_set();
   g_tensor_type = reinterpret_cast<PyTypeObject*>(type);

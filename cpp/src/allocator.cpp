@@ -24,8 +24,8 @@ int class_index(std::size_t nbytes, std::size_t* class_bytes) {
     *class_bytes = c * kAlign;
     return static_cast<int>(c) - 1;
   }
-  const int e = 63 - __builtin_clzll(nbytes - 1);            // 2^e < nbytes <= 2^(e+1)
-  const std::size_t step = std::size_t(1) << (e - kSubBits);  // quarter of 2^e
+  const int e = 63 - __builtin_clzll(nbytes - 1);                       // 2^e < nbytes <= 2^(e+1)
+  const std::size_t step = std::size_t(1) << (e - kSubBits);            // quarter of 2^e
   const std::size_t sub = (nbytes - 1 - (std::size_t(1) << e)) / step;  // 0..3
   *class_bytes = (std::size_t(1) << e) + (sub + 1) * step;
   return 4 + (e - 8) * (1 << kSubBits) + static_cast<int>(sub);
@@ -82,7 +82,8 @@ struct Cache {
       return;
     }
     const int e = (c - 4) / (1 << kSubBits) + 8, sub = (c - 4) % (1 << kSubBits);
-    *bytes = (std::size_t(1) << e) + static_cast<std::size_t>(sub + 1) * (std::size_t(1) << (e - kSubBits));
+    *bytes = (std::size_t(1) << e) +
+             static_cast<std::size_t>(sub + 1) * (std::size_t(1) << (e - kSubBits));
   }
 };
 

@@ -8,21 +8,27 @@
 
 namespace tg {
 
-std::vector<std::int64_t> random_batch_indices(std::int64_t n, std::int64_t steps, std::int64_t batch,
-                                               std::uint64_t seed) {
-  if (n <= 0) throw ValueError("random_batch_indices: no samples to draw from (n = " + std::to_string(n) + ")");
+std::vector<std::int64_t> random_batch_indices(std::int64_t n, std::int64_t steps,
+                                               std::int64_t batch, std::uint64_t seed) {
+  if (n <= 0)
+    throw ValueError("random_batch_indices: no samples to draw from (n = " + std::to_string(n) +
+                     ")");
   if (steps < 0 || batch < 0)
-    throw ValueError("random_batch_indices: steps and batch must be >= 0, got " + std::to_string(steps) +
-                     " and " + std::to_string(batch));
-  const std::int64_t count = check_shape({steps, batch}, sizeof(std::int64_t), "random_batch_indices");
+    throw ValueError("random_batch_indices: steps and batch must be >= 0, got " +
+                     std::to_string(steps) + " and " + std::to_string(batch));
+  const std::int64_t count =
+      check_shape({steps, batch}, sizeof(std::int64_t), "random_batch_indices");
   detail::SplitMix64 rng{seed};
   std::vector<std::int64_t> out(static_cast<std::size_t>(count));
-  for (std::int64_t& i : out) i = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(n)));
+  for (std::int64_t& i : out)
+    i = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(n)));
   return out;
 }
 
-ShuffleBuffer::ShuffleBuffer(std::int64_t capacity, std::uint64_t seed) : capacity_(capacity), rng_state_(seed) {
-  if (capacity <= 0) throw ValueError("ShuffleBuffer: capacity must be > 0, got " + std::to_string(capacity));
+ShuffleBuffer::ShuffleBuffer(std::int64_t capacity, std::uint64_t seed)
+    : capacity_(capacity), rng_state_(seed) {
+  if (capacity <= 0)
+    throw ValueError("ShuffleBuffer: capacity must be > 0, got " + std::to_string(capacity));
 }
 
 void ShuffleBuffer::push(const std::int64_t* ids, std::int64_t n, std::vector<std::int64_t>& out) {
@@ -52,8 +58,8 @@ void ShuffleBuffer::drain(std::vector<std::int64_t>& out) {
   rng_state_ = rng.state;
 }
 
-void gather_rows(const void* src, std::int64_t n_rows, std::int64_t row_bytes, const std::int64_t* rows,
-                 std::int64_t count, void* dst) {
+void gather_rows(const void* src, std::int64_t n_rows, std::int64_t row_bytes,
+                 const std::int64_t* rows, std::int64_t count, void* dst) {
   for (std::int64_t i = 0; i < count; ++i)
     if (rows[i] < 0 || rows[i] >= n_rows)
       throw IndexError("gather_rows: row " + std::to_string(rows[i]) + " is out of range for " +
@@ -61,7 +67,8 @@ void gather_rows(const void* src, std::int64_t n_rows, std::int64_t row_bytes, c
   const auto* from = static_cast<const char*>(src);
   auto* to = static_cast<char*>(dst);
   for (std::int64_t i = 0; i < count; ++i)
-    std::memcpy(to + i * row_bytes, from + rows[i] * row_bytes, static_cast<std::size_t>(row_bytes));
+    std::memcpy(to + i * row_bytes, from + rows[i] * row_bytes,
+                static_cast<std::size_t>(row_bytes));
 }
 
 }  // namespace tg

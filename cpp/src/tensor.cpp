@@ -26,7 +26,8 @@ std::int64_t check_shape(const Shape& s, std::size_t itemsize, const char* what)
   std::int64_t bytes = static_cast<std::int64_t>(itemsize), n = 1;
   bool empty = false;
   for (auto d : s) {
-    if (d < 0) throw ValueError(std::string(what) + ": negative dimension in shape " + shape_str(s));
+    if (d < 0)
+      throw ValueError(std::string(what) + ": negative dimension in shape " + shape_str(s));
     if (d == 0) {
       empty = true;
       continue;
@@ -95,8 +96,8 @@ Tensor Tensor::empty(DType dtype, Shape shape) {
     try {
       impl->owner = allocate_buffer(nbytes);
     } catch (const std::bad_alloc&) {
-      throw OutOfMemory("cannot allocate " + std::to_string(nbytes) + " bytes for a " + dtype_name(dtype) +
-                        " tensor of shape " + shape_str(impl->shape));
+      throw OutOfMemory("cannot allocate " + std::to_string(nbytes) + " bytes for a " +
+                        dtype_name(dtype) + " tensor of shape " + shape_str(impl->shape));
     }
     impl->data = impl->owner.get();
   }
@@ -159,9 +160,11 @@ Tensor Tensor::clone() const {
 
 double Tensor::item() const {
   if (size() != 1)
-    throw ValueError("only a tensor with exactly one element converts to a Python scalar, got shape " +
-                     shape_str(shape()));
-  return dispatch_any_dtype(dtype(), [&](auto tag) { return static_cast<double>(*data<decltype(tag)>()); });
+    throw ValueError(
+        "only a tensor with exactly one element converts to a Python scalar, got shape " +
+        shape_str(shape()));
+  return dispatch_any_dtype(dtype(),
+                            [&](auto tag) { return static_cast<double>(*data<decltype(tag)>()); });
 }
 
 bool Tensor::buffer_unique() const {

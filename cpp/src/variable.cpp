@@ -23,7 +23,8 @@ void check_same_shape(const VariableImpl& var, const Tensor& v, const char* op) 
 }
 
 // src converted to the variable's dtype, written into dst.
-template <class T> void copy_converted(const Tensor& src, T* dst) {
+template <class T>
+void copy_converted(const Tensor& src, T* dst) {
   if (src.dtype() == DType::Float32)
     kernels::cast<T>(src.data<float>(), dst, src.size());
   else
@@ -44,15 +45,18 @@ Tensor integer_update(const Tensor& old, const Tensor& v, kernels::IntBinaryOp o
   dispatch_any_dtype(old.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>)
-      kernels::int_binary<T>(op, old.data<T>(), old.shape(), d.data<T>(), d.shape(), out.mutable_data<T>(),
-                             out.shape());
+      kernels::int_binary<T>(op, old.data<T>(), old.shape(), d.data<T>(), d.shape(),
+                             out.mutable_data<T>(), out.shape());
   });
   return out;
 }
 }  // namespace
 
 VariableImpl::VariableImpl(Tensor initial, std::string name_, bool trainable_)
-    : value(initial.clone()), name(std::move(name_)), trainable(trainable_), id(next_variable_id()) {}
+    : value(initial.clone()),
+      name(std::move(name_)),
+      trainable(trainable_),
+      id(next_variable_id()) {}
 
 void VariableImpl::assign(const Tensor& v) {
   check_same_shape(*this, v, "assign");
@@ -64,7 +68,8 @@ void VariableImpl::assign(const Tensor& v) {
 }
 
 namespace {
-template <class T> Tensor converted(const Tensor& v) {
+template <class T>
+Tensor converted(const Tensor& v) {
   if (v.dtype() == dtype_of<T>::value) return v;
   Tensor d = Tensor::empty(dtype_of<T>::value, v.shape());
   copy_converted(v, d.mutable_data<T>());
@@ -81,7 +86,8 @@ void VariableImpl::assign_add(const Tensor& v) {
   update_in_place([&](const auto* old, auto* dst) {
     using T = std::remove_pointer_t<decltype(dst)>;
     const Tensor d = converted<T>(v);
-    kernels::binary<T>(kernels::BinaryOp::Add, old, v.shape(), d.data<T>(), v.shape(), dst, v.shape());
+    kernels::binary<T>(kernels::BinaryOp::Add, old, v.shape(), d.data<T>(), v.shape(), dst,
+                       v.shape());
   });
 }
 

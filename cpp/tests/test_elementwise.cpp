@@ -36,7 +36,8 @@ bool near(double got, double want, double tol) {
 
 const i64 kSizes[] = {0, 1, 7, 17, 64, 129, 1000, 5001};  // 5001: streamed chunks and a tail
 
-template <class T> std::vector<T> values(i64 n, unsigned seed, double lo = -2.0, double hi = 2.0) {
+template <class T>
+std::vector<T> values(i64 n, unsigned seed, double lo = -2.0, double hi = 2.0) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<double> u(lo, hi);
   std::vector<T> v(static_cast<std::size_t>(n));
@@ -84,7 +85,8 @@ void check_table(const char* isa, const tk::EwKernels<T>& k, double tol, bool st
       mx = std::max(mx, double(x[i]));
     }
     expect(near(k.sum(x.data(), 1, n), s, tol * (n + 1)), "sum", isa, n);
-    expect(near(k.sq_diff_sum(x.data(), 1, y.data(), 1, n), sq, tol * (n + 1)), "sq_diff_sum", isa, n);
+    expect(near(k.sq_diff_sum(x.data(), 1, y.data(), 1, n), sq, tol * (n + 1)), "sq_diff_sum", isa,
+           n);
     expect(k.max(x.data(), 1, n, T(-INFINITY)) == T(mx), "max", isa, n);
     // scaled_diff: one sample's row (g broadcast) and elementwise g
     const T g = T(0.75);
@@ -122,8 +124,8 @@ void check_table(const char* isa, const tk::EwKernels<T>& k, double tol, bool st
 // The ranged walk over [b, e) for every cut equals the whole walk (here: the offsets it visits).
 void check_ranged_walk() {
   const tg::Shape os = {3, 4, 5};
-  const auto plan = tk::make_plan<2>(os, {tk::broadcast_strides({4, 1}, os),
-                                          tk::broadcast_strides(os, os)});
+  const auto plan =
+      tk::make_plan<2>(os, {tk::broadcast_strides({4, 1}, os), tk::broadcast_strides(os, os)});
   std::vector<i64> whole;
   tk::for_each_run(plan, [&](const std::array<i64, 2>& off, i64 n, const std::array<i64, 2>& st) {
     for (i64 i = 0; i < n; ++i) whole.push_back(off[0] + i * st[0]);
@@ -133,10 +135,10 @@ void check_ranged_walk() {
     for (i64 cut2 = cut1; cut2 <= 60; cut2 += 11) {
       std::vector<i64> parts;
       for (auto [b, e] : {std::pair<i64, i64>{0, cut1}, {cut1, cut2}, {cut2, 60}})
-        tk::for_each_run_range(plan, b, e, [&](const std::array<i64, 2>& off, i64 n,
-                                               const std::array<i64, 2>& st) {
-          for (i64 i = 0; i < n; ++i) parts.push_back(off[0] + i * st[0]);
-        });
+        tk::for_each_run_range(
+            plan, b, e, [&](const std::array<i64, 2>& off, i64 n, const std::array<i64, 2>& st) {
+              for (i64 i = 0; i < n; ++i) parts.push_back(off[0] + i * st[0]);
+            });
       ok &= parts == whole;
     }
   expect(ok, "for_each_run_range == for_each_run", "-", 60);
@@ -162,7 +164,8 @@ int main() {
     const auto x = values<float>(n, 7), y = values<float>(n, 8);
     const auto xd = values<double>(n, 7);
     for (const tk::EwTable* t : tables) {
-      expect(t->f32.sum(x.data(), 1, n) == tables[0]->f32.sum(x.data(), 1, n), "sum bits", t->isa, n);
+      expect(t->f32.sum(x.data(), 1, n) == tables[0]->f32.sum(x.data(), 1, n), "sum bits", t->isa,
+             n);
       expect(t->f64.sum(xd.data(), 1, n) == tables[0]->f64.sum(xd.data(), 1, n), "sum bits f64",
              t->isa, n);
       expect(t->f32.sq_diff_sum(x.data(), 1, y.data(), 1, n) ==

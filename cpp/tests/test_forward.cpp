@@ -36,7 +36,8 @@ void test_tangents_through_ops_and_variables() {
   const Tensor y = multiply(exp(x), read_variable(w));  // dy = e^x w dx + e^x dw
   acc.exit();
   const double e1 = std::exp(1.0), e2 = std::exp(2.0);
-  check(near(acc.tangent_of(y), {e1 * 3.0 * 1.0, e2 * -1.0 * 0.5 + e2 * 2.0}), "product rule through a variable");
+  check(near(acc.tangent_of(y), {e1 * 3.0 * 1.0, e2 * -1.0 * 0.5 + e2 * 2.0}),
+        "product rule through a variable");
   check(!acc.tangent_of(vec({1.0})).defined(), "an unrelated tensor has no tangent");
 }
 
@@ -54,7 +55,8 @@ void test_forward_over_reverse_is_a_hessian_vector_product() {
   const Tensor g = tape.gradient({{y, nullptr}}, {{x, nullptr}}, {}, false)[0];
   acc.exit();
   check(near(g, {3.0, 12.0}), "the gradient 3x^2");
-  check(near(acc.tangent_of(g), {6.0 * 1.0 * 1.0, 6.0 * -2.0 * 3.0}), "the gradient's tangent is H v");
+  check(near(acc.tangent_of(g), {6.0 * 1.0 * 1.0, 6.0 * -2.0 * 3.0}),
+        "the gradient's tangent is H v");
 }
 
 void test_rules_are_not_fed_back_and_exit_is_clean() {

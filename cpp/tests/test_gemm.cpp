@@ -36,10 +36,10 @@ struct Case {
   bool ta, tb;
   i64 M, N, K;
   double alpha, beta;
-  i64 pad;          // extra elements in every leading dimension
-  bool fused;       // gemm_bias_act instead of gemm
-  bool with_bias;   // fused only
-  bool relu;        // fused only
+  i64 pad;         // extra elements in every leading dimension
+  bool fused;      // gemm_bias_act instead of gemm
+  bool with_bias;  // fused only
+  bool relu;       // fused only
 };
 
 std::string describe(const Case& c, const char* dt) {
@@ -72,9 +72,9 @@ void run_case(const Case& c, std::mt19937& rng) {
   auto B = random_vector<T>(std::max<i64>(b_rows * ldb, 1), rng);
   auto bias = random_vector<T>(std::max<i64>(c.N, 1), rng);
   const bool reads_c = !c.fused && c.beta != 0.0;
-  std::vector<T> C = reads_c ? random_vector<T>(std::max<i64>(c.M * ldc, 1), rng)
-                             : std::vector<T>(std::max<i64>(c.M * ldc, 1),
-                                              std::numeric_limits<T>::quiet_NaN());
+  std::vector<T> C =
+      reads_c ? random_vector<T>(std::max<i64>(c.M * ldc, 1), rng)
+              : std::vector<T>(std::max<i64>(c.M * ldc, 1), std::numeric_limits<T>::quiet_NaN());
   const std::vector<T> C0 = C;
 
   if (c.fused)
@@ -136,8 +136,8 @@ void test_all_shapes(std::mt19937& rng) {
       for (i64 K : sizes)
         for (int t = 0; t < 4; ++t) {
           const double* v = ab[variant % 6];
-          Case c{bool(t & 1), bool(t & 2), M, N, K, v[0], v[1], (variant % 3) ? 0 : 3,
-                 false, false, false};
+          Case c{bool(t & 1), bool(t & 2),           M,     N,     K,    v[0],
+                 v[1],        (variant % 3) ? 0 : 3, false, false, false};
           ++variant;
           run_case<T>(c, rng);
         }
@@ -147,9 +147,9 @@ void test_all_shapes(std::mt19937& rng) {
     for (int t = 0; t < 4; ++t) {
       run_case<T>(Case{bool(t & 1), bool(t & 2), s[0], s[1], s[2], 1, 0, 0, false, false, false},
                   rng);
-      run_case<T>(Case{bool(t & 1), bool(t & 2), s[0], s[1], s[2], -0.75, 1.5, 7, false, false,
-                       false},
-                  rng);
+      run_case<T>(
+          Case{bool(t & 1), bool(t & 2), s[0], s[1], s[2], -0.75, 1.5, 7, false, false, false},
+          rng);
     }
   // The seed's shapes (direct path) with every transpose.
   const i64 seed[][3] = {{32, 128, 8}, {32, 1, 128}, {1, 64, 64}, {5, 3, 2}};
@@ -161,13 +161,13 @@ void test_all_shapes(std::mt19937& rng) {
 
 template <class T>
 void test_fused(std::mt19937& rng) {
-  const i64 shapes[][3] = {{32, 128, 8}, {32, 1, 128}, {17, 7, 0}, {64, 64, 64},
-                           {129, 65, 300}, {300, 129, 1000}};
+  const i64 shapes[][3] = {{32, 128, 8}, {32, 1, 128},   {17, 7, 0},
+                           {64, 64, 64}, {129, 65, 300}, {300, 129, 1000}};
   for (auto& s : shapes)
     for (int t = 0; t < 4; ++t)
       for (int flags = 0; flags < 4; ++flags)
-        run_case<T>(Case{bool(t & 1), bool(t & 2), s[0], s[1], s[2], 1, 0, (t == 3) ? 2 : 0,
-                         true, bool(flags & 1), bool(flags & 2)},
+        run_case<T>(Case{bool(t & 1), bool(t & 2), s[0], s[1], s[2], 1, 0, (t == 3) ? 2 : 0, true,
+                         bool(flags & 1), bool(flags & 2)},
                     rng);
 }
 
@@ -177,9 +177,9 @@ void test_fused(std::mt19937& rng) {
 // (200x128x64).
 template <class T>
 void test_thread_invariance(std::mt19937& rng) {
-  const i64 shapes[][3] = {{512, 512, 512}, {1000, 129, 300}, {37, 2000, 300}, {2000, 37, 300},
-                           {259, 263, 700},  {10, 200, 600},   {300, 64, 1000}, {128, 128, 128},
-                           {200, 128, 64}};
+  const i64 shapes[][3] = {{512, 512, 512}, {1000, 129, 300}, {37, 2000, 300},
+                           {2000, 37, 300}, {259, 263, 700},  {10, 200, 600},
+                           {300, 64, 1000}, {128, 128, 128},  {200, 128, 64}};
   for (auto& s : shapes)
     for (int t = 0; t < 4; ++t) {
       const bool ta = t & 1, tb = t & 2;

@@ -22,10 +22,12 @@ using i64 = std::int64_t;
 
 namespace {
 
-constexpr i64 k2_30 = i64{1} << 30, k2_31 = i64{1} << 31, k2_32 = i64{1} << 32, k2_62 = i64{1} << 62;
+constexpr i64 k2_30 = i64{1} << 30, k2_31 = i64{1} << 31, k2_32 = i64{1} << 32,
+              k2_62 = i64{1} << 62;
 
 // True when f() throws E whose message contains `needle`.
-template <class E, class F> bool throws(F&& f, const std::string& needle = "") {
+template <class E, class F>
+bool throws(F&& f, const std::string& needle = "") {
   try {
     f();
   } catch (const E& e) {
@@ -38,7 +40,8 @@ template <class E, class F> bool throws(F&& f, const std::string& needle = "") {
 
 void test_checked_helpers() {
   i64 out = 0;
-  check(!tg::mul_overflows(k2_31, k2_31, &out) && out == k2_62, "mul_overflows: 2**31 * 2**31 fits");
+  check(!tg::mul_overflows(k2_31, k2_31, &out) && out == k2_62,
+        "mul_overflows: 2**31 * 2**31 fits");
   check(tg::mul_overflows(k2_32, k2_32, &out), "mul_overflows: 2**32 * 2**32 overflows");
   check(tg::mul_overflows(-k2_32, k2_32, &out), "mul_overflows: -2**32 * 2**32 overflows");
   check(tg::add_overflows(INT64_MAX, 1, &out), "add_overflows: INT64_MAX + 1 overflows");
@@ -53,7 +56,8 @@ void test_checked_helpers() {
         "check_shape: past 2**62 bytes, naming the shape");
   check(throws<tg::ValueError>([] { tg::check_shape({k2_30, k2_30}, 8, "t"); }, "too large"),
         "check_shape: the item size counts");
-  check(throws<tg::ValueError>([] { tg::check_shape({k2_62, 4, 3}, 4, "broadcast_to"); }, "broadcast_to:"),
+  check(throws<tg::ValueError>([] { tg::check_shape({k2_62, 4, 3}, 4, "broadcast_to"); },
+                               "broadcast_to:"),
         "check_shape: names the op");
   // Zero extents are skipped (as NumPy does): an empty tensor's strides must fit as well.
   check(tg::check_shape({0, k2_30, k2_30}, 4, "t") == 0, "check_shape: empty, non-zero part fits");
@@ -88,14 +92,17 @@ void test_tensors_and_ops() {
         "concat of two (0, 2**30, 2**30) along axis 1 passes the limit");
   check(throws<tg::ValueError>([&] { tg::stack({big_empty, big_empty}, 0); }, "stack"),
         "stack of two (0, 2**30, 2**30)");
-  const tg::Tensor huge_axis = tg::reshape(empty, {i64{1} << 60, 0});  // 2**62 bytes if it held data
+  const tg::Tensor huge_axis =
+      tg::reshape(empty, {i64{1} << 60, 0});  // 2**62 bytes if it held data
   std::vector<tg::Tensor> many(8, huge_axis);
-  check(throws<tg::ValueError>([&] { tg::concat(many, 0); }, "concat"), "concat: extents add past the limit");
+  check(throws<tg::ValueError>([&] { tg::concat(many, 0); }, "concat"),
+        "concat: extents add past the limit");
 
   // A slice visiting an axis once may carry any step; visiting it twice, the step must fit.
   const tg::Tensor x = tg_test::vec({10, 11, 12, 13});
   const tg::Tensor picked = tg::strided_slice(x, {2}, {INT64_MAX}, {1});
-  check(tg_test::values(picked) == std::vector<double>{12}, "strided_slice: count 1, step INT64_MAX");
+  check(tg_test::values(picked) == std::vector<double>{12},
+        "strided_slice: count 1, step INT64_MAX");
   check(tg_test::values(tg::strided_slice(x, {INT64_MAX}, {INT64_MIN}, {0})).empty(),
         "strided_slice: count 0, any begin and step");
   check(throws<tg::IndexError>([&] { tg::strided_slice(x, {1}, {INT64_MAX}, {2}); }),
@@ -105,7 +112,8 @@ void test_tensors_and_ops() {
   check(tg_test::values(tg::slice_grad(tg_test::vec({5}), {4}, {1}, {INT64_MIN})) ==
             std::vector<double>({0, 5, 0, 0}),
         "slice_grad: count 1, step INT64_MIN");
-  check(throws<tg::ValueError>([&] { tg::slice_grad(tg_test::vec({5}), {k2_62, 4}, {0, 0}, {1, 1}); }),
+  check(throws<tg::ValueError>(
+            [&] { tg::slice_grad(tg_test::vec({5}), {k2_62, 4}, {0, 0}, {1, 1}); }),
         "slice_grad: a target shape past the limit");
 }
 
@@ -116,7 +124,8 @@ struct TeamLog {
 
 int team_size_of(int max_threads) {
   TeamLog log;
-  tk::run_team(max_threads, [&](int tid, int size) { log.sizes[static_cast<std::size_t>(tid)] = size; });
+  tk::run_team(max_threads,
+               [&](int tid, int size) { log.sizes[static_cast<std::size_t>(tid)] = size; });
   return log.sizes[0];
 }
 

@@ -17,11 +17,15 @@ namespace {
 using tg_test::check;
 using tg_test::g_failed;
 
-bool near(double a, double b, double tol = 1e-12) { return std::fabs(a - b) <= tol * (1 + std::fabs(b)); }
+bool near(double a, double b, double tol = 1e-12) {
+  return std::fabs(a - b) <= tol * (1 + std::fabs(b));
+}
 
 using tg_test::vec;
 
-tg::Variable var(std::vector<double> v) { return std::make_shared<tg::VariableImpl>(vec(v), "w", true); }
+tg::Variable var(std::vector<double> v) {
+  return std::make_shared<tg::VariableImpl>(vec(v), "w", true);
+}
 
 void test_sgd_momentum_nesterov() {
   for (bool nesterov : {false, true}) {
@@ -95,7 +99,8 @@ void test_clipping() {
   by_norm.learning_rate = tg::optim::LearningRate::constant(1.0);
   by_norm.clip.norm = 1.0;
   by_norm.apply({w}, {vec({3.0, 4.0})});
-  check(near(w->value.data<double>()[0], -0.6) && near(w->value.data<double>()[1], -0.8), "clipnorm");
+  check(near(w->value.data<double>()[0], -0.6) && near(w->value.data<double>()[1], -0.8),
+        "clipnorm");
   tg::Variable u = var({0.0, 0.0});
   tg::optim::SGD by_value(0.0, false);
   by_value.learning_rate = tg::optim::LearningRate::constant(1.0);
@@ -109,13 +114,15 @@ void test_clipping() {
 void test_learning_rate_schedules() {
   using tg::optim::LearningRate;
   const LearningRate exp = LearningRate::exponential_decay(0.1, 10, 0.5, false);
-  check(exp.at(0) == 0.1 && near(exp.at(10), 0.05) && near(exp.at(5), 0.1 * std::sqrt(0.5)), "exponential decay");
+  check(exp.at(0) == 0.1 && near(exp.at(10), 0.05) && near(exp.at(5), 0.1 * std::sqrt(0.5)),
+        "exponential decay");
   const LearningRate stairs = LearningRate::exponential_decay(0.1, 10, 0.5, true);
   check(stairs.at(9) == 0.1 && near(stairs.at(10), 0.05), "staircase");
   const LearningRate inv = LearningRate::inverse_time_decay(1.0, 2, 1.0, false);
   check(near(inv.at(2), 0.5) && near(inv.at(1), 1.0 / 1.5), "inverse time decay");
   const LearningRate pw = LearningRate::piecewise_constant_decay({2, 4}, {1.0, 0.5, 0.1});
-  check(pw.at(2) == 1.0 && pw.at(3) == 0.5 && pw.at(4) == 0.5 && pw.at(5) == 0.1, "piecewise constant");
+  check(pw.at(2) == 1.0 && pw.at(3) == 0.5 && pw.at(4) == 0.5 && pw.at(5) == 0.1,
+        "piecewise constant");
   // the optimizer reads its schedule at its own counter: 1 + 1 + 1 + 0.5 + 0.5 + 0.1
   tg::Variable w = var({0.0});
   tg::optim::SGD sgd(0.0, false);
@@ -129,12 +136,14 @@ void test_rmsprop_adagrad_adamw_one_step() {
   tg::optim::RMSprop rms(0.9, 0.0, 1e-7, false);
   rms.learning_rate = tg::optim::LearningRate::constant(0.1);
   rms.apply({r}, {vec({2.0})});
-  check(near(r->value.data<double>()[0], 1.0 - 0.1 * 2.0 / std::sqrt(0.1 * 4.0 + 1e-7)), "RMSprop one step");
+  check(near(r->value.data<double>()[0], 1.0 - 0.1 * 2.0 / std::sqrt(0.1 * 4.0 + 1e-7)),
+        "RMSprop one step");
   tg::Variable a = var({1.0});
   tg::optim::Adagrad ada(0.1, 1e-7);
   ada.learning_rate = tg::optim::LearningRate::constant(0.1);
   ada.apply({a}, {vec({2.0})});
-  check(near(a->value.data<double>()[0], 1.0 - 0.1 * 2.0 / std::sqrt(4.1 + 1e-7)), "Adagrad one step");
+  check(near(a->value.data<double>()[0], 1.0 - 0.1 * 2.0 / std::sqrt(4.1 + 1e-7)),
+        "Adagrad one step");
   tg::Variable aw = var({1.0});
   tg::optim::AdamW adamw(0.004, 0.9, 0.999, 1e-7);
   adamw.learning_rate = tg::optim::LearningRate::constant(0.1);
@@ -174,14 +183,17 @@ void test_slot_restore() {
 // holding it copies at its first update.
 void test_borrowed_memory_is_copied_on_write() {
   auto borrowed = std::make_shared<std::vector<double>>(std::vector<double>{1.0, 2.0});
-  const tg::Tensor t = tg::Tensor::from_external(tg::DType::Float64, {2}, borrowed->data(), borrowed);
+  const tg::Tensor t =
+      tg::Tensor::from_external(tg::DType::Float64, {2}, borrowed->data(), borrowed);
   check(!t.buffer_unique(), "a borrowed buffer is never unique");
   tg::Variable w = std::make_shared<tg::VariableImpl>(t.with_new_id(), "w", true);
   tg::optim::SGD sgd(0.0, false);
   sgd.learning_rate = tg::optim::LearningRate::constant(1.0);
   sgd.apply({w}, {vec({1.0, 1.0})});
-  check((*borrowed)[0] == 1.0 && (*borrowed)[1] == 2.0, "the update leaves the borrowed memory as it was");
-  check(w->value.data<double>()[0] == 0.0 && w->value.data<double>()[1] == 1.0, "the variable is updated");
+  check((*borrowed)[0] == 1.0 && (*borrowed)[1] == 2.0,
+        "the update leaves the borrowed memory as it was");
+  check(w->value.data<double>()[0] == 0.0 && w->value.data<double>()[1] == 1.0,
+        "the variable is updated");
 }
 
 }  // namespace

@@ -20,10 +20,11 @@ namespace {
 using tg_test::check;
 using namespace tg;
 
-using tg_test::vec;
 using tg_test::values;
+using tg_test::vec;
 
-template <class F> std::shared_ptr<Program> trace_of(const std::vector<Tensor>& args, F&& f) {
+template <class F>
+std::shared_ptr<Program> trace_of(const std::vector<Tensor>& args, F&& f) {
   Trace trace("f", true);
   for (const Tensor& a : args) trace.add_argument(a);
   trace.enter();
@@ -46,21 +47,25 @@ void test_forward_and_gradient_replay_on_new_inputs() {
   const Tensor x0 = vec({1, 1, 1});
   auto program = trace_of({x0}, [&] { return f(x0); });
   const auto out = program->run({vec({2, 0, -1})});
-  check(values(out[0]) == std::vector<double>{2 * 1 + 0 * 2 - 1 * 3}, "replayed forward uses the new input");
+  check(values(out[0]) == std::vector<double>{2 * 1 + 0 * 2 - 1 * 3},
+        "replayed forward uses the new input");
   check(values(out[1]) == std::vector<double>{1, 2, 3}, "replayed gradient is w");
   w->assign(vec({5, 5, 5}));
-  check(values(program->run({vec({1, 1, 1})})[0]) == std::vector<double>{15}, "a variable is read at every replay");
+  check(values(program->run({vec({1, 1, 1})})[0]) == std::vector<double>{15},
+        "a variable is read at every replay");
 }
 
 void test_dead_instructions_are_dropped_and_constants_fold() {
   const Tensor x0 = vec({1, 2});
   auto program = trace_of({x0}, [&] {
-    negative(exp(x0));                                         // unused: dropped
-    const Tensor c = multiply(vec({3, 3}), vec({2, 2}));       // constants only: folded
+    negative(exp(x0));                                    // unused: dropped
+    const Tensor c = multiply(vec({3, 3}), vec({2, 2}));  // constants only: folded
     return std::vector<Tensor>{add(x0, c)};
   });
-  check(program->code().size() == 1, "one live instruction, got " + std::to_string(program->code().size()));
-  check(values(program->run({vec({0, 1})})[0]) == std::vector<double>{6, 7}, "folded constant used");
+  check(program->code().size() == 1,
+        "one live instruction, got " + std::to_string(program->code().size()));
+  check(values(program->run({vec({0, 1})})[0]) == std::vector<double>{6, 7},
+        "folded constant used");
 }
 
 void test_assignments_and_optimizer_updates_repeat() {
@@ -74,12 +79,14 @@ void test_assignments_and_optimizer_updates_repeat() {
     sgd->apply({w}, {g0});
     return std::vector<Tensor>{};
   });
-  check(values(counter->value) == std::vector<double>{1} && sgd->iterations == 1, "the trace ran once");
+  check(values(counter->value) == std::vector<double>{1} && sgd->iterations == 1,
+        "the trace ran once");
   program->run({vec({2, 2})});
   program->run({vec({2, 2})});
   check(values(counter->value) == std::vector<double>{3}, "assign_add repeats at every replay");
   check(sgd->iterations == 3, "the optimizer counts replayed updates");
-  check(values(w->value) == std::vector<double>{1 - 0.5 - 1 - 1, 1 - 1 - 1 - 1}, "updates use the replayed gradient");
+  check(values(w->value) == std::vector<double>{1 - 0.5 - 1 - 1, 1 - 1 - 1 - 1},
+        "updates use the replayed gradient");
 }
 
 void test_check_finite_stops_before_later_instructions() {

@@ -36,9 +36,11 @@ void test_shuffle_buffer_sliding_window() {
   std::vector<std::int64_t> in = iota(n), out;
   buffer.push(in.data(), 300, out);  // in two pieces, as a stream arrives
   buffer.push(in.data() + 300, n - 300, out);
-  check(static_cast<std::int64_t>(out.size()) == n - k && buffer.size() == k, "one out per id beyond the capacity");
+  check(static_cast<std::int64_t>(out.size()) == n - k && buffer.size() == k,
+        "one out per id beyond the capacity");
   buffer.drain(out);
-  check(buffer.size() == 0 && is_permutation_of_iota(out), "shuffle buffer output is a permutation");
+  check(buffer.size() == 0 && is_permutation_of_iota(out),
+        "shuffle buffer output is a permutation");
   bool window = true;
   for (std::int64_t i = 0; i < n; ++i) window = window && out[static_cast<std::size_t>(i)] < i + k;
   check(window, "output i is one of the first i + capacity inputs");
@@ -54,22 +56,28 @@ void test_full_buffer_and_permutation_are_uniform() {
     buffer.push(in.data(), n, out);
     buffer.drain(out);
     ++first_buffer[static_cast<std::size_t>(out[0])];
-    ++first_perm[static_cast<std::size_t>(tg::random_permutation(n, static_cast<std::uint64_t>(t))[0])];
+    ++first_perm[static_cast<std::size_t>(
+        tg::random_permutation(n, static_cast<std::uint64_t>(t))[0])];
   }
   for (int i = 0; i < n; ++i) {
-    check(std::abs(first_buffer[static_cast<std::size_t>(i)] - trials / n) < 250, "full buffer: id " + std::to_string(i) + " first about 1/n of the time");
-    check(std::abs(first_perm[static_cast<std::size_t>(i)] - trials / n) < 250, "permutation: id " + std::to_string(i) + " first about 1/n of the time");
+    check(std::abs(first_buffer[static_cast<std::size_t>(i)] - trials / n) < 250,
+          "full buffer: id " + std::to_string(i) + " first about 1/n of the time");
+    check(std::abs(first_perm[static_cast<std::size_t>(i)] - trials / n) < 250,
+          "permutation: id " + std::to_string(i) + " first about 1/n of the time");
   }
-  check(is_permutation_of_iota(tg::random_permutation(100, 7)), "random_permutation is a permutation");
+  check(is_permutation_of_iota(tg::random_permutation(100, 7)),
+        "random_permutation is a permutation");
 }
 
 void test_generators_are_counter_based_and_in_range() {
   const tg::Tensor a = tg::random_normal(tg::DType::Float64, {10}, 0.0, 1.0, 5);
   const tg::Tensor b = tg::random_normal(tg::DType::Float64, {25}, 0.0, 1.0, 5);
-  check(std::equal(a.data<double>(), a.data<double>() + 10, b.data<double>()), "a longer draw extends a shorter one");
+  check(std::equal(a.data<double>(), a.data<double>() + 10, b.data<double>()),
+        "a longer draw extends a shorter one");
   const tg::Tensor u = tg::random_uniform(tg::DType::Float32, {10000}, -1.0, 2.0, 9);
   const float* p = u.data<float>();
-  check(*std::min_element(p, p + 10000) >= -1.0f && *std::max_element(p, p + 10000) < 2.0f, "uniform stays in [minval, maxval)");
+  check(*std::min_element(p, p + 10000) >= -1.0f && *std::max_element(p, p + 10000) < 2.0f,
+        "uniform stays in [minval, maxval)");
   const tg::Tensor t = tg::random_truncated_normal(tg::DType::Float64, {10000}, 3.0, 0.5, 1);
   const double* q = t.data<double>();
   bool within = true;

@@ -25,6 +25,7 @@ from . import (
 )
 from ._core import DType, GradientTape, Tensor, Variable, num_threads, set_num_threads
 from ._core import isa as _isa
+from ._version import __version__ as __version__
 from .compiled import Function, TensorSpec, function
 from .custom_gradient import custom_gradient, custom_vjp
 from .forward import jacfwd, jacrev, jvp
@@ -93,7 +94,6 @@ from .tape import UnconnectedGradients, approximate_derivative, gradient_check
 
 float32 = DType.float32
 float64 = DType.float64
-__version__ = "0.1.0"
 
 
 def config() -> dict:

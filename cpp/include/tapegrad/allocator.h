@@ -28,11 +28,11 @@ std::shared_ptr<void> allocate(std::size_t nbytes);
 std::size_t size_class(std::size_t nbytes);
 
 struct Stats {
-  std::size_t cached_bytes;   // bytes held in the free lists
+  std::size_t cached_bytes;  // bytes held in the free lists
   std::size_t cached_blocks;
-  std::size_t cache_limit;    // the bound on cached_bytes
-  std::uint64_t hits;         // allocations served from the cache
-  std::uint64_t misses;       // allocations that went to the system
+  std::size_t cache_limit;  // the bound on cached_bytes
+  std::uint64_t hits;       // allocations served from the cache
+  std::uint64_t misses;     // allocations that went to the system
 };
 Stats stats();
 

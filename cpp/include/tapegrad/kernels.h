@@ -13,20 +13,31 @@ namespace tg::kernels {
 
 // ---- elementwise -----------------------------------------------------------------------------
 enum class UnaryOp { Negative, Square, Sqrt, Exp, Log, Tanh, Sigmoid, Relu, Abs, Sign, Reciprocal };
-template <class T> void unary(UnaryOp op, const T* x, T* y, std::int64_t n);
-template <class T> void pow_scalar(const T* x, T p, T* y, std::int64_t n);
-template <class T> void cast(const float* x, T* y, std::int64_t n);
-template <class T> void cast(const double* x, T* y, std::int64_t n);
-template <class T> void fill(T* y, T value, std::int64_t n);
+template <class T>
+void unary(UnaryOp op, const T* x, T* y, std::int64_t n);
+template <class T>
+void pow_scalar(const T* x, T p, T* y, std::int64_t n);
+template <class T>
+void cast(const float* x, T* y, std::int64_t n);
+template <class T>
+void cast(const double* x, T* y, std::int64_t n);
+template <class T>
+void fill(T* y, T value, std::int64_t n);
 
 enum class BinaryOp {
-  Add, Subtract, Multiply, Divide, Maximum, Minimum, Pow,
-  ReluGrad,     // a * (b > 0): relu's backward, g and x
-  MaxPicksA,    // 1 where maximum(a, b) is a (a >= b, or a is NaN) else 0: maximum's VJP mask
-  MinPicksA,    // 1 where minimum(a, b) is a (a <= b, or a is NaN) else 0: minimum's VJP mask
-  Equal,        // 1 where a == b else 0
-  SameValue,    // 1 where a == b or both are NaN else 0: reduce_max's mask of the maxima
-  Greater,      // 1 where a > b else 0
+  Add,
+  Subtract,
+  Multiply,
+  Divide,
+  Maximum,
+  Minimum,
+  Pow,
+  ReluGrad,   // a * (b > 0): relu's backward, g and x
+  MaxPicksA,  // 1 where maximum(a, b) is a (a >= b, or a is NaN) else 0: maximum's VJP mask
+  MinPicksA,  // 1 where minimum(a, b) is a (a <= b, or a is NaN) else 0: minimum's VJP mask
+  Equal,      // 1 where a == b else 0
+  SameValue,  // 1 where a == b or both are NaN else 0: reduce_max's mask of the maxima
+  Greater,    // 1 where a > b else 0
 };
 // out = op(a, b) with NumPy broadcasting of a_shape and b_shape to out_shape.
 template <class T>
@@ -38,7 +49,8 @@ void where(const T* cond, const Shape& c_shape, const T* a, const Shape& a_shape
            const Shape& b_shape, T* out, const Shape& out_shape);
 
 // ---- data movement ---------------------------------------------------------------------------
-template <class T> void broadcast_to(const T* x, const Shape& x_shape, T* out, const Shape& out_shape);
+template <class T>
+void broadcast_to(const T* x, const Shape& x_shape, T* out, const Shape& out_shape);
 template <class T>
 void transpose(const T* x, const Shape& x_shape, const std::vector<std::int64_t>& perm, T* out);
 // out[i...] = x[begin + i*step ...] for each axis; out_shape holds the counts.
@@ -98,16 +110,29 @@ template <class T>
 void compare(CompareOp op, const T* a, const Shape& a_shape, const T* b, const Shape& b_shape,
              bool* out, const Shape& out_shape);
 // Arithmetic that wraps around on int32/int64 and logic on bools (Add is or, Multiply is and).
-enum class IntBinaryOp { Add, Subtract, Multiply, Maximum, Minimum, FloorDiv, FloorMod, LogicalAnd, LogicalOr, LogicalXor };
+enum class IntBinaryOp {
+  Add,
+  Subtract,
+  Multiply,
+  Maximum,
+  Minimum,
+  FloorDiv,
+  FloorMod,
+  LogicalAnd,
+  LogicalOr,
+  LogicalXor
+};
 template <class T>
 void int_binary(IntBinaryOp op, const T* a, const Shape& a_shape, const T* b, const Shape& b_shape,
                 T* out, const Shape& out_shape);
 enum class IntUnaryOp { Negative, Abs, Square, Sign, LogicalNot };
-template <class T> void int_unary(IntUnaryOp op, const T* x, T* y, std::int64_t n);
+template <class T>
+void int_unary(IntUnaryOp op, const T* x, T* y, std::int64_t n);
 // Reductions of integer and bool tensors into Acc (keepdims layout, as reduce()).
 enum class IntReduceOp { Sum, Max, Min, Any, All };
 template <class T, class Acc>
-void int_reduce(IntReduceOp op, const T* x, const Shape& x_shape, const std::vector<char>& reduce, Acc* out);
+void int_reduce(IntReduceOp op, const T* x, const Shape& x_shape, const std::vector<char>& reduce,
+                Acc* out);
 // out[o, j] = index of the max (min) of x[o, :, j] (x viewed as (outer, axis_len, inner),
 // axis_len >= 1): the first one on ties; the first NaN wins, as in NumPy.
 template <class T>
@@ -144,7 +169,8 @@ template <class T>
 void softmax_cross_entropy_grad(const T* g, const T* labels, const T* logits, std::int64_t outer,
                                 std::int64_t D, std::int64_t inner, T* dx);
 // Elementwise: loss = max(x, 0) - x z + log1p(exp(-|x|)) for labels z, logits x.
-template <class T> void sigmoid_cross_entropy(const T* z, const T* x, std::int64_t n, T* loss);
+template <class T>
+void sigmoid_cross_entropy(const T* z, const T* x, std::int64_t n, T* loss);
 // Elementwise: dx = g * (sigmoid(x) - z).
 template <class T>
 void sigmoid_cross_entropy_grad(const T* g, const T* z, const T* x, std::int64_t n, T* dx);

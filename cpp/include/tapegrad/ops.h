@@ -57,14 +57,16 @@ Tensor mean_squared_error_grad(const Tensor& g, const Tensor& y_true, const Tens
 // a class axis), logsumexp(row) - row[label], fused and stable; labels int32/int64 in [0, C).
 Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& logits);
 // Its backward as one pass: g[..., None] * (softmax(logits) - one_hot(labels)), an op itself.
-Tensor sparse_softmax_cross_entropy_grad(const Tensor& g, const Tensor& labels, const Tensor& logits);
+Tensor sparse_softmax_cross_entropy_grad(const Tensor& g, const Tensor& labels,
+                                         const Tensor& logits);
 
 // ---- classification (classification.cpp) ----
 // The softmax family along one axis of a tensor of rank >= 1; each backward is an op itself.
 Tensor softmax(const Tensor& logits, std::int64_t axis = -1);
 Tensor softmax_grad(const Tensor& g, const Tensor& y, std::int64_t axis = -1);  // y (g - sum(g y))
 Tensor log_softmax(const Tensor& logits, std::int64_t axis = -1);
-Tensor log_softmax_grad(const Tensor& g, const Tensor& z, std::int64_t axis = -1);  // g - e^z sum(g)
+Tensor log_softmax_grad(const Tensor& g, const Tensor& z,
+                        std::int64_t axis = -1);  // g - e^z sum(g)
 // log(sum(exp(x))) over axes (all by default), shifted by the maximum: -inf over no elements.
 Tensor reduce_logsumexp(const Tensor& x, const Axes& axes = std::nullopt, bool keepdims = false);
 Tensor reduce_min(const Tensor& x, const Axes& axes = std::nullopt, bool keepdims = false);
@@ -96,7 +98,8 @@ Tensor dense(const Tensor& x, const Tensor& kernel, const std::optional<Tensor>&
 
 // ---- shape (shape.cpp) ----
 Tensor reshape(const Tensor& x, const Shape& shape);  // one -1 allowed
-Tensor transpose(const Tensor& x, const std::optional<std::vector<std::int64_t>>& perm = std::nullopt);
+Tensor transpose(const Tensor& x,
+                 const std::optional<std::vector<std::int64_t>>& perm = std::nullopt);
 Tensor concat(const std::vector<Tensor>& values, std::int64_t axis);
 Tensor stack(const std::vector<Tensor>& values, std::int64_t axis);
 // x[begin[i] + k*step[i] for k < count[i]] on every axis (steps may be negative, never 0).

@@ -37,10 +37,11 @@ class LearningRate {
   static LearningRate exponential_decay(double initial, std::int64_t decay_steps, double decay_rate,
                                         bool staircase);
   // initial / (1 + decay_rate * step / decay_steps), the quotient floored with staircase.
-  static LearningRate inverse_time_decay(double initial, std::int64_t decay_steps, double decay_rate,
-                                         bool staircase);
+  static LearningRate inverse_time_decay(double initial, std::int64_t decay_steps,
+                                         double decay_rate, bool staircase);
   // values[i] while boundaries[i-1] < step <= boundaries[i]; values has one more element.
-  static LearningRate piecewise_constant_decay(std::vector<double> boundaries, std::vector<double> values);
+  static LearningRate piecewise_constant_decay(std::vector<double> boundaries,
+                                               std::vector<double> values);
 
   double at(std::int64_t step) const;
   Kind kind() const { return kind_; }
@@ -57,7 +58,8 @@ class LearningRate {
 
 // Checks every (gradient, variable) pair (shapes equal) before anything is written, so a bad
 // pair raises a ValueError and leaves every variable as it was.
-void check_pairs(const std::vector<Variable>& vars, const std::vector<Tensor>& grads, const char* who);
+void check_pairs(const std::vector<Variable>& vars, const std::vector<Tensor>& grads,
+                 const char* who);
 
 // Per-variable optimizer state (a slot such as a velocity), created on a variable's first update.
 class Slots {
@@ -111,7 +113,9 @@ class SGD : public Optimizer {
  public:
   SGD(double momentum, bool nesterov);
   Tensor velocity(const VariableImpl& var) const { return velocity_.find(var); }
-  std::vector<std::pair<std::string, Slots*>> slot_tables() override { return {{"velocity", &velocity_}}; }
+  std::vector<std::pair<std::string, Slots*>> slot_tables() override {
+    return {{"velocity", &velocity_}};
+  }
 
  protected:
   void update(VariableImpl& var, const Tensor& grad, double lr, std::int64_t step) override;
@@ -127,7 +131,9 @@ class Adam : public Optimizer {
   Adam(double beta_1, double beta_2, double epsilon);
   Tensor first_moment(const VariableImpl& var) const { return m_.find(var); }
   Tensor second_moment(const VariableImpl& var) const { return v_.find(var); }
-  std::vector<std::pair<std::string, Slots*>> slot_tables() override { return {{"m", &m_}, {"v", &v_}}; }
+  std::vector<std::pair<std::string, Slots*>> slot_tables() override {
+    return {{"m", &m_}, {"v", &v_}};
+  }
 
  protected:
   Adam(std::string name, double beta_1, double beta_2, double epsilon, double weight_decay);
@@ -152,7 +158,9 @@ class RMSprop : public Optimizer {
   Tensor momentum(const VariableImpl& var) const { return momentum_slot_.find(var); }
   Tensor average_gradient(const VariableImpl& var) const { return average_gradient_.find(var); }
   std::vector<std::pair<std::string, Slots*>> slot_tables() override {
-    return {{"velocity", &velocity_}, {"momentum", &momentum_slot_}, {"average_gradient", &average_gradient_}};
+    return {{"velocity", &velocity_},
+            {"momentum", &momentum_slot_},
+            {"average_gradient", &average_gradient_}};
   }
 
  protected:
@@ -168,7 +176,9 @@ class Adagrad : public Optimizer {
  public:
   Adagrad(double initial_accumulator_value, double epsilon);
   Tensor accumulator(const VariableImpl& var) const { return accumulator_.find(var); }
-  std::vector<std::pair<std::string, Slots*>> slot_tables() override { return {{"accumulator", &accumulator_}}; }
+  std::vector<std::pair<std::string, Slots*>> slot_tables() override {
+    return {{"accumulator", &accumulator_}};
+  }
 
  protected:
   void update(VariableImpl& var, const Tensor& grad, double lr, std::int64_t step) override;

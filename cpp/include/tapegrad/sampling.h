@@ -9,8 +9,8 @@ namespace tg {
 
 // steps x batch row indices in [0, n), drawn uniformly with replacement (the seed notebook's
 // random_batch), row-major. n must be > 0.
-std::vector<std::int64_t> random_batch_indices(std::int64_t n, std::int64_t steps, std::int64_t batch,
-                                               std::uint64_t seed);
+std::vector<std::int64_t> random_batch_indices(std::int64_t n, std::int64_t steps,
+                                               std::int64_t batch, std::uint64_t seed);
 
 // TensorFlow's shuffle buffer (tf.data.Dataset.shuffle) over a stream of ids: the first `capacity`
 // ids fill the buffer; each later id replaces a uniformly chosen buffered one, which leaves; at
@@ -34,7 +34,7 @@ class ShuffleBuffer {
 // Copies rows[i] of the row-major (n_rows, row_bytes) block src to row i of dst, for `count`
 // rows: a batch gathered from whole arrays of any element type. IndexError for a row outside
 // [0, n_rows), checked before anything is written.
-void gather_rows(const void* src, std::int64_t n_rows, std::int64_t row_bytes, const std::int64_t* rows,
-                 std::int64_t count, void* dst);
+void gather_rows(const void* src, std::int64_t n_rows, std::int64_t row_bytes,
+                 const std::int64_t* rows, std::int64_t count, void* dst);
 
 }  // namespace tg

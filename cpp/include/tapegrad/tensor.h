@@ -24,9 +24,10 @@ struct TensorImpl {
   TensorImpl() {}  // leaves inline_storage uninitialized: every op writes its output in full
   DType dtype = DType::Float32;
   Shape shape;
-  std::int64_t size = 0;       // number of elements
-  void* data = nullptr;        // contiguous, row-major
-  std::shared_ptr<void> owner; // keeps data alive (our buffer, another TensorImpl, or a NumPy array)
+  std::int64_t size = 0;  // number of elements
+  void* data = nullptr;   // contiguous, row-major
+  std::shared_ptr<void>
+      owner;  // keeps data alive (our buffer, another TensorImpl, or a NumPy array)
   TensorId id = 0;
   // Small values (scalars, short vectors) live inline: one allocation per tensor on the hot path.
   // (16-byte aligned: kernels use unaligned loads; heap buffers are 64-byte aligned.)
@@ -51,12 +52,20 @@ class Tensor {
   const Shape& shape() const { return impl_->shape; }
   int rank() const { return static_cast<int>(impl_->shape.size()); }
   std::int64_t size() const { return impl_->size; }
-  std::size_t nbytes() const { return static_cast<std::size_t>(impl_->size) * itemsize(impl_->dtype); }
+  std::size_t nbytes() const {
+    return static_cast<std::size_t>(impl_->size) * itemsize(impl_->dtype);
+  }
   TensorId id() const { return impl_->id; }
   const void* raw() const { return impl_->data; }
   void* raw_mutable() const { return impl_->data; }  // only for freshly made outputs
-  template <class T> const T* data() const { return static_cast<const T*>(impl_->data); }
-  template <class T> T* mutable_data() const { return static_cast<T*>(impl_->data); }
+  template <class T>
+  const T* data() const {
+    return static_cast<const T*>(impl_->data);
+  }
+  template <class T>
+  T* mutable_data() const {
+    return static_cast<T*>(impl_->data);
+  }
   const std::shared_ptr<TensorImpl>& impl() const { return impl_; }
 
   // Same buffer, a new identity: what stop_gradient and variable values hand out.

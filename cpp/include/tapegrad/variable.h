@@ -22,11 +22,13 @@ struct VariableImpl {
   // Writes new contents computed by fn(const T* old, T* dst) in place when unique, else into a
   // new buffer (fn must be elementwise: dst may alias old). Defined here so fused updates outside
   // this file (optim.cpp) share the copy-on-write rule.
-  template <class F> void update_in_place(F&& fn);
+  template <class F>
+  void update_in_place(F&& fn);
 };
 using Variable = std::shared_ptr<VariableImpl>;
 
-template <class F> void VariableImpl::update_in_place(F&& fn) {
+template <class F>
+void VariableImpl::update_in_place(F&& fn) {
   // See Note [Saved values never change]: write in place only when no one else can see the
   // buffer; otherwise write a new buffer and let the old value live on wherever it was saved.
   const Tensor old = value;

@@ -13,7 +13,8 @@ namespace tg {
 ForwardAccumulator::~ForwardAccumulator() { exit(); }
 
 void ForwardAccumulator::enter() {
-  if (entered_) throw ValueError("ForwardAccumulator: already active; an accumulator is entered once");
+  if (entered_)
+    throw ValueError("ForwardAccumulator: already active; an accumulator is entered once");
   detail::recorders().accumulators.push_back(this);
   tapes_at_enter_ = detail::recorders().tapes.size();
   entered_ = true;
@@ -29,15 +30,18 @@ void ForwardAccumulator::exit() {
 
 void ForwardAccumulator::set(TensorId id, const Tensor& tangent) {
   auto [slot, fresh] = index_.insert(id, static_cast<std::uint32_t>(tangents_.size()));
-  if (fresh) tangents_.push_back(tangent);
-  else tangents_[*slot] = tangent;
+  if (fresh)
+    tangents_.push_back(tangent);
+  else
+    tangents_[*slot] = tangent;
 }
 
 namespace {
 Tensor checked_tangent(const Tensor& primal, const Tensor& tangent, const std::string& what) {
   if (tangent.shape() != primal.shape())
-    throw ValueError("ForwardAccumulator: the tangent of " + what + " has shape " + shape_str(tangent.shape()) +
-                     " but the primal has shape " + shape_str(primal.shape()));
+    throw ValueError("ForwardAccumulator: the tangent of " + what + " has shape " +
+                     shape_str(tangent.shape()) + " but the primal has shape " +
+                     shape_str(primal.shape()));
   return tangent.dtype() == primal.dtype() ? tangent : cast(stop_gradient(tangent), primal.dtype());
 }
 }  // namespace
@@ -104,7 +108,8 @@ class InnerTapesPaused {
 };
 }  // namespace
 
-void ForwardAccumulator::on_op(const std::vector<Tensor>& inputs, const Tensor& out, const Node& node) {
+void ForwardAccumulator::on_op(const std::vector<Tensor>& inputs, const Tensor& out,
+                               const Node& node) {
   if (in_rule_) return;
   std::vector<Tensor> tangents(inputs.size());
   bool any = false;
@@ -113,7 +118,8 @@ void ForwardAccumulator::on_op(const std::vector<Tensor>& inputs, const Tensor& 
     any = any || tangents[i].defined();
   }
   if (!any) return;
-  if (!node.op->jvp) throw ValueError(std::string("forward mode: op '") + node.op->name + "' has no JVP rule");
+  if (!node.op->jvp)
+    throw ValueError(std::string("forward mode: op '") + node.op->name + "' has no JVP rule");
   in_rule_ = true;
   Tensor t;
   try {

@@ -12,8 +12,9 @@
 namespace tg {
 
 Program::Program(std::string name, std::vector<ArgumentSpec> arguments,
-                 std::vector<std::pair<std::int32_t, Tensor>> constants, std::vector<Instruction> code,
-                 std::vector<std::int32_t> outputs, std::int32_t n_slots)
+                 std::vector<std::pair<std::int32_t, Tensor>> constants,
+                 std::vector<Instruction> code, std::vector<std::int32_t> outputs,
+                 std::int32_t n_slots)
     : name_(std::move(name)),
       arguments_(std::move(arguments)),
       constants_(std::move(constants)),
@@ -30,7 +31,8 @@ void Program::check_arguments(const std::vector<Tensor>& args) const {
     const ArgumentSpec& spec = arguments_[i];
     if (!args[i].defined() || args[i].dtype() != spec.dtype || args[i].shape() != spec.shape)
       throw TypeError("tg.function '" + name_ + "': tensor argument " + std::to_string(i) +
-                      " was traced as " + dtype_name(spec.dtype) + shape_str(spec.shape) + ", got " +
+                      " was traced as " + dtype_name(spec.dtype) + shape_str(spec.shape) +
+                      ", got " +
                       (args[i].defined() ? dtype_name(args[i].dtype()) + shape_str(args[i].shape())
                                          : std::string("None")));
   }
@@ -55,7 +57,8 @@ std::vector<Tensor> Program::run(const std::vector<Tensor>& args) const {
   detail::ScratchLease<detail::RunScratch> lease;
   std::vector<Tensor>& slots = lease->slots;
   std::vector<Tensor>& inputs = lease->inputs;
-  if (slots.size() < static_cast<std::size_t>(n_slots_)) slots.resize(static_cast<std::size_t>(n_slots_));
+  if (slots.size() < static_cast<std::size_t>(n_slots_))
+    slots.resize(static_cast<std::size_t>(n_slots_));
   for (std::size_t i = 0; i < args.size(); ++i) slots[i] = args[i];
   for (const auto& [slot, value] : constants_) slots[static_cast<std::size_t>(slot)] = value;
   for (const Instruction& ins : code_) {
@@ -68,15 +71,9 @@ std::vector<Tensor> Program::run(const std::vector<Tensor>& args) const {
       case Instruction::Kind::ReadVariable:
         slots[static_cast<std::size_t>(ins.out)] = read_variable(ins.variable);
         break;
-      case Instruction::Kind::Assign:
-        assign_variable(ins.variable, inputs[0], ins.mode);
-        break;
-      case Instruction::Kind::Effect:
-        ins.effect->run(inputs);
-        break;
-      case Instruction::Kind::CheckFinite:
-        check_finite(inputs[0], ins.what);
-        break;
+      case Instruction::Kind::Assign: assign_variable(ins.variable, inputs[0], ins.mode); break;
+      case Instruction::Kind::Effect: ins.effect->run(inputs); break;
+      case Instruction::Kind::CheckFinite: check_finite(inputs[0], ins.what); break;
     }
     for (std::int32_t s : ins.release) slots[static_cast<std::size_t>(s)] = Tensor();
   }
@@ -104,7 +101,9 @@ std::string Program::to_string() const {
         os << '%' << ins.out << " = read_variable '" << ins.variable->name << "'";
         break;
       case Instruction::Kind::Assign:
-        os << (ins.mode == AssignMode::Assign ? "assign" : ins.mode == AssignMode::Add ? "assign_add" : "assign_sub")
+        os << (ins.mode == AssignMode::Assign ? "assign"
+               : ins.mode == AssignMode::Add  ? "assign_add"
+                                              : "assign_sub")
            << " '" << ins.variable->name << "' <- %" << ins.in[0];
         break;
       case Instruction::Kind::Effect:
@@ -112,9 +111,7 @@ std::string Program::to_string() const {
         slot_list(ins.in);
         os << ')';
         break;
-      case Instruction::Kind::CheckFinite:
-        os << "check_finite(%" << ins.in[0] << ')';
-        break;
+      case Instruction::Kind::CheckFinite: os << "check_finite(%" << ins.in[0] << ')'; break;
     }
     os << '\n';
   }

@@ -8,7 +8,8 @@
 
 namespace tg::detail {
 
-template <class S> class ScratchLease {
+template <class S>
+class ScratchLease {
  public:
   ScratchLease() {
     auto& pool = free_list();

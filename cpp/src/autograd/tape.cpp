@@ -33,8 +33,8 @@ Recorders& recorders() {
 
 namespace {
 template <class Inputs>
-std::shared_ptr<Node> make_node(const OpDef& op, const Inputs& inputs, const Tensor& out, TensorRefs saved,
-                                Attrs&& attrs) {
+std::shared_ptr<Node> make_node(const OpDef& op, const Inputs& inputs, const Tensor& out,
+                                TensorRefs saved, Attrs&& attrs) {
   auto node = std::make_shared<Node>();
   node->op = &op;
   node->inputs.reserve(inputs.size());
@@ -73,7 +73,8 @@ void record_everywhere(const OpDef& op, const Inputs& inputs, const Tensor& out,
   // Integer and bool results are never differentiable: the tapes and accumulators skip them, so
   // nothing downstream of one is tracked (a trace still needs them, to compute them again).
   if (!is_floating(out.dtype())) return;
-  if (recorders().accumulators.empty()) return record_on_tapes(op, inputs, out, saved, std::move(attrs));
+  if (recorders().accumulators.empty())
+    return record_on_tapes(op, inputs, out, saved, std::move(attrs));
   bool forward = false;  // does an accumulator carry a tangent into this op?
   for (const ForwardAccumulator* acc : recorders().accumulators)
     forward = forward || acc->has_tangent_for_any(inputs);
@@ -202,7 +203,8 @@ void Tape::watch(const Tensor& t) {
 }
 
 void Tape::watch(const Variable& v) {
-  if (std::find(explicit_vars_.begin(), explicit_vars_.end(), v->id) != explicit_vars_.end()) return;
+  if (std::find(explicit_vars_.begin(), explicit_vars_.end(), v->id) != explicit_vars_.end())
+    return;
   explicit_vars_.push_back(v->id);
   on_variable_read(v, v->value);
 }
@@ -226,7 +228,8 @@ std::vector<std::pair<TensorId, Variable>> Tape::variable_reads() const {
     for (const Variable& v : watched_vars_)  // every variable read is in watched_vars_
       if (v->id == var_id) reads.emplace_back(value_id, v);
   });
-  std::sort(reads.begin(), reads.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(reads.begin(), reads.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   return reads;
 }
 
@@ -266,17 +269,18 @@ void Tape::ids_of(const Endpoint& e, std::vector<TensorId>& ids) {
 namespace detail {
 
 // A vector emptied for reuse; its buffer is dropped only when far larger than needed.
-template <class T> void reuse(std::vector<T>& v, std::size_t needed) {
+template <class T>
+void reuse(std::vector<T>& v, std::size_t needed) {
   if (v.capacity() > 4096 && v.capacity() > 4 * needed) std::vector<T>().swap(v);
   v.clear();
 }
 
 // What every sweep of one gradient/jacobian call shares, worked out once.
 struct SweepPlan {
-  std::size_t n_nodes = 0;                             // sweeps walk only the nodes recorded before
-  std::vector<std::vector<TensorId>> ids_per_source;   // a variable source has one id per read
-  IdMap<char> reachable;                               // 2: a source id, 1: reachable from a source
-  std::vector<char> on_path;                           // per node: does it consume a reachable id?
+  std::size_t n_nodes = 0;                            // sweeps walk only the nodes recorded before
+  std::vector<std::vector<TensorId>> ids_per_source;  // a variable source has one id per read
+  IdMap<char> reachable;                              // 2: a source id, 1: reachable from a source
+  std::vector<char> on_path;                          // per node: does it consume a reachable id?
 };
 
 // Gradients by id during one sweep (the map holds an index into values); reused across sweeps.
@@ -311,7 +315,8 @@ struct SweepScratch {
 
 void Tape::check_usable() const {
   if (used_ && !persistent_)
-    throw std::runtime_error("GradientTape.gradient can only be called once on non-persistent tapes.");
+    throw std::runtime_error(
+        "GradientTape.gradient can only be called once on non-persistent tapes.");
 }
 
 void Tape::begin_sweeps() {
@@ -514,8 +519,9 @@ std::vector<Tensor> Tape::jacobian(const Endpoint& target, const std::vector<End
     column.reserve(rows.size());
     for (auto& row : rows) column.push_back(std::move(row[s]));
     // An empty target: its one sweep only said whether x is connected.
-    Tensor j = n > 0 ? assemble(column, x, 0, shape)
-               : column[0].defined() ? Tensor::zeros(x.dtype(), shape) : Tensor();
+    Tensor j = n > 0                 ? assemble(column, x, 0, shape)
+               : column[0].defined() ? Tensor::zeros(x.dtype(), shape)
+                                     : Tensor();
     if (!j.defined() && unconnected_zero) j = Tensor::zeros(x.dtype(), shape);
     result.push_back(std::move(j));
   }
@@ -527,8 +533,8 @@ Tensor Tape::batch_jacobian(const Endpoint& target, const Endpoint& source, bool
   const Tensor& y0 = value_of(target);
   const Tensor& x = value_of(source);
   if (y0.rank() < 2 || x.rank() < 2 || y0.shape()[0] != x.shape()[0])
-    throw ValueError("batch_jacobian: Need first dimension of target shape " + shape_str(y0.shape()) +
-                     " and source shape " + shape_str(x.shape()) +
+    throw ValueError("batch_jacobian: Need first dimension of target shape " +
+                     shape_str(y0.shape()) + " and source shape " + shape_str(x.shape()) +
                      " to match (both of rank >= 2: [batch, ...])");
   begin_sweeps();
   const Tensor y = read_target(target);
@@ -543,8 +549,9 @@ Tensor Tape::batch_jacobian(const Endpoint& target, const Endpoint& source, bool
   std::vector<Tensor> column;
   column.reserve(rows.size());
   for (auto& row : rows) column.push_back(std::move(row[0]));
-  Tensor j = per_row > 0 ? assemble(column, x, 1, shape)
-             : column[0].defined() ? Tensor::zeros(x.dtype(), shape) : Tensor();
+  Tensor j = per_row > 0           ? assemble(column, x, 1, shape)
+             : column[0].defined() ? Tensor::zeros(x.dtype(), shape)
+                                   : Tensor();
   if (!j.defined() && unconnected_zero) j = Tensor::zeros(x.dtype(), shape);
   end_sweeps();
   return j;

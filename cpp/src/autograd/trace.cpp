@@ -150,7 +150,8 @@ std::string value_key(const Instruction& ins) {
   std::memcpy(&scalar_bits, &a.scalar, sizeof scalar_bits);
   words.push_back(scalar_bits);
   words.push_back(static_cast<std::int64_t>(ins.node.out_dtype) * 4 + a.flag_a * 2 + a.flag_b);
-  return std::string(reinterpret_cast<const char*>(words.data()), words.size() * sizeof(std::int64_t));
+  return std::string(reinterpret_cast<const char*>(words.data()),
+                     words.size() * sizeof(std::int64_t));
 }
 }  // namespace
 
@@ -198,7 +199,8 @@ std::shared_ptr<Program> Trace::finish(const std::vector<Tensor>& outputs) {
   // Each slot that is neither a constant nor an output is released after its last reader.
   std::vector<std::int64_t> last_use(n_slots, -1);
   for (std::size_t i = 0; i < code.size(); ++i)
-    for (std::int32_t s : code[i].in) last_use[static_cast<std::size_t>(s)] = static_cast<std::int64_t>(i);
+    for (std::int32_t s : code[i].in)
+      last_use[static_cast<std::size_t>(s)] = static_cast<std::int64_t>(i);
   std::vector<char> kept(n_slots, 0);
   for (std::int32_t s : output_slots) kept[static_cast<std::size_t>(s)] = 1;
   for (std::size_t s = 0; s < n_slots; ++s) {
@@ -211,8 +213,9 @@ std::shared_ptr<Program> Trace::finish(const std::vector<Tensor>& outputs) {
   for (auto& c : constants_)
     if (needed[static_cast<std::size_t>(c.first)]) constants.push_back(std::move(c));
   constants_.clear();
-  return std::make_shared<Program>(name_, std::move(arguments_), std::move(constants), std::move(code),
-                                   std::move(output_slots), static_cast<std::int32_t>(n_slots));
+  return std::make_shared<Program>(name_, std::move(arguments_), std::move(constants),
+                                   std::move(code), std::move(output_slots),
+                                   static_cast<std::int32_t>(n_slots));
 }
 
 void check_untraced(const Tensor& t, const char* what) {

@@ -17,15 +17,35 @@ namespace {
 const GemmKernelTable kScalarTable = {"scalar", 4, 8, sgemm_ref_4x8, 4, 4, dgemm_ref_4x4};
 
 #if defined(__x86_64__) || defined(_M_X64)
-const GemmKernelTable kAvx2Table = {"avx2",         6, 16, sgemm_avx2_6x16, 6, 8,
-                                    dgemm_avx2_6x8, pack_a_avx2_6_f32,
-                                    pack_b_trans_avx2_16_f32, pack_a_avx2_6_f64,
-                                    pack_b_trans_avx2_8_f64, sgemm_sup_avx2_6x16,
-                                    gemm_direct_avx2_f32, gemm_direct_avx2_f64};
+const GemmKernelTable kAvx2Table = {"avx2",
+                                    6,
+                                    16,
+                                    sgemm_avx2_6x16,
+                                    6,
+                                    8,
+                                    dgemm_avx2_6x8,
+                                    pack_a_avx2_6_f32,
+                                    pack_b_trans_avx2_16_f32,
+                                    pack_a_avx2_6_f64,
+                                    pack_b_trans_avx2_8_f64,
+                                    sgemm_sup_avx2_6x16,
+                                    gemm_direct_avx2_f32,
+                                    gemm_direct_avx2_f64};
 // Every AVX-512 CPU runs AVX2, so the AVX2 direct path serves tiny products there too.
-const GemmKernelTable kAvx512Table = {"avx512", 12, 32, sgemm_avx512_12x32, 12, 16,
-                                      dgemm_avx512_12x16, nullptr, nullptr, nullptr, nullptr,
-                                      nullptr, gemm_direct_avx2_f32, gemm_direct_avx2_f64};
+const GemmKernelTable kAvx512Table = {"avx512",
+                                      12,
+                                      32,
+                                      sgemm_avx512_12x32,
+                                      12,
+                                      16,
+                                      dgemm_avx512_12x16,
+                                      nullptr,
+                                      nullptr,
+                                      nullptr,
+                                      nullptr,
+                                      nullptr,
+                                      gemm_direct_avx2_f32,
+                                      gemm_direct_avx2_f64};
 #endif
 
 [[maybe_unused]] bool cpu_has_avx2() {
@@ -67,7 +87,7 @@ const GemmKernelTable* table_for(const char* isa) {
 const GemmKernelTable* best_table() {
   const GemmKernelTable* best = &kScalarTable;  // start from the portable kernels ...
 #if defined(__x86_64__) || defined(_M_X64)
-  if (cpu_has_avx2()) best = &kAvx2Table;       // ... and override with what the CPU runs
+  if (cpu_has_avx2()) best = &kAvx2Table;  // ... and override with what the CPU runs
   if (cpu_has_avx512()) best = &kAvx512Table;
 #endif
   return best;

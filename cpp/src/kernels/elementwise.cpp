@@ -19,26 +19,34 @@ const EwTable& ew_table() {
   (void)isa;
   return ew_scalar::kTable;
 }
-template <> const EwKernels<float>& ew<float>() { return ew_table().f32; }
-template <> const EwKernels<double>& ew<double>() { return ew_table().f64; }
+template <>
+const EwKernels<float>& ew<float>() {
+  return ew_table().f32;
+}
+template <>
+const EwKernels<double>& ew<double>() {
+  return ew_table().f64;
+}
 
-template <class T> void unary(UnaryOp op, const T* x, T* y, std::int64_t n) {
+template <class T>
+void unary(UnaryOp op, const T* x, T* y, std::int64_t n) {
   const auto& k = ew<T>();
   const bool stream = n * std::int64_t(sizeof(T)) >= kStreamMinBytes;
-  parallel_ranges(n, [&](std::int64_t b, std::int64_t e) {
-    k.unary(op, x + b, y + b, e - b, stream);
-  });
+  parallel_ranges(
+      n, [&](std::int64_t b, std::int64_t e) { k.unary(op, x + b, y + b, e - b, stream); });
 }
 
 namespace {
-template <class T, class F> void map1(const T* x, T* y, std::int64_t n, F f) {
+template <class T, class F>
+void map1(const T* x, T* y, std::int64_t n, F f) {
   parallel_ranges(n, [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t i = b; i < e; ++i) y[i] = f(x[i]);
   });
 }
 }  // namespace
 
-template <class T> void pow_scalar(const T* x, T p, T* y, std::int64_t n) {
+template <class T>
+void pow_scalar(const T* x, T p, T* y, std::int64_t n) {
   if (p == T(2)) return map1(x, y, n, [](T v) { return v * v; });
   if (p == T(1)) return map1(x, y, n, [](T v) { return v; });
   if (p == T(0)) return map1(x, y, n, [](T) { return T(1); });
@@ -47,13 +55,16 @@ template <class T> void pow_scalar(const T* x, T p, T* y, std::int64_t n) {
   map1(x, y, n, [p](T v) { return std::pow(v, p); });
 }
 
-template <class T> void cast(const float* x, T* y, std::int64_t n) {
+template <class T>
+void cast(const float* x, T* y, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) y[i] = static_cast<T>(x[i]);
 }
-template <class T> void cast(const double* x, T* y, std::int64_t n) {
+template <class T>
+void cast(const double* x, T* y, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) y[i] = static_cast<T>(x[i]);
 }
-template <class T> void fill(T* y, T value, std::int64_t n) {
+template <class T>
+void fill(T* y, T value, std::int64_t n) {
   parallel_ranges(n, [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t i = b; i < e; ++i) y[i] = value;
   });
@@ -84,23 +95,28 @@ void binary(BinaryOp op, const T* a, const Shape& as, const T* b, const Shape& b
     const auto& st = plan.strides.back();
     std::int64_t n_rows = 1;
     for (auto d : rows_plan.dims) n_rows *= d;
-    parallel_ranges(n_rows, [&](std::int64_t begin, std::int64_t end) {
-      for_each_run_range(rows_plan, begin, end, [&](const std::array<std::int64_t, 3>& off,
-                                                    std::int64_t rows,
-                                                    const std::array<std::int64_t, 3>& rs) {
-        k.binary_rows(op, a + off[0], rs[0], st[0], b + off[1], rs[1], st[1], out + off[2], rs[2],
-                      rows, inner);
-      });
-    }, std::max<std::int64_t>(1, kParallelMinElements / std::max<std::int64_t>(inner, 1)));
+    parallel_ranges(
+        n_rows,
+        [&](std::int64_t begin, std::int64_t end) {
+          for_each_run_range(rows_plan, begin, end,
+                             [&](const std::array<std::int64_t, 3>& off, std::int64_t rows,
+                                 const std::array<std::int64_t, 3>& rs) {
+                               k.binary_rows(op, a + off[0], rs[0], st[0], b + off[1], rs[1], st[1],
+                                             out + off[2], rs[2], rows, inner);
+                             });
+        },
+        std::max<std::int64_t>(1, kParallelMinElements / std::max<std::int64_t>(inner, 1)));
     return;
   }
   // Streaming pays per run (an L1 chunk and a fence): only for long inner runs.
   const bool stream_runs = stream && inner >= kStreamMinRun;
   parallel_ranges(numel(os), [&](std::int64_t begin, std::int64_t end) {
-    for_each_run_range(plan, begin, end, [&](const std::array<std::int64_t, 3>& off, std::int64_t n,
-                                             const std::array<std::int64_t, 3>& st) {
-      k.binary(op, a + off[0], st[0], b + off[1], st[1], out + off[2], n, stream_runs);
-    });
+    for_each_run_range(plan, begin, end,
+                       [&](const std::array<std::int64_t, 3>& off, std::int64_t n,
+                           const std::array<std::int64_t, 3>& st) {
+                         k.binary(op, a + off[0], st[0], b + off[1], st[1], out + off[2], n,
+                                  stream_runs);
+                       });
   });
 }
 
@@ -118,14 +134,14 @@ void where(const T* c, const Shape& cs, const T* a, const Shape& as, const T* b,
   });
 }
 
-#define TG_INSTANTIATE(T)                                                                     \
-  template void unary<T>(UnaryOp, const T*, T*, std::int64_t);                                \
-  template void pow_scalar<T>(const T*, T, T*, std::int64_t);                                  \
-  template void cast<T>(const float*, T*, std::int64_t);                                       \
-  template void cast<T>(const double*, T*, std::int64_t);                                      \
-  template void fill<T>(T*, T, std::int64_t);                                                  \
-  template void binary<T>(BinaryOp, const T*, const Shape&, const T*, const Shape&, T*,        \
-                          const Shape&);                                                       \
+#define TG_INSTANTIATE(T)                                                                        \
+  template void unary<T>(UnaryOp, const T*, T*, std::int64_t);                                   \
+  template void pow_scalar<T>(const T*, T, T*, std::int64_t);                                    \
+  template void cast<T>(const float*, T*, std::int64_t);                                         \
+  template void cast<T>(const double*, T*, std::int64_t);                                        \
+  template void fill<T>(T*, T, std::int64_t);                                                    \
+  template void binary<T>(BinaryOp, const T*, const Shape&, const T*, const Shape&, T*,          \
+                          const Shape&);                                                         \
   template void where<T>(const T*, const Shape&, const T*, const Shape&, const T*, const Shape&, \
                          T*, const Shape&);
 TG_INSTANTIATE(float)

@@ -17,7 +17,7 @@ set(TAPEGRAD_KERNEL_SOURCES
 
 # x86-64 only: the AVX2 and AVX-512 micro-kernels, each file with its own ISA flags. Elsewhere
 # (aarch64) they are not compiled and dispatch.cpp offers the portable kernels only.
-if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|x64)$")
+if(TAPEGRAD_X86_64)
   set(_avx2_ukernels ${_k}/gemm/gemm_ukernel_avx2_6x16.cpp)
   set(_avx512_ukernels ${_k}/gemm/gemm_ukernel_avx512_12x32.cpp)
   set_source_files_properties(${_avx2_ukernels} PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma")
@@ -32,7 +32,7 @@ endif()
 # result, only on FP exception flags nobody reads): lets the compiler turn the selects of the
 # classification loops' exp and log1p into blends, so those loops vectorize.
 set_source_files_properties(${_k}/simd/ew_scalar.cpp PROPERTIES COMPILE_OPTIONS "-fno-trapping-math")
-if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|x64)$")
+if(TAPEGRAD_X86_64)
   set_source_files_properties(${_k}/simd/ew_avx2.cpp PROPERTIES
     COMPILE_OPTIONS "-mavx2;-mfma;-ffp-contract=off;-fno-trapping-math")
   set_source_files_properties(${_k}/simd/ew_avx512.cpp PROPERTIES

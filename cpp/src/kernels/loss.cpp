@@ -67,12 +67,14 @@ void mean_squared_error(const T* t, const Shape& ts, const T* p, const Shape& ps
   const T inv_d = T(1) / T(D);
   if (D == 1) {  // elementwise: (p - t)^2, a run at a time while it is in cache
     parallel_ranges(M, [&](std::int64_t b, std::int64_t e) {
-      for_each_run_range(plan, b, e, [&](const std::array<std::int64_t, 3>& off, std::int64_t n,
-                                         const std::array<std::int64_t, 3>& s) {
-        T* out = loss + off[2];
-        k.binary(BinaryOp::Subtract, p + off[1], s[1], t + off[0], s[0], out, n, false);
-        k.binary(BinaryOp::Multiply, out, 1, out, 1, out, n, false);
-      });
+      for_each_run_range(plan, b, e,
+                         [&](const std::array<std::int64_t, 3>& off, std::int64_t n,
+                             const std::array<std::int64_t, 3>& s) {
+                           T* out = loss + off[2];
+                           k.binary(BinaryOp::Subtract, p + off[1], s[1], t + off[0], s[0], out, n,
+                                    false);
+                           k.binary(BinaryOp::Multiply, out, 1, out, 1, out, n, false);
+                         });
     });
     return;
   }
@@ -80,9 +82,12 @@ void mean_squared_error(const T* t, const Shape& ts, const T* p, const Shape& ps
   const bool few_long_rows = M < 2 * threads && M * D >= kParallelMinElements && threads > 1;
   if (ts == os && ps == os && D <= kBlock && !few_long_rows) {
     // Contiguous rows of one block each (no broadcasting): one kernel call per thread.
-    parallel_ranges(M, [&](std::int64_t b, std::int64_t e) {
-      k.sq_diff_rows(t + b * D, p + b * D, e - b, D, inv_d, loss + b);
-    }, std::max<std::int64_t>(1, kParallelMinElements / D));
+    parallel_ranges(
+        M,
+        [&](std::int64_t b, std::int64_t e) {
+          k.sq_diff_rows(t + b * D, p + b * D, e - b, D, inv_d, loss + b);
+        },
+        std::max<std::int64_t>(1, kParallelMinElements / D));
     return;
   }
   if (few_long_rows) {
@@ -94,13 +99,16 @@ void mean_squared_error(const T* t, const Shape& ts, const T* p, const Shape& ps
       for (std::int64_t i = 0; i < n; ++i) {
         const T* tr = t + off[0] + i * s[0];
         const T* pr = p + off[1] + i * s[1];
-        parallel_ranges(blocks, [&](std::int64_t b, std::int64_t e) {
-          for (std::int64_t j = b; j < e; ++j) {
-            const std::int64_t lo = j * kBlock;
-            part[j] = k.sq_diff_sum(tr + lo * t_last, t_last, pr + lo * p_last, p_last,
-                                    std::min(kBlock, D - lo));
-          }
-        }, 1);
+        parallel_ranges(
+            blocks,
+            [&](std::int64_t b, std::int64_t e) {
+              for (std::int64_t j = b; j < e; ++j) {
+                const std::int64_t lo = j * kBlock;
+                part[j] = k.sq_diff_sum(tr + lo * t_last, t_last, pr + lo * p_last, p_last,
+                                        std::min(kBlock, D - lo));
+              }
+            },
+            1);
         T acc = 0;
         for (std::int64_t j = 0; j < blocks; ++j) acc += part[j];
         loss[off[2] + i * s[2]] = acc * inv_d;
@@ -108,14 +116,20 @@ void mean_squared_error(const T* t, const Shape& ts, const T* p, const Shape& ps
     });
     return;
   }
-  parallel_ranges(M, [&](std::int64_t b, std::int64_t e) {
-    for_each_run_range(plan, b, e, [&](const std::array<std::int64_t, 3>& off, std::int64_t n,
-                                       const std::array<std::int64_t, 3>& s) {
-      for (std::int64_t i = 0; i < n; ++i)
-        loss[off[2] + i * s[2]] =
-            row_sq_sum(k, t + off[0] + i * s[0], t_last, p + off[1] + i * s[1], p_last, D) * inv_d;
-    });
-  }, std::max<std::int64_t>(1, kParallelMinElements / D));
+  parallel_ranges(
+      M,
+      [&](std::int64_t b, std::int64_t e) {
+        for_each_run_range(plan, b, e,
+                           [&](const std::array<std::int64_t, 3>& off, std::int64_t n,
+                               const std::array<std::int64_t, 3>& s) {
+                             for (std::int64_t i = 0; i < n; ++i)
+                               loss[off[2] + i * s[2]] =
+                                   row_sq_sum(k, t + off[0] + i * s[0], t_last,
+                                              p + off[1] + i * s[1], p_last, D) *
+                                   inv_d;
+                           });
+      },
+      std::max<std::int64_t>(1, kParallelMinElements / D));
 }
 
 template <class T>
@@ -132,24 +146,29 @@ void mean_squared_error_grad(const T* g, const Shape& gs, const T* t, const Shap
   if (!os.empty() && gs == v.rows && ts == os && ps == os && v.D > 1) {
     // No broadcasting: rows of D with one g each, one kernel call per thread.
     const std::int64_t D = v.D;
-    parallel_ranges(numel(v.rows), [&](std::int64_t b, std::int64_t e) {
-      k.scaled_diff_rows(g + b, t + b * D, p + b * D, e - b, D, scale, out + b * D, stream);
-    }, std::max<std::int64_t>(1, kParallelMinElements / D));
+    parallel_ranges(
+        numel(v.rows),
+        [&](std::int64_t b, std::int64_t e) {
+          k.scaled_diff_rows(g + b, t + b * D, p + b * D, e - b, D, scale, out + b * D, stream);
+        },
+        std::max<std::int64_t>(1, kParallelMinElements / D));
     return;
   }
   parallel_ranges(numel(os), [&](std::int64_t b, std::int64_t e) {
-    for_each_run_range(plan, b, e, [&](const std::array<std::int64_t, 4>& off, std::int64_t n,
-                                       const std::array<std::int64_t, 4>& s) {
-      k.scaled_diff(g + off[0], s[0], t + off[1], s[1], p + off[2], s[2], scale, out + off[3], n,
-                    stream && plan.dims.back() >= kStreamMinRun);
-    });
+    for_each_run_range(plan, b, e,
+                       [&](const std::array<std::int64_t, 4>& off, std::int64_t n,
+                           const std::array<std::int64_t, 4>& s) {
+                         k.scaled_diff(g + off[0], s[0], t + off[1], s[1], p + off[2], s[2], scale,
+                                       out + off[3], n,
+                                       stream && plan.dims.back() >= kStreamMinRun);
+                       });
   });
 }
 
-#define TG_INSTANTIATE(T)                                                                     \
-  template void mean_squared_error<T>(const T*, const Shape&, const T*, const Shape&,        \
-                                      const Shape&, T*);                                     \
-  template void mean_squared_error_grad<T>(const T*, const Shape&, const T*, const Shape&,    \
+#define TG_INSTANTIATE(T)                                                                  \
+  template void mean_squared_error<T>(const T*, const Shape&, const T*, const Shape&,      \
+                                      const Shape&, T*);                                   \
+  template void mean_squared_error_grad<T>(const T*, const Shape&, const T*, const Shape&, \
                                            const T*, const Shape&, const Shape&, T*);
 TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)

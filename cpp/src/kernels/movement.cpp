@@ -18,7 +18,8 @@ std::vector<std::int64_t> contiguous_strides(const Shape& s) {
 }
 
 // dst[plan offset 1] = src[plan offset 0] over every element of the plan.
-template <class T> void copy_plan(const StridedPlan<2>& plan, const T* src, T* dst) {
+template <class T>
+void copy_plan(const StridedPlan<2>& plan, const T* src, T* dst) {
   for_each_run(plan, [&](const std::array<std::int64_t, 2>& off, std::int64_t n,
                          const std::array<std::int64_t, 2>& st) {
     const T* s = src + off[0];
@@ -35,7 +36,8 @@ template <class T> void copy_plan(const StridedPlan<2>& plan, const T* src, T* d
 }
 }  // namespace
 
-template <class T> void broadcast_to(const T* x, const Shape& xs, T* out, const Shape& os) {
+template <class T>
+void broadcast_to(const T* x, const Shape& xs, T* out, const Shape& os) {
   copy_plan(make_plan<2>(os, {broadcast_strides(xs, os), contiguous_strides(os)}), x, out);
 }
 
@@ -110,29 +112,29 @@ void scatter_add(const T* g, std::int64_t outer, std::int64_t axis_len, std::int
     }
 }
 
-#define TG_INSTANTIATE(T)                                                                        \
-  template void broadcast_to<T>(const T*, const Shape&, T*, const Shape&);                       \
-  template void transpose<T>(const T*, const Shape&, const std::vector<std::int64_t>&, T*);      \
-  template void strided_slice<T>(const T*, const Shape&, const std::vector<std::int64_t>&,       \
-                                 const std::vector<std::int64_t>&, T*, const Shape&);            \
-  template void strided_scatter<T>(const T*, const Shape&, const std::vector<std::int64_t>&,     \
-                                   const std::vector<std::int64_t>&, T*, const Shape&);          \
-  template void gather<T>(const T*, std::int64_t, std::int64_t, std::int64_t,                    \
-                          const std::int64_t*, std::int64_t, T*);                                \
-  template void scatter_add<T>(const T*, std::int64_t, std::int64_t, std::int64_t,               \
+#define TG_INSTANTIATE(T)                                                                          \
+  template void broadcast_to<T>(const T*, const Shape&, T*, const Shape&);                         \
+  template void transpose<T>(const T*, const Shape&, const std::vector<std::int64_t>&, T*);        \
+  template void strided_slice<T>(const T*, const Shape&, const std::vector<std::int64_t>&,         \
+                                 const std::vector<std::int64_t>&, T*, const Shape&);              \
+  template void strided_scatter<T>(const T*, const Shape&, const std::vector<std::int64_t>&,       \
+                                   const std::vector<std::int64_t>&, T*, const Shape&);            \
+  template void gather<T>(const T*, std::int64_t, std::int64_t, std::int64_t, const std::int64_t*, \
+                          std::int64_t, T*);                                                       \
+  template void scatter_add<T>(const T*, std::int64_t, std::int64_t, std::int64_t,                 \
                                const std::int64_t*, std::int64_t, T*);
 TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)
 #undef TG_INSTANTIATE
 
 // Integer and bool tensors move too (labels, indices, masks); they have no adjoints.
-#define TG_INSTANTIATE_MOVE(T)                                                                   \
-  template void broadcast_to<T>(const T*, const Shape&, T*, const Shape&);                       \
-  template void transpose<T>(const T*, const Shape&, const std::vector<std::int64_t>&, T*);      \
-  template void strided_slice<T>(const T*, const Shape&, const std::vector<std::int64_t>&,       \
-                                 const std::vector<std::int64_t>&, T*, const Shape&);            \
-  template void gather<T>(const T*, std::int64_t, std::int64_t, std::int64_t,                    \
-                          const std::int64_t*, std::int64_t, T*);
+#define TG_INSTANTIATE_MOVE(T)                                                                     \
+  template void broadcast_to<T>(const T*, const Shape&, T*, const Shape&);                         \
+  template void transpose<T>(const T*, const Shape&, const std::vector<std::int64_t>&, T*);        \
+  template void strided_slice<T>(const T*, const Shape&, const std::vector<std::int64_t>&,         \
+                                 const std::vector<std::int64_t>&, T*, const Shape&);              \
+  template void gather<T>(const T*, std::int64_t, std::int64_t, std::int64_t, const std::int64_t*, \
+                          std::int64_t, T*);
 TG_INSTANTIATE_MOVE(std::int32_t)
 TG_INSTANTIATE_MOVE(std::int64_t)
 TG_INSTANTIATE_MOVE(bool)

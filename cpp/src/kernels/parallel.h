@@ -15,7 +15,8 @@ constexpr std::int64_t kParallelMinElements = std::int64_t(1) << 17;
 
 // f(begin, end) over [0, n) in one piece per thread, or in one piece when n < min_elements. Long
 // ranges are cut at multiples of 64 elements, so every piece starts on a cache line.
-template <class F> void parallel_ranges(std::int64_t n, F&& f, std::int64_t min_elements = kParallelMinElements) {
+template <class F>
+void parallel_ranges(std::int64_t n, F&& f, std::int64_t min_elements = kParallelMinElements) {
   const int threads = num_threads();
   if (n < min_elements || threads <= 1) {
     if (n > 0) f(std::int64_t(0), n);
@@ -24,11 +25,14 @@ template <class F> void parallel_ranges(std::int64_t n, F&& f, std::int64_t min_
   const std::int64_t pieces =
       std::min<std::int64_t>(threads, n / std::max<std::int64_t>(1, min_elements / 2));
   const std::int64_t align = n / pieces >= 4096 ? 64 : 1;
-  parallel_for(pieces, [&](std::int64_t t) {
-    const std::int64_t b = n * t / pieces / align * align;
-    const std::int64_t e = t + 1 == pieces ? n : n * (t + 1) / pieces / align * align;
-    if (b < e) f(b, e);
-  }, static_cast<int>(pieces));
+  parallel_for(
+      pieces,
+      [&](std::int64_t t) {
+        const std::int64_t b = n * t / pieces / align * align;
+        const std::int64_t e = t + 1 == pieces ? n : n * (t + 1) / pieces / align * align;
+        if (b < e) f(b, e);
+      },
+      static_cast<int>(pieces));
 }
 
 }  // namespace tg::kernels

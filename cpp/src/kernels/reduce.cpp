@@ -20,16 +20,22 @@ namespace {
 
 constexpr std::int64_t kBlock = 4096;  // fixed: never derived from the thread count
 
-template <class T> T init_of(ReduceOp op) {
+template <class T>
+T init_of(ReduceOp op) {
   return op == ReduceOp::Sum ? T(0) : -std::numeric_limits<T>::infinity();
 }
 
-template <class T> T max_nan(T a, T b) { return (a >= b || a != a) ? a : b; }
+template <class T>
+T max_nan(T a, T b) {
+  return (a >= b || a != a) ? a : b;
+}
 
-template <class T> T reduce_block(ReduceOp op, const EwKernels<T>& k, const T* x, std::int64_t n) {
+template <class T>
+T reduce_block(ReduceOp op, const EwKernels<T>& k, const T* x, std::int64_t n) {
   return op == ReduceOp::Sum ? k.sum(x, 1, n) : k.max(x, 1, n, init_of<T>(op));
 }
-template <class T> T combine(ReduceOp op, T acc, T part) {
+template <class T>
+T combine(ReduceOp op, T acc, T part) {
   return op == ReduceOp::Sum ? acc + part : max_nan(part, acc);
 }
 
@@ -48,26 +54,32 @@ void reduce_rows(ReduceOp op, const T* x, std::int64_t M, std::int64_t K, T* out
   };
   const int threads = num_threads();
   if (op == ReduceOp::Sum && blocks == 1 && M > 1) {  // short rows: one call per block of rows
-    parallel_ranges(M, [&](std::int64_t b, std::int64_t e) {
-      k.sum_rows(x + b * K, e - b, K, out + b);
-    }, std::max<std::int64_t>(1, kParallelMinElements / std::max<std::int64_t>(K, 1)));
+    parallel_ranges(
+        M, [&](std::int64_t b, std::int64_t e) { k.sum_rows(x + b * K, e - b, K, out + b); },
+        std::max<std::int64_t>(1, kParallelMinElements / std::max<std::int64_t>(K, 1)));
     return;
   }
   if (M * K < kParallelMinElements || threads <= 1) {
     for (std::int64_t r = 0; r < M; ++r) row(r);
   } else if (M >= 2 * threads) {
-    parallel_ranges(M, [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t r = b; r < e; ++r) row(r);
-    }, 1);
+    parallel_ranges(
+        M,
+        [&](std::int64_t b, std::int64_t e) {
+          for (std::int64_t r = b; r < e; ++r) row(r);
+        },
+        1);
   } else {  // few long rows: the blocks of each row in parallel, combined in block order
     std::vector<T> part(static_cast<std::size_t>(blocks));
     for (std::int64_t r = 0; r < M; ++r) {
-      parallel_ranges(blocks, [&](std::int64_t b, std::int64_t e) {
-        for (std::int64_t i = b; i < e; ++i) {
-          const std::int64_t lo = i * kBlock;
-          part[i] = reduce_block(op, k, x + r * K + lo, std::min(kBlock, K - lo));
-        }
-      }, 1);
+      parallel_ranges(
+          blocks,
+          [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t i = b; i < e; ++i) {
+              const std::int64_t lo = i * kBlock;
+              part[i] = reduce_block(op, k, x + r * K + lo, std::min(kBlock, K - lo));
+            }
+          },
+          1);
       T acc = init_of<T>(op);
       for (std::int64_t i = 0; i < blocks; ++i) acc = combine(op, acc, part[i]);
       out[r] = acc;
@@ -80,13 +92,17 @@ template <class T>
 void reduce_cols(ReduceOp op, const T* x, std::int64_t K, std::int64_t M, T* out) {
   const auto& k = ew<T>();
   const BinaryOp step = op == ReduceOp::Sum ? BinaryOp::Add : BinaryOp::Maximum;
-  const std::int64_t min_cols = std::max<std::int64_t>(64, kParallelMinElements / std::max<std::int64_t>(K, 1));
-  parallel_ranges(M, [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t j = b; j < e; ++j) out[j] = init_of<T>(op);
-    // out = x[k] (op) out for k = 0, 1, ... in order, as rows of one call (every row writes the
-    // same out: row stride 0). maximum's NaN rule keeps its first operand, as the serial walk did.
-    k.binary_rows(step, x + b, M, 1, out + b, 0, 1, out + b, 0, K, e - b);
-  }, min_cols);
+  const std::int64_t min_cols =
+      std::max<std::int64_t>(64, kParallelMinElements / std::max<std::int64_t>(K, 1));
+  parallel_ranges(
+      M,
+      [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t j = b; j < e; ++j) out[j] = init_of<T>(op);
+        // out = x[k] (op) out for k = 0, 1, ... in order, as rows of one call (every row writes the
+        // same out: row stride 0). maximum's NaN rule keeps its first operand, as the serial walk did.
+        k.binary_rows(step, x + b, M, 1, out + b, 0, 1, out + b, 0, K, e - b);
+      },
+      min_cols);
 }
 
 }  // namespace
@@ -152,6 +168,7 @@ void reduce(ReduceOp op, const T* x, const Shape& xs, const std::vector<char>& r
 }
 
 template void reduce<float>(ReduceOp, const float*, const Shape&, const std::vector<char>&, float*);
-template void reduce<double>(ReduceOp, const double*, const Shape&, const std::vector<char>&, double*);
+template void reduce<double>(ReduceOp, const double*, const Shape&, const std::vector<char>&,
+                             double*);
 
 }  // namespace tg::kernels

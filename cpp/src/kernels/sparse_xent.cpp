@@ -20,14 +20,17 @@ std::int64_t sparse_softmax_xent(const T* logits, const I* labels, std::int64_t 
   for (std::int64_t r = 0; r < rows; ++r)
     if (labels[r] < 0 || labels[r] >= classes) return r;
   const auto& k = ew<T>();
-  parallel_ranges(rows, [&](std::int64_t b, std::int64_t e) {
-    // loss = -log_softmax(x)[label] = (shift - x[label]) + log(sum exp(x - shift)): exact for
-    // logits of any size, and no log-softmax row is written (one read of each row past its max).
-    std::vector<T> shift(static_cast<std::size_t>(e - b)), log_sum(shift.size());
-    k.shift_log_sum_rows(logits + b * classes, e - b, classes, shift.data(), log_sum.data());
-    for (std::int64_t r = b; r < e; ++r)
-      loss[r] = (shift[r - b] - logits[r * classes + labels[r]]) + log_sum[r - b];
-  }, std::max<std::int64_t>(1, kParallelMinElements / std::max<std::int64_t>(classes, 1)));
+  parallel_ranges(
+      rows,
+      [&](std::int64_t b, std::int64_t e) {
+        // loss = -log_softmax(x)[label] = (shift - x[label]) + log(sum exp(x - shift)): exact for
+        // logits of any size, and no log-softmax row is written (one read of each row past its max).
+        std::vector<T> shift(static_cast<std::size_t>(e - b)), log_sum(shift.size());
+        k.shift_log_sum_rows(logits + b * classes, e - b, classes, shift.data(), log_sum.data());
+        for (std::int64_t r = b; r < e; ++r)
+          loss[r] = (shift[r - b] - logits[r * classes + labels[r]]) + log_sum[r - b];
+      },
+      std::max<std::int64_t>(1, kParallelMinElements / std::max<std::int64_t>(classes, 1)));
   return -1;
 }
 
@@ -35,15 +38,18 @@ template <class T, class I>
 void sparse_softmax_xent_grad(const T* g, std::int64_t g_stride, const T* logits, const I* labels,
                               std::int64_t rows, std::int64_t classes, T* out) {
   const auto& k = ew<T>();
-  parallel_ranges(rows, [&](std::int64_t b, std::int64_t e) {
-    // g * softmax(x) in one fused pass per row, then the label's entry less g.
-    k.scaled_softmax_rows(logits + b * classes, e - b, classes, g + b * g_stride, g_stride,
-                          out + b * classes);
-    for (std::int64_t r = b; r < e; ++r) {
-      const I l = labels[r];
-      if (l >= 0 && l < classes) out[r * classes + l] -= g[r * g_stride];
-    }
-  }, std::max<std::int64_t>(1, kParallelMinElements / std::max<std::int64_t>(classes, 1)));
+  parallel_ranges(
+      rows,
+      [&](std::int64_t b, std::int64_t e) {
+        // g * softmax(x) in one fused pass per row, then the label's entry less g.
+        k.scaled_softmax_rows(logits + b * classes, e - b, classes, g + b * g_stride, g_stride,
+                              out + b * classes);
+        for (std::int64_t r = b; r < e; ++r) {
+          const I l = labels[r];
+          if (l >= 0 && l < classes) out[r * classes + l] -= g[r * g_stride];
+        }
+      },
+      std::max<std::int64_t>(1, kParallelMinElements / std::max<std::int64_t>(classes, 1)));
 }
 
 #define TG_INSTANTIATE(T, I)                                                                      \

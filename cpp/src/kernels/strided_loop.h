@@ -12,10 +12,11 @@
 
 namespace tg::kernels {
 
-template <int N> struct StridedPlan {
-  std::vector<std::int64_t> dims;                      // merged extents, outermost first
-  std::vector<std::array<std::int64_t, N>> strides;    // per merged axis, per operand
-  std::array<std::int64_t, N> base{};                  // starting offsets
+template <int N>
+struct StridedPlan {
+  std::vector<std::int64_t> dims;                    // merged extents, outermost first
+  std::vector<std::array<std::int64_t, N>> strides;  // per merged axis, per operand
+  std::array<std::int64_t, N> base{};                // starting offsets
 };
 
 // Row-major strides of `shape` padded on the left to `rank`, with 0 on broadcast axes.
@@ -60,7 +61,8 @@ StridedPlan<N> make_plan(const Shape& out, const std::array<std::vector<std::int
 }
 
 // Calls run(offsets, n, inner_strides) once per innermost run; nothing when any extent is 0.
-template <int N, class Run> void for_each_run(const StridedPlan<N>& plan, Run&& run) {
+template <int N, class Run>
+void for_each_run(const StridedPlan<N>& plan, Run&& run) {
   const std::size_t rank = plan.dims.size();
   for (auto d : plan.dims)
     if (d == 0) return;
@@ -89,7 +91,8 @@ namespace tg::kernels {
 // for_each_run restricted to the elements [begin, end) of the plan's row-major order (so threads
 // can split a broadcasting loop at any element): runs at the edges are cut short.
 template <int N, class Run>
-void for_each_run_range(const StridedPlan<N>& plan, std::int64_t begin, std::int64_t end, Run&& run) {
+void for_each_run_range(const StridedPlan<N>& plan, std::int64_t begin, std::int64_t end,
+                        Run&& run) {
   const std::size_t rank = plan.dims.size();
   if (begin >= end) return;
   const std::int64_t inner = plan.dims[rank - 1];

@@ -55,8 +55,8 @@ std::thread start_thread(std::function<void()> body) {
 
 struct Pool {
   std::mutex mu;
-  std::condition_variable wake_cv;  // workers sleep here between jobs
-  std::condition_variable done_cv;  // the caller sleeps here until the team is done
+  std::condition_variable wake_cv;   // workers sleep here between jobs
+  std::condition_variable done_cv;   // the caller sleeps here until the team is done
   std::vector<std::thread> workers;  // joined only when a start fails (start_workers)
   int retire_from = INT_MAX;         // workers with this index or above exit at their next wake-up
 
@@ -207,7 +207,9 @@ int num_threads() {
 }
 
 void set_num_threads(int n) {
-  g_num_threads.store(n <= 0 ? default_num_threads() : n < kMaxThreads ? n : kMaxThreads,
+  g_num_threads.store(n <= 0            ? default_num_threads()
+                      : n < kMaxThreads ? n
+                                        : kMaxThreads,
                       std::memory_order_relaxed);
 }
 
@@ -268,8 +270,10 @@ void run_helpers(int max_threads, TeamFn fn, void* ctx) {
   // for (they are awake and finishing their last task; a preempted one gets yields).
   p->helper_state.fetch_or(Pool::kJobClosed, std::memory_order_acq_rel);
   for (int i = 0; p->helper_state.load(std::memory_order_acquire) & Pool::kHelperCount; ++i) {
-    if (i < 4096) cpu_relax();
-    else std::this_thread::yield();
+    if (i < 4096)
+      cpu_relax();
+    else
+      std::this_thread::yield();
   }
   p->in_use.store(false, std::memory_order_release);
 }
@@ -301,8 +305,10 @@ void TeamBarrier::arrive_and_wait() {
     return;
   }
   for (int i = 0; phase_.load(std::memory_order_acquire) == phase; ++i) {
-    if (i < 4096) cpu_relax();
-    else std::this_thread::yield();
+    if (i < 4096)
+      cpu_relax();
+    else
+      std::this_thread::yield();
   }
 }
 

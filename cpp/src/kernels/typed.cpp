@@ -28,7 +28,8 @@ std::vector<std::int64_t> contiguous(const Shape& s) {
 
 // One value converted as NumPy's astype does, except that a float outside the target integer's
 // range saturates and NaN becomes 0 (C++ leaves both undefined; NumPy gives INT_MIN).
-template <class To, class From> To convert(From v) {
+template <class To, class From>
+To convert(From v) {
   if constexpr (std::is_same_v<To, bool>) {
     return v != From(0);
   } else if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) {
@@ -44,32 +45,50 @@ template <class To, class From> To convert(From v) {
   }
 }
 
-template <class T> using Unsigned = std::make_unsigned_t<T>;
-template <class T> T wrap_add(T a, T b) { return T(Unsigned<T>(a) + Unsigned<T>(b)); }
-template <class T> T wrap_sub(T a, T b) { return T(Unsigned<T>(a) - Unsigned<T>(b)); }
-template <class T> T wrap_mul(T a, T b) { return T(Unsigned<T>(a) * Unsigned<T>(b)); }
+template <class T>
+using Unsigned = std::make_unsigned_t<T>;
+template <class T>
+T wrap_add(T a, T b) {
+  return T(Unsigned<T>(a) + Unsigned<T>(b));
+}
+template <class T>
+T wrap_sub(T a, T b) {
+  return T(Unsigned<T>(a) - Unsigned<T>(b));
+}
+template <class T>
+T wrap_mul(T a, T b) {
+  return T(Unsigned<T>(a) * Unsigned<T>(b));
+}
 
 // Python's floor division and modulo (the sign of the modulo follows the divisor).
-template <class T> T floor_div(T a, T b) {
+template <class T>
+T floor_div(T a, T b) {
   if (b == 0) return 0;
   if (b == -1) return wrap_sub(T(0), a);
   T q = a / b;
   if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
   return q;
 }
-template <class T> T floor_mod(T a, T b) {
+template <class T>
+T floor_mod(T a, T b) {
   if (b == 0 || b == -1) return 0;
   T r = a % b;
   if (r != 0 && ((r < 0) != (b < 0))) r += b;
   return r;
 }
 
-template <class T> T int_binary_one(IntBinaryOp op, T a, T b) {
+template <class T>
+T int_binary_one(IntBinaryOp op, T a, T b) {
   if constexpr (std::is_same_v<T, bool>) {
     switch (op) {
-      case IntBinaryOp::LogicalAnd: case IntBinaryOp::Multiply: case IntBinaryOp::Minimum: return a && b;
-      case IntBinaryOp::LogicalOr: case IntBinaryOp::Add: case IntBinaryOp::Maximum: return a || b;
-      case IntBinaryOp::LogicalXor: case IntBinaryOp::Subtract: return a != b;
+      case IntBinaryOp::LogicalAnd:
+      case IntBinaryOp::Multiply:
+      case IntBinaryOp::Minimum: return a && b;
+      case IntBinaryOp::LogicalOr:
+      case IntBinaryOp::Add:
+      case IntBinaryOp::Maximum: return a || b;
+      case IntBinaryOp::LogicalXor:
+      case IntBinaryOp::Subtract: return a != b;
       default: return false;  // the op layer never sends // or % on bools
     }
   } else {
@@ -89,7 +108,8 @@ template <class T> T int_binary_one(IntBinaryOp op, T a, T b) {
   }
 }
 
-template <class T> bool compare_one(CompareOp op, T a, T b) {
+template <class T>
+bool compare_one(CompareOp op, T a, T b) {
   switch (op) {
     case CompareOp::Equal: return a == b;
     case CompareOp::NotEqual: return a != b;
@@ -105,7 +125,8 @@ template <class T> bool compare_one(CompareOp op, T a, T b) {
 template <class A, class Out, class F>
 void broadcast_map(const A* a, const Shape& as, const A* b, const Shape& bs, Out* out,
                    const Shape& os, F f) {
-  const auto plan = make_plan<3>(os, {broadcast_strides(as, os), broadcast_strides(bs, os), contiguous(os)});
+  const auto plan =
+      make_plan<3>(os, {broadcast_strides(as, os), broadcast_strides(bs, os), contiguous(os)});
   for_each_run(plan, [&](const std::array<std::int64_t, 3>& off, std::int64_t n,
                          const std::array<std::int64_t, 3>& st) {
     const A *pa = a + off[0], *pb = b + off[1];
@@ -144,7 +165,8 @@ void int_binary(IntBinaryOp op, const T* a, const Shape& as, const T* b, const S
   broadcast_map(a, as, b, bs, out, os, [op](T x, T y) { return int_binary_one(op, x, y); });
 }
 
-template <class T> void int_unary(IntUnaryOp op, const T* x, T* y, std::int64_t n) {
+template <class T>
+void int_unary(IntUnaryOp op, const T* x, T* y, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) {
     const T v = x[i];
     if constexpr (std::is_same_v<T, bool>) {
@@ -162,14 +184,16 @@ template <class T> void int_unary(IntUnaryOp op, const T* x, T* y, std::int64_t 
 }
 
 template <class T, class Acc>
-void int_reduce(IntReduceOp op, const T* x, const Shape& xs, const std::vector<char>& red, Acc* out) {
+void int_reduce(IntReduceOp op, const T* x, const Shape& xs, const std::vector<char>& red,
+                Acc* out) {
   Shape os = xs;
   for (std::size_t i = 0; i < xs.size(); ++i)
     if (red[i]) os[i] = 1;
   const std::int64_t n_out = numel(os);
   Acc init{};
   switch (op) {
-    case IntReduceOp::Sum: case IntReduceOp::Any: init = Acc(0); break;
+    case IntReduceOp::Sum:
+    case IntReduceOp::Any: init = Acc(0); break;
     case IntReduceOp::All: init = Acc(1); break;
     case IntReduceOp::Max: init = std::numeric_limits<Acc>::lowest(); break;
     case IntReduceOp::Min: init = std::numeric_limits<Acc>::max(); break;
@@ -186,8 +210,10 @@ void int_reduce(IntReduceOp op, const T* x, const Shape& xs, const std::vector<c
       const Acc v = static_cast<Acc>(px[i * st[0]]);
       switch (op) {
         case IntReduceOp::Sum:
-          if constexpr (std::is_same_v<Acc, bool>) o = o || v;
-          else o = wrap_add(o, v);
+          if constexpr (std::is_same_v<Acc, bool>)
+            o = o || v;
+          else
+            o = wrap_add(o, v);
           break;
         case IntReduceOp::Max: o = o < v ? v : o; break;
         case IntReduceOp::Min: o = v < o ? v : o; break;
@@ -234,10 +260,10 @@ void one_hot(const I* idx, std::int64_t outer, std::int64_t inner, std::int64_t 
     }
 }
 
-#define TG_INSTANTIATE_ALL(T)                                                                   \
-  template void compare<T>(CompareOp, const T*, const Shape&, const T*, const Shape&, bool*,     \
-                           const Shape&);                                                        \
-  template void arg_reduce<T>(bool, const T*, std::int64_t, std::int64_t, std::int64_t,           \
+#define TG_INSTANTIATE_ALL(T)                                                                \
+  template void compare<T>(CompareOp, const T*, const Shape&, const T*, const Shape&, bool*, \
+                           const Shape&);                                                    \
+  template void arg_reduce<T>(bool, const T*, std::int64_t, std::int64_t, std::int64_t,      \
                               std::int64_t*);
 TG_INSTANTIATE_ALL(float)
 TG_INSTANTIATE_ALL(double)
@@ -246,9 +272,9 @@ TG_INSTANTIATE_ALL(std::int64_t)
 TG_INSTANTIATE_ALL(bool)
 #undef TG_INSTANTIATE_ALL
 
-#define TG_INSTANTIATE_INT(T)                                                                   \
-  template void int_binary<T>(IntBinaryOp, const T*, const Shape&, const T*, const Shape&, T*,   \
-                              const Shape&);                                                     \
+#define TG_INSTANTIATE_INT(T)                                                                  \
+  template void int_binary<T>(IntBinaryOp, const T*, const Shape&, const T*, const Shape&, T*, \
+                              const Shape&);                                                   \
   template void int_unary<T>(IntUnaryOp, const T*, T*, std::int64_t);
 TG_INSTANTIATE_INT(std::int32_t)
 TG_INSTANTIATE_INT(std::int64_t)
@@ -259,18 +285,18 @@ template void int_reduce<std::int32_t, std::int32_t>(IntReduceOp, const std::int
                                                      const std::vector<char>&, std::int32_t*);
 template void int_reduce<std::int64_t, std::int64_t>(IntReduceOp, const std::int64_t*, const Shape&,
                                                      const std::vector<char>&, std::int64_t*);
-template void int_reduce<bool, bool>(IntReduceOp, const bool*, const Shape&, const std::vector<char>&,
-                                     bool*);
+template void int_reduce<bool, bool>(IntReduceOp, const bool*, const Shape&,
+                                     const std::vector<char>&, bool*);
 template void int_reduce<bool, std::int64_t>(IntReduceOp, const bool*, const Shape&,
                                              const std::vector<char>&, std::int64_t*);
 
 #define TG_INSTANTIATE_ONE_HOT(I, T) \
   template void one_hot<I, T>(const I*, std::int64_t, std::int64_t, std::int64_t, T, T, T*);
-#define TG_INSTANTIATE_ONE_HOT_ALL(I)      \
-  TG_INSTANTIATE_ONE_HOT(I, float)         \
-  TG_INSTANTIATE_ONE_HOT(I, double)        \
-  TG_INSTANTIATE_ONE_HOT(I, std::int32_t)  \
-  TG_INSTANTIATE_ONE_HOT(I, std::int64_t)  \
+#define TG_INSTANTIATE_ONE_HOT_ALL(I)     \
+  TG_INSTANTIATE_ONE_HOT(I, float)        \
+  TG_INSTANTIATE_ONE_HOT(I, double)       \
+  TG_INSTANTIATE_ONE_HOT(I, std::int32_t) \
+  TG_INSTANTIATE_ONE_HOT(I, std::int64_t) \
   TG_INSTANTIATE_ONE_HOT(I, bool)
 TG_INSTANTIATE_ONE_HOT_ALL(std::int32_t)
 TG_INSTANTIATE_ONE_HOT_ALL(std::int64_t)

@@ -27,7 +27,8 @@ AxisView axis_view(const Shape& s, int axis) {
 
 // The softmax axis of a tensor of this shape; a 0-d tensor has none.
 int softmax_axis(const Shape& s, i64 axis, const char* op) {
-  if (s.empty()) throw ValueError(std::string(op) + ": expected a tensor of rank >= 1, got shape ()");
+  if (s.empty())
+    throw ValueError(std::string(op) + ": expected a tensor of rank >= 1, got shape ()");
   return normalize_axis(axis, static_cast<int>(s.size()), op);
 }
 
@@ -52,12 +53,14 @@ Shape keep_axis(const Shape& s, int axis) {
 void same_shapes(const Tensor& a, const Tensor& b, const char* op, const char* a_name,
                  const char* b_name) {
   if (a.shape() != b.shape())
-    throw ValueError(std::string(op) + ": " + a_name + " shape " + shape_str(a.shape()) +
-                     " and " + b_name + " shape " + shape_str(b.shape()) + " must be equal");
+    throw ValueError(std::string(op) + ": " + a_name + " shape " + shape_str(a.shape()) + " and " +
+                     b_name + " shape " + shape_str(b.shape()) + " must be equal");
 }
 
 // g given back its reduced axis (size 1), so it broadcasts along the axis.
-Tensor per_row(const Tensor& g, const Shape& full, int axis) { return reshape(g, keep_axis(full, axis)); }
+Tensor per_row(const Tensor& g, const Shape& full, int axis) {
+  return reshape(g, keep_axis(full, axis));
+}
 Tensor row_sum(const Tensor& x, int axis, bool keepdims) {
   return reduce_sum(x, std::vector<i64>{axis}, keepdims);
 }
@@ -66,12 +69,14 @@ Tensor row_sum(const Tensor& x, int axis, bool keepdims) {
 // ---- softmax: y = exp(x - m) / sum(exp(x - m)) along axis (m: the axis' maximum).  dx =
 // softmax_grad(g, y) = y (g - sum(g y)); the Jacobian is symmetric, so the JVP is the same
 // product with the tangent.  Saves y.
-static const OpDef kSoftmax{"softmax", [](const Node& n, const Tensor& g, Needs) -> Grads {
-  return {softmax_grad(g, n.saved[0], n.attrs.ints[0])};
-}, [](const std::vector<Tensor>& in, const Node& n) { return softmax(in[0], n.attrs.ints[0]); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& y, const Node& n) -> Tensor {
-  return softmax_grad(t[0], y, n.attrs.ints[0]);
-}};
+static const OpDef kSoftmax{
+    "softmax",
+    [](const Node& n, const Tensor& g, Needs) -> Grads {
+      return {softmax_grad(g, n.saved[0], n.attrs.ints[0])};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) { return softmax(in[0], n.attrs.ints[0]); },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& y,
+       const Node& n) -> Tensor { return softmax_grad(t[0], y, n.attrs.ints[0]); }};
 Tensor softmax(const Tensor& x, i64 axis_) {
   const int axis = softmax_axis(x.shape(), axis_, "softmax");
   const AxisView v = axis_view(x.shape(), axis);
@@ -86,27 +91,35 @@ Tensor softmax(const Tensor& x, i64 axis_) {
 
 // ---- softmax_grad: z = y (g - S), S = sum(g y) along axis: softmax's backward in one kernel.
 // dg = softmax_grad(gz, y) (symmetric in g); dy = gz (g - S) - g sum(gz y).  Saves g, y.
-static const OpDef kSoftmaxGrad{"softmax_grad", [](const Node& n, const Tensor& gz, Needs need) -> Grads {
-  const Tensor &g = n.saved[0], &y = n.saved[1];
-  const int axis = static_cast<int>(n.attrs.ints[0]);
-  Tensor dy;
-  if (need[1]) {
-    const Tensor S = row_sum(multiply(g, y), axis, true);
-    dy = subtract(multiply(gz, subtract(g, S)), multiply(g, row_sum(multiply(gz, y), axis, true)));
-  }
-  return {need[0] ? softmax_grad(gz, y, axis) : Tensor(), dy};
-}, [](const std::vector<Tensor>& in, const Node& n) { return softmax_grad(in[0], in[1], n.attrs.ints[0]); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  const Tensor &g = in[0], &y = in[1];
-  const int axis = static_cast<int>(n.attrs.ints[0]);
-  Tensor by_g, by_y;
-  if (t[0].defined()) by_g = softmax_grad(t[0], y, axis);
-  if (t[1].defined()) {
-    const Tensor S = row_sum(multiply(g, y), axis, true);
-    by_y = subtract(multiply(t[1], subtract(g, S)), multiply(y, row_sum(multiply(g, t[1]), axis, true)));
-  }
-  return detail::jvp_sum({by_g, by_y}, n);
-}};
+static const OpDef kSoftmaxGrad{
+    "softmax_grad",
+    [](const Node& n, const Tensor& gz, Needs need) -> Grads {
+      const Tensor &g = n.saved[0], &y = n.saved[1];
+      const int axis = static_cast<int>(n.attrs.ints[0]);
+      Tensor dy;
+      if (need[1]) {
+        const Tensor S = row_sum(multiply(g, y), axis, true);
+        dy = subtract(multiply(gz, subtract(g, S)),
+                      multiply(g, row_sum(multiply(gz, y), axis, true)));
+      }
+      return {need[0] ? softmax_grad(gz, y, axis) : Tensor(), dy};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) {
+      return softmax_grad(in[0], in[1], n.attrs.ints[0]);
+    },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
+       const Node& n) -> Tensor {
+      const Tensor &g = in[0], &y = in[1];
+      const int axis = static_cast<int>(n.attrs.ints[0]);
+      Tensor by_g, by_y;
+      if (t[0].defined()) by_g = softmax_grad(t[0], y, axis);
+      if (t[1].defined()) {
+        const Tensor S = row_sum(multiply(g, y), axis, true);
+        by_y = subtract(multiply(t[1], subtract(g, S)),
+                        multiply(y, row_sum(multiply(g, t[1]), axis, true)));
+      }
+      return detail::jvp_sum({by_g, by_y}, n);
+    }};
 Tensor softmax_grad(const Tensor& g_, const Tensor& y_, i64 axis_) {
   same_shapes(g_, y_, "softmax_grad", "g", "y");
   auto [g, y] = promoted(g_, y_);
@@ -123,12 +136,19 @@ Tensor softmax_grad(const Tensor& g_, const Tensor& y_, i64 axis_) {
 
 // ---- log_softmax: z = (x - m) - log(sum(exp(x - m))) along axis.  dx = log_softmax_grad(g, z)
 // = g - exp(z) sum(g); JVP: t - sum(exp(z) t).  Saves z.
-static const OpDef kLogSoftmax{"log_softmax", [](const Node& n, const Tensor& g, Needs) -> Grads {
-  return {log_softmax_grad(g, n.saved[0], n.attrs.ints[0])};
-}, [](const std::vector<Tensor>& in, const Node& n) { return log_softmax(in[0], n.attrs.ints[0]); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  return subtract(t[0], row_sum(multiply(exp(z), t[0]), static_cast<int>(n.attrs.ints[0]), true));
-}};
+static const OpDef kLogSoftmax{
+    "log_softmax",
+    [](const Node& n, const Tensor& g, Needs) -> Grads {
+      return {log_softmax_grad(g, n.saved[0], n.attrs.ints[0])};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) {
+      return log_softmax(in[0], n.attrs.ints[0]);
+    },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
+       const Node& n) -> Tensor {
+      return subtract(t[0],
+                      row_sum(multiply(exp(z), t[0]), static_cast<int>(n.attrs.ints[0]), true));
+    }};
 Tensor log_softmax(const Tensor& x, i64 axis_) {
   const int axis = softmax_axis(x.shape(), axis_, "log_softmax");
   const AxisView v = axis_view(x.shape(), axis);
@@ -143,21 +163,27 @@ Tensor log_softmax(const Tensor& x, i64 axis_) {
 
 // ---- log_softmax_grad: w = g - exp(z) S, S = sum(g) along axis: log_softmax's backward in one
 // kernel.  dg = gw - sum(gw exp(z)); dz = -gw exp(z) S.  Saves g, z.
-static const OpDef kLogSoftmaxGrad{"log_softmax_grad", [](const Node& n, const Tensor& gw, Needs need) -> Grads {
-  const Tensor &g = n.saved[0], &z = n.saved[1];
-  const int axis = static_cast<int>(n.attrs.ints[0]);
-  const Tensor p = exp(z);
-  return {need[0] ? subtract(gw, row_sum(multiply(gw, p), axis, true)) : Tensor(),
-          need[1] ? negative(multiply(multiply(gw, p), row_sum(g, axis, true))) : Tensor()};
-}, [](const std::vector<Tensor>& in, const Node& n) { return log_softmax_grad(in[0], in[1], n.attrs.ints[0]); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& w, const Node& n) -> Tensor {
-  const Tensor &g = in[0], &z = in[1];
-  const int axis = static_cast<int>(n.attrs.ints[0]);
-  Tensor by_g, by_z;
-  if (t[0].defined()) by_g = log_softmax_grad(t[0], z, axis);
-  if (t[1].defined()) by_z = negative(multiply(multiply(t[1], exp(z)), row_sum(g, axis, true)));
-  return detail::jvp_sum({by_g, by_z}, n);
-}};
+static const OpDef kLogSoftmaxGrad{
+    "log_softmax_grad",
+    [](const Node& n, const Tensor& gw, Needs need) -> Grads {
+      const Tensor &g = n.saved[0], &z = n.saved[1];
+      const int axis = static_cast<int>(n.attrs.ints[0]);
+      const Tensor p = exp(z);
+      return {need[0] ? subtract(gw, row_sum(multiply(gw, p), axis, true)) : Tensor(),
+              need[1] ? negative(multiply(multiply(gw, p), row_sum(g, axis, true))) : Tensor()};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) {
+      return log_softmax_grad(in[0], in[1], n.attrs.ints[0]);
+    },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& w,
+       const Node& n) -> Tensor {
+      const Tensor &g = in[0], &z = in[1];
+      const int axis = static_cast<int>(n.attrs.ints[0]);
+      Tensor by_g, by_z;
+      if (t[0].defined()) by_g = log_softmax_grad(t[0], z, axis);
+      if (t[1].defined()) by_z = negative(multiply(multiply(t[1], exp(z)), row_sum(g, axis, true)));
+      return detail::jvp_sum({by_g, by_z}, n);
+    }};
 Tensor log_softmax_grad(const Tensor& g_, const Tensor& z_, i64 axis_) {
   same_shapes(g_, z_, "log_softmax_grad", "g", "z");
   auto [g, z] = promoted(g_, z_);
@@ -166,7 +192,8 @@ Tensor log_softmax_grad(const Tensor& g_, const Tensor& z_, i64 axis_) {
   Tensor w = Tensor::empty(z.dtype(), z.shape());
   dispatch_dtype(z.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    kernels::log_softmax_grad<T>(g.data<T>(), z.data<T>(), v.outer, v.D, v.inner, w.mutable_data<T>());
+    kernels::log_softmax_grad<T>(g.data<T>(), z.data<T>(), v.outer, v.D, v.inner,
+                                 w.mutable_data<T>());
   });
   record(kLogSoftmaxGrad, {g, z}, w, {g, z}, axis_attrs(axis));
   return w;
@@ -183,13 +210,20 @@ Tensor logsumexp_weights(const Tensor& x, const Tensor& z, const Node& n) {
   return exp(subtract(x, reshape(z, n.attrs.shape)));
 }
 }  // namespace
-static const OpDef kReduceLogSumExp{"reduce_logsumexp", [](const Node& n, const Tensor& g, Needs) -> Grads {
-  const Tensor &x = n.saved[0], &z = n.saved[1];
-  return {multiply(reshape(g, n.attrs.shape), logsumexp_weights(x, z, n))};
-}, [](const std::vector<Tensor>& in, const Node& n) { return reduce_logsumexp(in[0], n.attrs.ints, n.attrs.flag_a); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  return reduce_sum(multiply(t[0], logsumexp_weights(in[0], z, n)), n.attrs.ints, n.attrs.flag_a);
-}};
+static const OpDef kReduceLogSumExp{
+    "reduce_logsumexp",
+    [](const Node& n, const Tensor& g, Needs) -> Grads {
+      const Tensor &x = n.saved[0], &z = n.saved[1];
+      return {multiply(reshape(g, n.attrs.shape), logsumexp_weights(x, z, n))};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) {
+      return reduce_logsumexp(in[0], n.attrs.ints, n.attrs.flag_a);
+    },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
+       const Node& n) -> Tensor {
+      return reduce_sum(multiply(t[0], logsumexp_weights(in[0], z, n)), n.attrs.ints,
+                        n.attrs.flag_a);
+    }};
 Tensor reduce_logsumexp(const Tensor& x, const Axes& axes, bool keepdims) {
   const char* op = "reduce_logsumexp";
   const int rank = x.rank();
@@ -269,7 +303,8 @@ Tensor clip_by_value(const Tensor& t, const Tensor& lo, const Tensor& hi) {
   const Shape lo_t = broadcast_shapes(t.shape(), lo.shape(), "clip_by_value");
   if (broadcast_shapes(lo_t, hi.shape(), "clip_by_value") != t.shape())
     throw ValueError("clip_by_value: clip values of shapes " + shape_str(lo.shape()) + " and " +
-                     shape_str(hi.shape()) + " must broadcast to t's shape " + shape_str(t.shape()));
+                     shape_str(hi.shape()) + " must broadcast to t's shape " +
+                     shape_str(t.shape()));
   return minimum(maximum(t, lo), hi);
 }
 
@@ -277,23 +312,31 @@ Tensor clip_by_value(const Tensor& t, const Tensor& lo, const Tensor& hi) {
 // (labels l are probabilities).  dl = -g log_softmax(x); dx = softmax_cross_entropy_with_logits_grad
 // (g, l, x) = g (L softmax(x) - l), L = sum(l) (TensorFlow's softmax - l when the labels sum to
 // 1); JVP: sum(-tl log_softmax(x)) + sum(tx (L softmax(x) - l)).  Saves l, x.
-static const OpDef kSoftmaxXent{"softmax_cross_entropy_with_logits", [](const Node& n, const Tensor& g, Needs need) -> Grads {
-  const Tensor &l = n.saved[0], &x = n.saved[1];
-  const int axis = static_cast<int>(n.attrs.ints[0]);
-  return {need[0] ? negative(multiply(per_row(g, x.shape(), axis), log_softmax(x, axis))) : Tensor(),
-          need[1] ? softmax_cross_entropy_with_logits_grad(g, l, x, axis) : Tensor()};
-}, [](const std::vector<Tensor>& in, const Node& n) {
-  return softmax_cross_entropy_with_logits(in[0], in[1], n.attrs.ints[0]);
-},
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& loss, const Node& n) -> Tensor {
-  const Tensor &l = in[0], &x = in[1];
-  const int axis = static_cast<int>(n.attrs.ints[0]);
-  Tensor by_l, by_x;
-  if (t[0].defined()) by_l = negative(row_sum(multiply(t[0], log_softmax(x, axis)), axis, false));
-  if (t[1].defined())
-    by_x = row_sum(multiply(t[1], softmax_cross_entropy_with_logits_grad(ones_like(loss), l, x, axis)), axis, false);
-  return detail::jvp_sum({by_l, by_x}, n);
-}};
+static const OpDef kSoftmaxXent{
+    "softmax_cross_entropy_with_logits",
+    [](const Node& n, const Tensor& g, Needs need) -> Grads {
+      const Tensor &l = n.saved[0], &x = n.saved[1];
+      const int axis = static_cast<int>(n.attrs.ints[0]);
+      return {need[0] ? negative(multiply(per_row(g, x.shape(), axis), log_softmax(x, axis)))
+                      : Tensor(),
+              need[1] ? softmax_cross_entropy_with_logits_grad(g, l, x, axis) : Tensor()};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) {
+      return softmax_cross_entropy_with_logits(in[0], in[1], n.attrs.ints[0]);
+    },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& loss,
+       const Node& n) -> Tensor {
+      const Tensor &l = in[0], &x = in[1];
+      const int axis = static_cast<int>(n.attrs.ints[0]);
+      Tensor by_l, by_x;
+      if (t[0].defined())
+        by_l = negative(row_sum(multiply(t[0], log_softmax(x, axis)), axis, false));
+      if (t[1].defined())
+        by_x = row_sum(
+            multiply(t[1], softmax_cross_entropy_with_logits_grad(ones_like(loss), l, x, axis)),
+            axis, false);
+      return detail::jvp_sum({by_l, by_x}, n);
+    }};
 Tensor softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& logits, i64 axis_) {
   const char* op = "softmax_cross_entropy_with_logits";
   same_shapes(labels, logits, op, "labels", "logits");
@@ -313,35 +356,43 @@ Tensor softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& log
 // ---- softmax_cross_entropy_with_logits_grad: z = g (L s - l), s = softmax(x), L = sum(l) along
 // axis, g one value per example: the loss's backward for the logits in one kernel.
 // dg = sum(gz (L s - l)); dl = g (sum(gz s) - gz); dx = g L softmax_grad(gz, s).  Saves g, l, x.
-static const OpDef kSoftmaxXentGrad{"softmax_cross_entropy_with_logits_grad", [](const Node& n, const Tensor& gz, Needs need) -> Grads {
-  const Tensor &g = n.saved[0], &l = n.saved[1], &x = n.saved[2];
-  const int axis = static_cast<int>(n.attrs.ints[0]);
-  const Tensor g_row = per_row(g, x.shape(), axis);
-  Tensor dg, dl, dx;
-  if (need[0])
-    dg = row_sum(multiply(gz, softmax_cross_entropy_with_logits_grad(ones_like(g), l, x, axis)), axis, false);
-  if (need[1] || need[2]) {
-    const Tensor s = softmax(x, axis);
-    if (need[1]) dl = multiply(g_row, subtract(row_sum(multiply(gz, s), axis, true), gz));
-    if (need[2]) dx = multiply(multiply(g_row, row_sum(l, axis, true)), softmax_grad(gz, s, axis));
-  }
-  return {dg, dl, dx};
-}, [](const std::vector<Tensor>& in, const Node& n) {
-  return softmax_cross_entropy_with_logits_grad(in[0], in[1], in[2], n.attrs.ints[0]);
-},
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  const Tensor &g = in[0], &l = in[1], &x = in[2];
-  const int axis = static_cast<int>(n.attrs.ints[0]);
-  const Tensor g_row = per_row(g, x.shape(), axis);
-  Tensor by_g, by_l, by_x;
-  if (t[0].defined()) by_g = softmax_cross_entropy_with_logits_grad(t[0], l, x, axis);
-  if (t[1].defined() || t[2].defined()) {
-    const Tensor s = softmax(x, axis);
-    if (t[1].defined()) by_l = multiply(g_row, subtract(multiply(row_sum(t[1], axis, true), s), t[1]));
-    if (t[2].defined()) by_x = multiply(multiply(g_row, row_sum(l, axis, true)), softmax_grad(t[2], s, axis));
-  }
-  return detail::jvp_sum({by_g, by_l, by_x}, n);
-}};
+static const OpDef kSoftmaxXentGrad{
+    "softmax_cross_entropy_with_logits_grad",
+    [](const Node& n, const Tensor& gz, Needs need) -> Grads {
+      const Tensor &g = n.saved[0], &l = n.saved[1], &x = n.saved[2];
+      const int axis = static_cast<int>(n.attrs.ints[0]);
+      const Tensor g_row = per_row(g, x.shape(), axis);
+      Tensor dg, dl, dx;
+      if (need[0])
+        dg = row_sum(multiply(gz, softmax_cross_entropy_with_logits_grad(ones_like(g), l, x, axis)),
+                     axis, false);
+      if (need[1] || need[2]) {
+        const Tensor s = softmax(x, axis);
+        if (need[1]) dl = multiply(g_row, subtract(row_sum(multiply(gz, s), axis, true), gz));
+        if (need[2])
+          dx = multiply(multiply(g_row, row_sum(l, axis, true)), softmax_grad(gz, s, axis));
+      }
+      return {dg, dl, dx};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) {
+      return softmax_cross_entropy_with_logits_grad(in[0], in[1], in[2], n.attrs.ints[0]);
+    },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
+       const Node& n) -> Tensor {
+      const Tensor &g = in[0], &l = in[1], &x = in[2];
+      const int axis = static_cast<int>(n.attrs.ints[0]);
+      const Tensor g_row = per_row(g, x.shape(), axis);
+      Tensor by_g, by_l, by_x;
+      if (t[0].defined()) by_g = softmax_cross_entropy_with_logits_grad(t[0], l, x, axis);
+      if (t[1].defined() || t[2].defined()) {
+        const Tensor s = softmax(x, axis);
+        if (t[1].defined())
+          by_l = multiply(g_row, subtract(multiply(row_sum(t[1], axis, true), s), t[1]));
+        if (t[2].defined())
+          by_x = multiply(multiply(g_row, row_sum(l, axis, true)), softmax_grad(t[2], s, axis));
+      }
+      return detail::jvp_sum({by_g, by_l, by_x}, n);
+    }};
 Tensor softmax_cross_entropy_with_logits_grad(const Tensor& g_, const Tensor& labels,
                                               const Tensor& logits, i64 axis_) {
   const char* op = "softmax_cross_entropy_with_logits_grad";
@@ -367,16 +418,24 @@ Tensor softmax_cross_entropy_with_logits_grad(const Tensor& g_, const Tensor& la
 // ---- sigmoid_cross_entropy_with_logits: loss = max(x, 0) - x z + log1p(exp(-|x|)) elementwise
 // (TensorFlow's stable form of -z log(sigmoid(x)) - (1 - z) log(1 - sigmoid(x))).  dz = -g x;
 // dx = sigmoid_cross_entropy_with_logits_grad(g, z, x) = g (sigmoid(x) - z).  Saves z, x.
-static const OpDef kSigmoidXent{"sigmoid_cross_entropy_with_logits", [](const Node& n, const Tensor& g, Needs need) -> Grads {
-  const Tensor &z = n.saved[0], &x = n.saved[1];
-  return {need[0] ? negative(multiply(g, x)) : Tensor(),
-          need[1] ? sigmoid_cross_entropy_with_logits_grad(g, z, x) : Tensor()};
-}, [](const std::vector<Tensor>& in, const Node& n) { return sigmoid_cross_entropy_with_logits(in[0], in[1]); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& loss, const Node& n) -> Tensor {
-  const Tensor &z = in[0], &x = in[1];
-  return detail::jvp_sum({t[0].defined() ? negative(multiply(t[0], x)) : Tensor(),
-                          t[1].defined() ? sigmoid_cross_entropy_with_logits_grad(t[1], z, x) : Tensor()}, n);
-}};
+static const OpDef kSigmoidXent{
+    "sigmoid_cross_entropy_with_logits",
+    [](const Node& n, const Tensor& g, Needs need) -> Grads {
+      const Tensor &z = n.saved[0], &x = n.saved[1];
+      return {need[0] ? negative(multiply(g, x)) : Tensor(),
+              need[1] ? sigmoid_cross_entropy_with_logits_grad(g, z, x) : Tensor()};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) {
+      return sigmoid_cross_entropy_with_logits(in[0], in[1]);
+    },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& loss,
+       const Node& n) -> Tensor {
+      const Tensor &z = in[0], &x = in[1];
+      return detail::jvp_sum(
+          {t[0].defined() ? negative(multiply(t[0], x)) : Tensor(),
+           t[1].defined() ? sigmoid_cross_entropy_with_logits_grad(t[1], z, x) : Tensor()},
+          n);
+    }};
 Tensor sigmoid_cross_entropy_with_logits(const Tensor& labels, const Tensor& logits) {
   const char* op = "sigmoid_cross_entropy_with_logits";
   same_shapes(labels, logits, op, "labels", "logits");
@@ -393,29 +452,33 @@ Tensor sigmoid_cross_entropy_with_logits(const Tensor& labels, const Tensor& log
 // ---- sigmoid_cross_entropy_with_logits_grad: w = g (sigmoid(x) - z), the loss's backward for the
 // logits in one kernel.  dg = gw (sigmoid(x) - z); dz = -gw g; dx = gw g s (1 - s), s =
 // sigmoid(x).  Saves g, z, x.
-static const OpDef kSigmoidXentGrad{"sigmoid_cross_entropy_with_logits_grad", [](const Node& n, const Tensor& gw, Needs need) -> Grads {
-  const Tensor &g = n.saved[0], &z = n.saved[1], &x = n.saved[2];
-  Tensor dx;
-  if (need[2]) {
-    const Tensor s = sigmoid(x);
-    dx = multiply(multiply(gw, g), multiply(s, subtract(scalar_like(s, 1.0), s)));
-  }
-  return {need[0] ? sigmoid_cross_entropy_with_logits_grad(gw, z, x) : Tensor(),
-          need[1] ? negative(multiply(gw, g)) : Tensor(), dx};
-}, [](const std::vector<Tensor>& in, const Node& n) {
-  return sigmoid_cross_entropy_with_logits_grad(in[0], in[1], in[2]);
-},
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& w, const Node& n) -> Tensor {
-  const Tensor &g = in[0], &z = in[1], &x = in[2];
-  Tensor by_g, by_z, by_x;
-  if (t[0].defined()) by_g = sigmoid_cross_entropy_with_logits_grad(t[0], z, x);
-  if (t[1].defined()) by_z = negative(multiply(g, t[1]));
-  if (t[2].defined()) {
-    const Tensor s = sigmoid(x);
-    by_x = multiply(multiply(g, t[2]), multiply(s, subtract(scalar_like(s, 1.0), s)));
-  }
-  return detail::jvp_sum({by_g, by_z, by_x}, n);
-}};
+static const OpDef kSigmoidXentGrad{
+    "sigmoid_cross_entropy_with_logits_grad",
+    [](const Node& n, const Tensor& gw, Needs need) -> Grads {
+      const Tensor &g = n.saved[0], &z = n.saved[1], &x = n.saved[2];
+      Tensor dx;
+      if (need[2]) {
+        const Tensor s = sigmoid(x);
+        dx = multiply(multiply(gw, g), multiply(s, subtract(scalar_like(s, 1.0), s)));
+      }
+      return {need[0] ? sigmoid_cross_entropy_with_logits_grad(gw, z, x) : Tensor(),
+              need[1] ? negative(multiply(gw, g)) : Tensor(), dx};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) {
+      return sigmoid_cross_entropy_with_logits_grad(in[0], in[1], in[2]);
+    },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& w,
+       const Node& n) -> Tensor {
+      const Tensor &g = in[0], &z = in[1], &x = in[2];
+      Tensor by_g, by_z, by_x;
+      if (t[0].defined()) by_g = sigmoid_cross_entropy_with_logits_grad(t[0], z, x);
+      if (t[1].defined()) by_z = negative(multiply(g, t[1]));
+      if (t[2].defined()) {
+        const Tensor s = sigmoid(x);
+        by_x = multiply(multiply(g, t[2]), multiply(s, subtract(scalar_like(s, 1.0), s)));
+      }
+      return detail::jvp_sum({by_g, by_z, by_x}, n);
+    }};
 Tensor sigmoid_cross_entropy_with_logits_grad(const Tensor& g_, const Tensor& labels,
                                               const Tensor& logits) {
   const char* op = "sigmoid_cross_entropy_with_logits_grad";
@@ -436,9 +499,10 @@ Tensor sigmoid_cross_entropy_with_logits_grad(const Tensor& g_, const Tensor& la
 // ---- argmax_equal: 1 where argmax(a) == argmax(b) along axis, else 0 (the first of tied
 // maxima, as NumPy): categorical accuracy. Not differentiable (no tape records it); a trace
 // does, so a compiled step computes it again at every replay.
-static const OpDef kArgmaxEqual{"argmax_equal", nullptr, [](const std::vector<Tensor>& in, const Node& n) {
-  return argmax_equal(in[0], in[1], n.attrs.ints[0]);
-}};
+static const OpDef kArgmaxEqual{"argmax_equal", nullptr,
+                                [](const std::vector<Tensor>& in, const Node& n) {
+                                  return argmax_equal(in[0], in[1], n.attrs.ints[0]);
+                                }};
 Tensor argmax_equal(const Tensor& a_, const Tensor& b_, i64 axis_) {
   const char* op = "argmax_equal";
   same_shapes(a_, b_, op, "y_true", "y_pred");

@@ -15,8 +15,8 @@ std::pair<Tensor, Tensor> promoted(const Tensor& a, const Tensor& b, const char*
 
 namespace {
 const char* unary_name(kernels::UnaryOp op) {
-  static const char* const names[] = {"negative", "square", "sqrt",  "exp",  "log",       "tanh",
-                                      "sigmoid",  "relu",   "abs",   "sign", "reciprocal"};
+  static const char* const names[] = {"negative", "square", "sqrt", "exp",  "log",       "tanh",
+                                      "sigmoid",  "relu",   "abs",  "sign", "reciprocal"};
   return names[static_cast<int>(op)];
 }
 }  // namespace
@@ -33,8 +33,9 @@ Tensor unary_kernel(kernels::UnaryOp op, const Tensor& x) {
       case kernels::UnaryOp::Abs: int_op = kernels::IntUnaryOp::Abs; break;
       case kernels::UnaryOp::Sign: int_op = kernels::IntUnaryOp::Sign; break;
       default:
-        throw TypeError(std::string(unary_name(op)) + ": expected a float32 or float64 tensor, got " +
-                        dtype_name(x.dtype()) + " (convert it with tg.cast(x, tg.float32))");
+        throw TypeError(std::string(unary_name(op)) +
+                        ": expected a float32 or float64 tensor, got " + dtype_name(x.dtype()) +
+                        " (convert it with tg.cast(x, tg.float32))");
     }
     if (x.dtype() == DType::Bool && op == kernels::UnaryOp::Negative)
       throw TypeError("negative: not defined for bool tensors (use tg.logical_not)");
@@ -56,7 +57,8 @@ Tensor binary_kernel(kernels::BinaryOp op, const Tensor& a, const Tensor& b, con
   if (a.dtype() != b.dtype())
     throw TypeError(std::string(name) + ": dtypes " + dtype_name(a.dtype()) + " and " +
                     dtype_name(b.dtype()) + " differ");
-  Shape out_shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), name);
+  Shape out_shape =
+      a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), name);
   check_shape(out_shape, itemsize(a.dtype()), name);
   Tensor z = Tensor::empty(a.dtype(), std::move(out_shape));
   if (!is_floating(a.dtype())) {
@@ -88,8 +90,8 @@ void int_binary_kernel(kernels::IntBinaryOp op, const Tensor& a, const Tensor& b
   dispatch_any_dtype(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_integral_v<T>)
-      kernels::int_binary<T>(op, a.data<T>(), a.shape(), b.data<T>(), b.shape(), z.mutable_data<T>(),
-                             z.shape());
+      kernels::int_binary<T>(op, a.data<T>(), a.shape(), b.data<T>(), b.shape(),
+                             z.mutable_data<T>(), z.shape());
   });
 }
 
@@ -102,9 +104,10 @@ Tensor jvp_sum(std::initializer_list<Tensor> terms, const Node& node) {
   return sum.shape() == node.out_shape ? sum : broadcast_to(sum, node.out_shape);
 }
 
-static const OpDef kUntapedUnary{"untaped_unary", nullptr, [](const std::vector<Tensor>& in, const Node& n) {
-  return unary_kernel(static_cast<kernels::UnaryOp>(n.attrs.ints[0]), in[0]);
-}};
+static const OpDef kUntapedUnary{
+    "untaped_unary", nullptr, [](const std::vector<Tensor>& in, const Node& n) {
+      return unary_kernel(static_cast<kernels::UnaryOp>(n.attrs.ints[0]), in[0]);
+    }};
 Tensor untaped_unary(kernels::UnaryOp op, const Tensor& x) {
   Tensor y = unary_kernel(op, x);
   if (active_trace()) {
@@ -115,9 +118,11 @@ Tensor untaped_unary(kernels::UnaryOp op, const Tensor& x) {
   return y;
 }
 
-static const OpDef kUntapedBinary{"untaped_binary", nullptr, [](const std::vector<Tensor>& in, const Node& n) {
-  return binary_kernel(static_cast<kernels::BinaryOp>(n.attrs.ints[0]), in[0], in[1], "untaped_binary");
-}};
+static const OpDef kUntapedBinary{
+    "untaped_binary", nullptr, [](const std::vector<Tensor>& in, const Node& n) {
+      return binary_kernel(static_cast<kernels::BinaryOp>(n.attrs.ints[0]), in[0], in[1],
+                           "untaped_binary");
+    }};
 Tensor untaped_binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b) {
   Tensor z = binary_kernel(op, a, b, "untaped_binary");
   if (active_trace()) {

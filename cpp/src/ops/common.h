@@ -13,7 +13,8 @@ namespace tg::detail {
 // a and b brought to one dtype with the (differentiable) cast op: float32 with float64 -> float64.
 // a and b cast to their common dtype. With broadcast_op, first checks that their shapes broadcast
 // (naming the op), so a failing op records no cast.
-std::pair<Tensor, Tensor> promoted(const Tensor& a, const Tensor& b, const char* broadcast_op = nullptr);
+std::pair<Tensor, Tensor> promoted(const Tensor& a, const Tensor& b,
+                                   const char* broadcast_op = nullptr);
 
 // Kernel calls that allocate the output and record nothing.
 Tensor unary_kernel(kernels::UnaryOp op, const Tensor& x);

@@ -10,15 +10,17 @@ namespace tg {
 // from the inputs, an outer tape differentiates it again. A trace already holds y's ops: for it z
 // is y passed on (stop_gradient's instruction), and the VJP's ops are recorded when a gradient
 // runs them.  Saves nothing (what the VJP needs, its closure holds).
-static const OpDef kCustomGradient{
-    "custom_gradient",
-    [](const Node& n, const Tensor& g, Needs need) -> Grads { return n.attrs.custom->vjp(n, g, need); },
-    nullptr};
+static const OpDef kCustomGradient{"custom_gradient",
+                                   [](const Node& n, const Tensor& g, Needs need) -> Grads {
+                                     return n.attrs.custom->vjp(n, g, need);
+                                   },
+                                   nullptr};
 Tensor custom_gradient(const std::vector<Tensor>& inputs, const Tensor& y,
                        std::shared_ptr<const CustomVjp> vjp) {
   if (!vjp) throw ValueError("custom_gradient: no VJP given");
   Tensor z = stop_gradient(y);  // a new id; recorded on an active trace
-  for (ForwardAccumulator* acc : detail::recorders().accumulators) acc->pass_on(y, z);  // forward mode
+  for (ForwardAccumulator* acc : detail::recorders().accumulators)
+    acc->pass_on(y, z);  // forward mode
   if (!detail::active_tapes().empty()) {
     Attrs attrs;
     attrs.custom = std::move(vjp);

@@ -27,20 +27,22 @@ Tensor with_last_axis(const Tensor& g, const Shape& os) {
 // mean_squared_error_grad(g, t, p) = g[..., None] * 2 (p - t) / D:  dp = d, dt = -d, each summed
 // to its input's shape.  Saves t, p.
 static const OpDef kMeanSquaredError{
-    "mean_squared_error", [](const Node& n, const Tensor& g, Needs need) -> Grads {
+    "mean_squared_error",
+    [](const Node& n, const Tensor& g, Needs need) -> Grads {
       const Tensor &t = n.saved[0], &p = n.saved[1];
       const Tensor d = mean_squared_error_grad(g, t, p);
       return {need[0] ? sum_to_shape(negative(d), t.shape()) : Tensor(),
               need[1] ? sum_to_shape(d, p.shape()) : Tensor()};
     },
     [](const std::vector<Tensor>& in, const Node& n) { return mean_squared_error(in[0], in[1]); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  Tensor dd = t[1];  // the tangent of p - t, in the inputs' shapes (multiply broadcasts)
-  if (t[0].defined()) dd = dd.defined() ? subtract(dd, t[0]) : negative(t[0]);
-  const Tensor diff = subtract(in[1], in[0]);
-  const Tensor prod = multiply(multiply(diff, scalar_like(diff, 2.0)), dd);
-  return prod.rank() == 0 ? prod : reduce_mean(prod, std::vector<std::int64_t>{-1});
-}};
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
+       const Node& n) -> Tensor {
+      Tensor dd = t[1];  // the tangent of p - t, in the inputs' shapes (multiply broadcasts)
+      if (t[0].defined()) dd = dd.defined() ? subtract(dd, t[0]) : negative(t[0]);
+      const Tensor diff = subtract(in[1], in[0]);
+      const Tensor prod = multiply(multiply(diff, scalar_like(diff, 2.0)), dd);
+      return prod.rank() == 0 ? prod : reduce_mean(prod, std::vector<std::int64_t>{-1});
+    }};
 Tensor mean_squared_error(const Tensor& y_true, const Tensor& y_pred) {
   const Shape os = broadcast_shapes(y_true.shape(), y_pred.shape(), "mean_squared_error");
   // The kernel walks the broadcast shape, so it must be a tensor's shape (Note [Shape limits]).
@@ -60,7 +62,8 @@ Tensor mean_squared_error(const Tensor& y_true, const Tensor& y_pred) {
 // broadcast shape os), mean_squared_error's backward as one pass.  dg = c * reduce_sum(gz (p - t),
 // axis=-1); dp = c * gz * g[..., None]; dt = -dp; each summed to its input's shape.  Saves g, t, p.
 static const OpDef kMeanSquaredErrorGrad{
-    "mean_squared_error_grad", [](const Node& n, const Tensor& gz, Needs need) -> Grads {
+    "mean_squared_error_grad",
+    [](const Node& n, const Tensor& gz, Needs need) -> Grads {
       const Tensor &g = n.saved[0], &t = n.saved[1], &p = n.saved[2];
       const Shape& os = gz.shape();
       const Tensor c = scalar_like(gz, 2.0 / static_cast<double>(os.empty() ? 1 : os.back()));
@@ -74,14 +77,18 @@ static const OpDef kMeanSquaredErrorGrad{
       return {dg, need[1] ? sum_to_shape(negative(dp), t.shape()) : Tensor(),
               need[2] ? sum_to_shape(dp, p.shape()) : Tensor()};
     },
-    [](const std::vector<Tensor>& in, const Node& n) { return mean_squared_error_grad(in[0], in[1], in[2]); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  Tensor by_g, by_diff;
-  if (t[0].defined()) by_g = mean_squared_error_grad(t[0], in[1], in[2]);
-  if (t[1].defined() || t[2].defined())
-    by_diff = mean_squared_error_grad(in[0], detail::or_zeros(t[1], in[1]), detail::or_zeros(t[2], in[2]));
-  return detail::jvp_sum({by_g, by_diff}, n);
-}};
+    [](const std::vector<Tensor>& in, const Node& n) {
+      return mean_squared_error_grad(in[0], in[1], in[2]);
+    },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
+       const Node& n) -> Tensor {
+      Tensor by_g, by_diff;
+      if (t[0].defined()) by_g = mean_squared_error_grad(t[0], in[1], in[2]);
+      if (t[1].defined() || t[2].defined())
+        by_diff = mean_squared_error_grad(in[0], detail::or_zeros(t[1], in[1]),
+                                          detail::or_zeros(t[2], in[2]));
+      return detail::jvp_sum({by_g, by_diff}, n);
+    }};
 Tensor mean_squared_error_grad(const Tensor& g_, const Tensor& y_true, const Tensor& y_pred) {
   const char* op = "mean_squared_error_grad";
   const Shape os = broadcast_shapes(y_true.shape(), y_pred.shape(), op);
@@ -95,8 +102,8 @@ Tensor mean_squared_error_grad(const Tensor& g_, const Tensor& y_true, const Ten
   Tensor z = Tensor::empty(dt, os);
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
-    kernels::mean_squared_error_grad<T>(g.data<T>(), g.shape(), t.data<T>(), t.shape(),
-                                        p.data<T>(), p.shape(), os, z.mutable_data<T>());
+    kernels::mean_squared_error_grad<T>(g.data<T>(), g.shape(), t.data<T>(), t.shape(), p.data<T>(),
+                                        p.shape(), os, z.mutable_data<T>());
   });
   record(kMeanSquaredErrorGrad, {g, t, p}, z, {g, t, p});
   return z;
@@ -110,9 +117,11 @@ namespace {
 // Checks labels (int32/int64, shape S) against logits (float, shape S + (C,)); returns C.
 std::int64_t check_sparse_xent(const Tensor& labels, const Tensor& logits, const char* op) {
   if (labels.dtype() != DType::Int32 && labels.dtype() != DType::Int64)
-    throw TypeError(std::string(op) + ": labels must be int32 or int64, got " + dtype_name(labels.dtype()));
+    throw TypeError(std::string(op) + ": labels must be int32 or int64, got " +
+                    dtype_name(labels.dtype()));
   if (!is_floating(logits.dtype()))
-    throw TypeError(std::string(op) + ": logits must be float32 or float64, got " + dtype_name(logits.dtype()));
+    throw TypeError(std::string(op) + ": logits must be float32 or float64, got " +
+                    dtype_name(logits.dtype()));
   const Shape& ls = labels.shape();
   const Shape& xs = logits.shape();
   if (xs.size() != ls.size() + 1 || !std::equal(ls.begin(), ls.end(), xs.begin()))
@@ -123,12 +132,16 @@ std::int64_t check_sparse_xent(const Tensor& labels, const Tensor& logits, const
 
 // p - one_hot(labels) as ops, p = softmax(logits): sparse_softmax_cross_entropy_grad with g = 1.
 Tensor softmax_minus_labels(const Tensor& labels, const Tensor& logits) {
-  return sparse_softmax_cross_entropy_grad(Tensor::full(logits.dtype(), labels.shape(), 1.0), labels, logits);
+  return sparse_softmax_cross_entropy_grad(Tensor::full(logits.dtype(), labels.shape(), 1.0),
+                                           labels, logits);
 }
 
-template <class F> void dispatch_labels(const Tensor& labels, F&& f) {
-  if (labels.dtype() == DType::Int32) f(labels.data<std::int32_t>());
-  else f(labels.data<std::int64_t>());
+template <class F>
+void dispatch_labels(const Tensor& labels, F&& f) {
+  if (labels.dtype() == DType::Int32)
+    f(labels.data<std::int32_t>());
+  else
+    f(labels.data<std::int64_t>());
 }
 }  // namespace
 
@@ -137,14 +150,20 @@ template <class F> void dispatch_labels(const Tensor& labels, F&& f) {
 // dlogits = sparse_softmax_cross_entropy_grad(g, labels, x) = g[..., None] (softmax(x) -
 // one_hot(labels)); labels get no gradient.  Saves labels, x.
 static const OpDef kSparseSoftmaxXent{
-    "sparse_softmax_cross_entropy_with_logits", [](const Node& n, const Tensor& g, Needs need) -> Grads {
-      return {Tensor(), need[1] ? sparse_softmax_cross_entropy_grad(g, n.saved[0], n.saved[1]) : Tensor()};
+    "sparse_softmax_cross_entropy_with_logits",
+    [](const Node& n, const Tensor& g, Needs need) -> Grads {
+      return {Tensor(),
+              need[1] ? sparse_softmax_cross_entropy_grad(g, n.saved[0], n.saved[1]) : Tensor()};
     },
-    [](const std::vector<Tensor>& in, const Node& n) { return sparse_softmax_cross_entropy_with_logits(in[0], in[1]); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  if (!t[1].defined()) return Tensor();
-  return reduce_sum(multiply(softmax_minus_labels(in[0], in[1]), t[1]), std::vector<std::int64_t>{-1});
-}};
+    [](const std::vector<Tensor>& in, const Node& n) {
+      return sparse_softmax_cross_entropy_with_logits(in[0], in[1]);
+    },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
+       const Node& n) -> Tensor {
+      if (!t[1].defined()) return Tensor();
+      return reduce_sum(multiply(softmax_minus_labels(in[0], in[1]), t[1]),
+                        std::vector<std::int64_t>{-1});
+    }};
 Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& logits) {
   const char* op = "sparse_softmax_cross_entropy_with_logits";
   const std::int64_t classes = check_sparse_xent(labels, logits, op);
@@ -153,7 +172,8 @@ Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tens
   dispatch_dtype(logits.dtype(), [&](auto tag) {
     using T = decltype(tag);
     dispatch_labels(labels, [&](const auto* l) {
-      bad = kernels::sparse_softmax_xent<T>(logits.data<T>(), l, labels.size(), classes, z.mutable_data<T>());
+      bad = kernels::sparse_softmax_xent<T>(logits.data<T>(), l, labels.size(), classes,
+                                            z.mutable_data<T>());
     });
   });
   if (bad >= 0) {
@@ -171,48 +191,59 @@ Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tens
 // dg = reduce_sum(gz (p - y), -1); dx = p (gz g[..., None] - reduce_sum(gz g[..., None] p, -1)),
 // with p - y from this op with g = 1 (so the VJP is differentiable again).  Saves g, labels, x.
 static const OpDef kSparseSoftmaxXentGrad{
-    "sparse_softmax_cross_entropy_grad", [](const Node& n, const Tensor& gz, Needs need) -> Grads {
+    "sparse_softmax_cross_entropy_grad",
+    [](const Node& n, const Tensor& gz, Needs need) -> Grads {
       const Tensor &g = n.saved[0], &labels = n.saved[1], &x = n.saved[2];
       const Tensor p_minus_y = softmax_minus_labels(labels, x);
       Tensor dg, dx;
       if (need[0]) dg = reduce_sum(multiply(gz, p_minus_y), std::vector<std::int64_t>{-1});
       if (need[2]) {
-        const Tensor y = one_hot(labels, x.shape().back(), Tensor::scalar(x.dtype(), 1.0), Tensor::scalar(x.dtype(), 0.0));
+        const Tensor y = one_hot(labels, x.shape().back(), Tensor::scalar(x.dtype(), 1.0),
+                                 Tensor::scalar(x.dtype(), 0.0));
         const Tensor p = add(p_minus_y, y);
         Shape gs = g.shape();
         gs.push_back(1);
         const Tensor u = multiply(gz, reshape(g, gs));
-        dx = multiply(p, subtract(u, reduce_sum(multiply(u, p), std::vector<std::int64_t>{-1}, true)));
+        dx = multiply(p,
+                      subtract(u, reduce_sum(multiply(u, p), std::vector<std::int64_t>{-1}, true)));
       }
       return {dg, Tensor(), dx};
     },
-    [](const std::vector<Tensor>& in, const Node& n) { return sparse_softmax_cross_entropy_grad(in[0], in[1], in[2]); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  const Tensor &g = in[0], &labels = in[1], &x = in[2];
-  Shape gs = g.shape();
-  gs.push_back(1);
-  const Tensor p_minus_y = softmax_minus_labels(labels, x);
-  Tensor dz;
-  if (t[0].defined()) dz = multiply(reshape(t[0], gs), p_minus_y);
-  if (t[2].defined()) {
-    const Tensor y = one_hot(labels, x.shape().back(), Tensor::scalar(x.dtype(), 1.0), Tensor::scalar(x.dtype(), 0.0));
-    const Tensor p = add(p_minus_y, y);
-    const Tensor pt = multiply(p, t[2]);
-    const Tensor term = multiply(reshape(g, gs), subtract(pt, multiply(p, reduce_sum(pt, std::vector<std::int64_t>{-1}, true))));
-    dz = dz.defined() ? add(dz, term) : term;
-  }
-  return dz;
-}};
-Tensor sparse_softmax_cross_entropy_grad(const Tensor& g_, const Tensor& labels, const Tensor& logits) {
-  const std::int64_t classes = check_sparse_xent(labels, logits, "sparse_softmax_cross_entropy_grad");
+    [](const std::vector<Tensor>& in, const Node& n) {
+      return sparse_softmax_cross_entropy_grad(in[0], in[1], in[2]);
+    },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
+       const Node& n) -> Tensor {
+      const Tensor &g = in[0], &labels = in[1], &x = in[2];
+      Shape gs = g.shape();
+      gs.push_back(1);
+      const Tensor p_minus_y = softmax_minus_labels(labels, x);
+      Tensor dz;
+      if (t[0].defined()) dz = multiply(reshape(t[0], gs), p_minus_y);
+      if (t[2].defined()) {
+        const Tensor y = one_hot(labels, x.shape().back(), Tensor::scalar(x.dtype(), 1.0),
+                                 Tensor::scalar(x.dtype(), 0.0));
+        const Tensor p = add(p_minus_y, y);
+        const Tensor pt = multiply(p, t[2]);
+        const Tensor term = multiply(
+            reshape(g, gs),
+            subtract(pt, multiply(p, reduce_sum(pt, std::vector<std::int64_t>{-1}, true))));
+        dz = dz.defined() ? add(dz, term) : term;
+      }
+      return dz;
+    }};
+Tensor sparse_softmax_cross_entropy_grad(const Tensor& g_, const Tensor& labels,
+                                         const Tensor& logits) {
+  const std::int64_t classes =
+      check_sparse_xent(labels, logits, "sparse_softmax_cross_entropy_grad");
   Tensor g = g_.dtype() == logits.dtype() ? g_ : cast(g_, logits.dtype());
   if (g.shape() != labels.shape()) g = broadcast_to(g, labels.shape());
   Tensor z = Tensor::empty(logits.dtype(), logits.shape());
   dispatch_dtype(logits.dtype(), [&](auto tag) {
     using T = decltype(tag);
     dispatch_labels(labels, [&](const auto* l) {
-      kernels::sparse_softmax_xent_grad<T>(g.data<T>(), 1, logits.data<T>(), l, labels.size(), classes,
-                                           z.mutable_data<T>());
+      kernels::sparse_softmax_xent_grad<T>(g.data<T>(), 1, logits.data<T>(), l, labels.size(),
+                                           classes, z.mutable_data<T>());
     });
   });
   record(kSparseSoftmaxXentGrad, {g, labels, logits}, z, {g, labels, logits});

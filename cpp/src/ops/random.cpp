@@ -13,13 +13,14 @@ namespace tg {
 
 // ---- dropout_mask: 1 / (1 - rate) where a uniform draw is >= rate, else 0; no inputs, no
 // gradient.  attrs.scalar: the rate; attrs.stream: where the draws come from.
-static const OpDef kDropoutMask{
-    "dropout_mask", nullptr,
-    [](const std::vector<Tensor>&, const Node& n) {
-      return dropout_mask(n.out_dtype, n.out_shape, n.attrs.scalar, n.attrs.stream);
-    },
-    nullptr, /*stateful=*/true};
-Tensor dropout_mask(DType dtype, const Shape& shape, double rate, const std::shared_ptr<RandomStream>& stream) {
+static const OpDef kDropoutMask{"dropout_mask", nullptr,
+                                [](const std::vector<Tensor>&, const Node& n) {
+                                  return dropout_mask(n.out_dtype, n.out_shape, n.attrs.scalar,
+                                                      n.attrs.stream);
+                                },
+                                nullptr, /*stateful=*/true};
+Tensor dropout_mask(DType dtype, const Shape& shape, double rate,
+                    const std::shared_ptr<RandomStream>& stream) {
   if (!(rate >= 0.0 && rate < 1.0))
     throw ValueError("dropout: rate must be in [0, 1), got " + std::to_string(rate));
   if (!stream) throw ValueError("dropout: no random stream");

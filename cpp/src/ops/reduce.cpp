@@ -49,7 +49,8 @@ Tensor int_reduce_kernel(kernels::IntReduceOp op, const Tensor& x, const std::ve
   const bool count = x.dtype() == DType::Bool && op == kernels::IntReduceOp::Sum;
   Tensor y = Tensor::empty(count ? DType::Int64 : x.dtype(), keepdims_shape(x.shape(), red));
   if (count) {
-    kernels::int_reduce<bool, std::int64_t>(op, x.data<bool>(), x.shape(), red, y.mutable_data<std::int64_t>());
+    kernels::int_reduce<bool, std::int64_t>(op, x.data<bool>(), x.shape(), red,
+                                            y.mutable_data<std::int64_t>());
     return y;
   }
   dispatch_any_dtype(x.dtype(), [&](auto tag) {
@@ -78,12 +79,16 @@ Tensor reduce_kernel(kernels::ReduceOp op, const Tensor& x, const std::vector<ch
 
 // ---- reduce_sum: z = sum of x over axes.  dx = g reshaped to keepdims, broadcast to x's shape.
 // Saves nothing (attrs.shape: the keepdims shape; attrs.ints, flag_a: the axes and keepdims).
-static const OpDef kReduceSum{"reduce_sum", [](const Node& n, const Tensor& g, Needs) -> Grads {
-  return {broadcast_to(reshape(g, n.attrs.shape), n.input_shape(0))};
-}, [](const std::vector<Tensor>& in, const Node& n) { return reduce_sum(in[0], n.attrs.ints, n.attrs.flag_a); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  return reduce_sum(t[0], n.attrs.ints, n.attrs.flag_a);
-}};
+static const OpDef kReduceSum{
+    "reduce_sum",
+    [](const Node& n, const Tensor& g, Needs) -> Grads {
+      return {broadcast_to(reshape(g, n.attrs.shape), n.input_shape(0))};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) {
+      return reduce_sum(in[0], n.attrs.ints, n.attrs.flag_a);
+    },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
+       const Node& n) -> Tensor { return reduce_sum(t[0], n.attrs.ints, n.attrs.flag_a); }};
 Tensor reduce_sum(const Tensor& x, const Axes& axes, bool keepdims) {
   const auto red = reduced_axes(axes, x.rank(), "reduce_sum");
   Tensor kd = reduce_kernel(kernels::ReduceOp::Sum, x, red);
@@ -110,26 +115,32 @@ Tensor reduce_mean(const Tensor& x_, const Axes& axes, bool keepdims) {
 // dx = g split evenly among the maxima of each slice (ties share: [1,3,3] -> [0,.5,.5]); in a
 // slice whose max is NaN its NaNs are the maxima ([1,nan,3] -> [0,1,0]), as maximum's VJP.  Saves x and z; attrs.shape is z's keepdims layout, made
 // from z by an op: a compiled program must see the maximum come from the output it recorded.
-static const OpDef kReduceMax{"reduce_max", [](const Node& n, const Tensor& g, Needs) -> Grads {
-  const Tensor& x = n.saved[0];
-  const Tensor z_kd = reshape(n.saved[1], n.attrs.shape);
-  const Tensor is_max = detail::mask(kernels::BinaryOp::SameValue, x, z_kd);
-  const Shape& kd = z_kd.shape();
-  std::vector<std::int64_t> axes;
-  for (std::size_t i = 0; i < kd.size(); ++i)
-    if (kd[i] == 1 && x.shape()[i] != 1) axes.push_back(static_cast<std::int64_t>(i));
-  const Tensor share =
-      detail::untaped_binary(kernels::BinaryOp::Divide, is_max, reduce_sum(is_max, axes, true));
-  return {multiply(broadcast_to(reshape(g, kd), x.shape()), share)};
-}, [](const std::vector<Tensor>& in, const Node& n) { return reduce_max(in[0], n.attrs.ints, n.attrs.flag_a); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  const Tensor& x = in[0];
-  const Tensor z_kd = reshape(z, n.attrs.shape);
-  const Tensor is_max = detail::mask(kernels::BinaryOp::SameValue, x, z_kd);
-  const Tensor share = detail::untaped_binary(kernels::BinaryOp::Divide, is_max,
-                                              reduce_sum(is_max, n.attrs.ints, true));
-  return reduce_sum(multiply(t[0], share), n.attrs.ints, n.attrs.flag_a);
-}};
+static const OpDef kReduceMax{
+    "reduce_max",
+    [](const Node& n, const Tensor& g, Needs) -> Grads {
+      const Tensor& x = n.saved[0];
+      const Tensor z_kd = reshape(n.saved[1], n.attrs.shape);
+      const Tensor is_max = detail::mask(kernels::BinaryOp::SameValue, x, z_kd);
+      const Shape& kd = z_kd.shape();
+      std::vector<std::int64_t> axes;
+      for (std::size_t i = 0; i < kd.size(); ++i)
+        if (kd[i] == 1 && x.shape()[i] != 1) axes.push_back(static_cast<std::int64_t>(i));
+      const Tensor share =
+          detail::untaped_binary(kernels::BinaryOp::Divide, is_max, reduce_sum(is_max, axes, true));
+      return {multiply(broadcast_to(reshape(g, kd), x.shape()), share)};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) {
+      return reduce_max(in[0], n.attrs.ints, n.attrs.flag_a);
+    },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
+       const Node& n) -> Tensor {
+      const Tensor& x = in[0];
+      const Tensor z_kd = reshape(z, n.attrs.shape);
+      const Tensor is_max = detail::mask(kernels::BinaryOp::SameValue, x, z_kd);
+      const Tensor share = detail::untaped_binary(kernels::BinaryOp::Divide, is_max,
+                                                  reduce_sum(is_max, n.attrs.ints, true));
+      return reduce_sum(multiply(t[0], share), n.attrs.ints, n.attrs.flag_a);
+    }};
 Tensor reduce_max(const Tensor& x, const Axes& axes, bool keepdims) {
   const auto red = reduced_axes(axes, x.rank(), "reduce_max");
   for (int i = 0; i < x.rank(); ++i)
@@ -146,18 +157,20 @@ Tensor reduce_max(const Tensor& x, const Axes& axes, bool keepdims) {
 
 // ---- reduce_any / reduce_all: logical or / and of a bool tensor over axes.  Never
 // differentiable (bool results), so only a trace records them.
-static const OpDef kReduceAny{"reduce_any", nullptr, [](const std::vector<Tensor>& in, const Node& n) {
-  return reduce_any(in[0], n.attrs.ints, n.attrs.flag_a);
-}};
-static const OpDef kReduceAll{"reduce_all", nullptr, [](const std::vector<Tensor>& in, const Node& n) {
-  return reduce_all(in[0], n.attrs.ints, n.attrs.flag_a);
-}};
+static const OpDef kReduceAny{"reduce_any", nullptr,
+                              [](const std::vector<Tensor>& in, const Node& n) {
+                                return reduce_any(in[0], n.attrs.ints, n.attrs.flag_a);
+                              }};
+static const OpDef kReduceAll{"reduce_all", nullptr,
+                              [](const std::vector<Tensor>& in, const Node& n) {
+                                return reduce_all(in[0], n.attrs.ints, n.attrs.flag_a);
+                              }};
 namespace {
 Tensor logical_reduction(const OpDef& op, kernels::IntReduceOp kind, const Tensor& x,
                          const Axes& axes, bool keepdims) {
   if (x.dtype() != DType::Bool)
-    throw TypeError(std::string(op.name) + ": expected a bool tensor, got " + dtype_name(x.dtype()) +
-                    " (compare it first, e.g. tg.not_equal(x, 0))");
+    throw TypeError(std::string(op.name) + ": expected a bool tensor, got " +
+                    dtype_name(x.dtype()) + " (compare it first, e.g. tg.not_equal(x, 0))");
   const auto red = reduced_axes(axes, x.rank(), op.name);
   Tensor kd = int_reduce_kernel(kind, x, red);
   Tensor z = keepdims ? kd : kd.view_as(squeezed_shape(x.shape(), red));
@@ -173,12 +186,14 @@ Tensor reduce_all(const Tensor& x, const Axes& axes, bool keepdims) {
 }
 
 // ---- broadcast_to: z = x broadcast (NumPy rules) to shape.  dx = sum_to_shape(g, x.shape).
-static const OpDef kBroadcastTo{"broadcast_to", [](const Node& n, const Tensor& g, Needs) -> Grads {
-  return {sum_to_shape(g, n.input_shape(0))};
-}, [](const std::vector<Tensor>& in, const Node& n) { return broadcast_to(in[0], n.out_shape); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  return broadcast_to(t[0], n.out_shape);
-}};
+static const OpDef kBroadcastTo{
+    "broadcast_to",
+    [](const Node& n, const Tensor& g, Needs) -> Grads {
+      return {sum_to_shape(g, n.input_shape(0))};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) { return broadcast_to(in[0], n.out_shape); },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
+       const Node& n) -> Tensor { return broadcast_to(t[0], n.out_shape); }};
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   check_shape(shape, itemsize(x.dtype()), "broadcast_to");
@@ -200,7 +215,8 @@ Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
   const std::size_t lead = g.shape().size() - shape.size();
   std::vector<std::int64_t> axes;
   for (std::size_t i = 0; i < g.shape().size(); ++i)
-    if (i < lead || (shape[i - lead] == 1 && g.shape()[i] != 1)) axes.push_back(static_cast<std::int64_t>(i));
+    if (i < lead || (shape[i - lead] == 1 && g.shape()[i] != 1))
+      axes.push_back(static_cast<std::int64_t>(i));
   return reshape(reduce_sum(g, axes, false), shape);
 }
 

@@ -7,18 +7,19 @@
 namespace tg {
 
 // ---- reshape: same data, new shape (a zero-copy view: values are immutable).  dx = reshape(g).
-static const OpDef kReshape{"reshape", [](const Node& n, const Tensor& g, Needs) -> Grads {
-  return {reshape(g, n.input_shape(0))};
-}, [](const std::vector<Tensor>& in, const Node& n) { return reshape(in[0], n.out_shape); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  return reshape(t[0], n.out_shape);
-}};
+static const OpDef kReshape{
+    "reshape",
+    [](const Node& n, const Tensor& g, Needs) -> Grads { return {reshape(g, n.input_shape(0))}; },
+    [](const std::vector<Tensor>& in, const Node& n) { return reshape(in[0], n.out_shape); },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
+       const Node& n) -> Tensor { return reshape(t[0], n.out_shape); }};
 Tensor reshape(const Tensor& x, const Shape& shape_) {
   Shape shape = shape_;
   int infer = -1;
   for (std::size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == -1) {
-      if (infer >= 0) throw ValueError("reshape: only one dimension can be -1, got " + shape_str(shape_));
+      if (infer >= 0)
+        throw ValueError("reshape: only one dimension can be -1, got " + shape_str(shape_));
       infer = static_cast<int>(i);
     } else if (shape[i] < 0) {
       throw ValueError("reshape: invalid target shape " + shape_str(shape_));
@@ -44,15 +45,17 @@ Tensor reshape(const Tensor& x, const Shape& shape_) {
 }
 
 // ---- transpose: z = x with axes permuted (default: reversed).  dx = transpose(g, inverse perm).
-static const OpDef kTranspose{"transpose", [](const Node& n, const Tensor& g, Needs) -> Grads {
-  const auto& perm = n.attrs.ints;
-  std::vector<std::int64_t> inverse(perm.size());
-  for (std::size_t i = 0; i < perm.size(); ++i) inverse[perm[i]] = static_cast<std::int64_t>(i);
-  return {transpose(g, inverse)};
-}, [](const std::vector<Tensor>& in, const Node& n) { return transpose(in[0], n.attrs.ints); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  return transpose(t[0], n.attrs.ints);
-}};
+static const OpDef kTranspose{
+    "transpose",
+    [](const Node& n, const Tensor& g, Needs) -> Grads {
+      const auto& perm = n.attrs.ints;
+      std::vector<std::int64_t> inverse(perm.size());
+      for (std::size_t i = 0; i < perm.size(); ++i) inverse[perm[i]] = static_cast<std::int64_t>(i);
+      return {transpose(g, inverse)};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) { return transpose(in[0], n.attrs.ints); },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
+       const Node& n) -> Tensor { return transpose(t[0], n.attrs.ints); }};
 Tensor transpose(const Tensor& x, const std::optional<std::vector<std::int64_t>>& perm_) {
   const int r = x.rank();
   std::vector<std::int64_t> perm(r);
@@ -63,7 +66,8 @@ Tensor transpose(const Tensor& x, const std::optional<std::vector<std::int64_t>>
     std::vector<char> seen(r, 0);
     for (int i = 0; i < r; ++i) {
       perm[i] = normalize_axis((*perm_)[i], r, "transpose");
-      if (seen[perm[i]]++) throw ValueError("transpose: perm repeats axis " + std::to_string(perm[i]));
+      if (seen[perm[i]]++)
+        throw ValueError("transpose: perm repeats axis " + std::to_string(perm[i]));
     }
   } else {
     for (int i = 0; i < r; ++i) perm[i] = r - 1 - i;
@@ -82,21 +86,25 @@ Tensor transpose(const Tensor& x, const std::optional<std::vector<std::int64_t>>
 }
 
 // ---- concat: z = values joined along axis.  d(values[i]) = the slice of g it occupies.
-static const OpDef kConcat{"concat", [](const Node& n, const Tensor& g, Needs need) -> Grads {
-  const auto axis = n.attrs.ints[0];
-  Grads out(n.inputs.size());
-  std::vector<std::int64_t> begin(g.rank(), 0), step(g.rank(), 1);
-  for (std::size_t i = 0; i < n.inputs.size(); ++i) {
-    if (need[i]) out[i] = strided_slice(g, begin, step, n.input_shape(i));
-    begin[axis] += n.input_shape(i)[axis];
-  }
-  return out;
-}, [](const std::vector<Tensor>& in, const Node& n) { return concat(in, n.attrs.ints[0]); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  std::vector<Tensor> parts;
-  for (std::size_t i = 0; i < in.size(); ++i) parts.push_back(detail::or_zeros(t[i], in[i]));
-  return concat(parts, n.attrs.ints[0]);
-}};
+static const OpDef kConcat{
+    "concat",
+    [](const Node& n, const Tensor& g, Needs need) -> Grads {
+      const auto axis = n.attrs.ints[0];
+      Grads out(n.inputs.size());
+      std::vector<std::int64_t> begin(g.rank(), 0), step(g.rank(), 1);
+      for (std::size_t i = 0; i < n.inputs.size(); ++i) {
+        if (need[i]) out[i] = strided_slice(g, begin, step, n.input_shape(i));
+        begin[axis] += n.input_shape(i)[axis];
+      }
+      return out;
+    },
+    [](const std::vector<Tensor>& in, const Node& n) { return concat(in, n.attrs.ints[0]); },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
+       const Node& n) -> Tensor {
+      std::vector<Tensor> parts;
+      for (std::size_t i = 0; i < in.size(); ++i) parts.push_back(detail::or_zeros(t[i], in[i]));
+      return concat(parts, n.attrs.ints[0]);
+    }};
 Tensor concat(const std::vector<Tensor>& values_, std::int64_t axis_) {
   if (values_.empty()) throw ValueError("concat: needs at least one tensor");
   const Shape first = values_[0].shape();
@@ -165,12 +173,16 @@ Tensor stack(const std::vector<Tensor>& values, std::int64_t axis_) {
 }
 
 // ---- strided_slice: z[k...] = x[begin + k*step ...].  dx = slice_grad(g) (scatter into zeros).
-static const OpDef kStridedSlice{"strided_slice", [](const Node& n, const Tensor& g, Needs) -> Grads {
-  return {slice_grad(g, n.input_shape(0), n.attrs.ints, n.attrs.ints2)};
-}, [](const std::vector<Tensor>& in, const Node& n) { return strided_slice(in[0], n.attrs.ints, n.attrs.ints2, n.out_shape); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  return strided_slice(t[0], n.attrs.ints, n.attrs.ints2, n.out_shape);
-}};
+static const OpDef kStridedSlice{
+    "strided_slice",
+    [](const Node& n, const Tensor& g, Needs) -> Grads {
+      return {slice_grad(g, n.input_shape(0), n.attrs.ints, n.attrs.ints2)};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) {
+      return strided_slice(in[0], n.attrs.ints, n.attrs.ints2, n.out_shape);
+    },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n)
+        -> Tensor { return strided_slice(t[0], n.attrs.ints, n.attrs.ints2, n.out_shape); }};
 namespace {
 // The slice (begin, step, count) must lie inside `shape`: shared by the slice and its scatter,
 // which index the same positions.
@@ -185,7 +197,8 @@ void check_slice(const Shape& shape, const std::vector<std::int64_t>& begin,
     const bool far = count[i] > 0 && (mul_overflows(count[i] - 1, step[i], &last) ||
                                       add_overflows(begin[i], last, &last));
     if (step[i] == 0 || count[i] < 0 ||
-        (count[i] > 0 && (far || begin[i] < 0 || begin[i] >= shape[i] || last < 0 || last >= shape[i])))
+        (count[i] > 0 &&
+         (far || begin[i] < 0 || begin[i] >= shape[i] || last < 0 || last >= shape[i])))
       throw IndexError(std::string(op) + ": slice out of range on axis " + std::to_string(i) +
                        " of shape " + shape_str(shape));
   }
@@ -208,12 +221,16 @@ Tensor strided_slice(const Tensor& x, const std::vector<std::int64_t>& begin,
 }
 
 // ---- slice_grad: z = zeros(shape) with g at the sliced positions.  dg = strided_slice(gz).
-static const OpDef kSliceGrad{"slice_grad", [](const Node& n, const Tensor& g, Needs) -> Grads {
-  return {strided_slice(g, n.attrs.ints, n.attrs.ints2, n.input_shape(0))};
-}, [](const std::vector<Tensor>& in, const Node& n) { return slice_grad(in[0], n.out_shape, n.attrs.ints, n.attrs.ints2); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  return slice_grad(t[0], n.out_shape, n.attrs.ints, n.attrs.ints2);
-}};
+static const OpDef kSliceGrad{
+    "slice_grad",
+    [](const Node& n, const Tensor& g, Needs) -> Grads {
+      return {strided_slice(g, n.attrs.ints, n.attrs.ints2, n.input_shape(0))};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) {
+      return slice_grad(in[0], n.out_shape, n.attrs.ints, n.attrs.ints2);
+    },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n)
+        -> Tensor { return slice_grad(t[0], n.out_shape, n.attrs.ints, n.attrs.ints2); }};
 Tensor slice_grad(const Tensor& g, const Shape& shape, const std::vector<std::int64_t>& begin,
                   const std::vector<std::int64_t>& step) {
   check_shape(shape, itemsize(g.dtype()), "slice_grad");
@@ -255,14 +272,22 @@ void outer_inner(const Shape& s, int axis, std::int64_t& outer, std::int64_t& in
 
 // ---- gather: z = x indexed along axis by integer indices.  dx = scatter_add(g) (repeated
 // indices accumulate).  Saves nothing (indices live in attrs).
-static const OpDef kGather{"gather", [](const Node& n, const Tensor& g, Needs) -> Grads {
-  const auto axis = n.attrs.ints2[0];
-  const Shape index_shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end());
-  return {scatter_add(g, n.attrs.ints, index_shape, axis, n.input_shape(0)[axis])};
-}, [](const std::vector<Tensor>& in, const Node& n) { return gather(in[0], n.attrs.ints, Shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end()), n.attrs.ints2[0]); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  return gather(t[0], n.attrs.ints, Shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end()), n.attrs.ints2[0]);
-}};
+static const OpDef kGather{
+    "gather",
+    [](const Node& n, const Tensor& g, Needs) -> Grads {
+      const auto axis = n.attrs.ints2[0];
+      const Shape index_shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end());
+      return {scatter_add(g, n.attrs.ints, index_shape, axis, n.input_shape(0)[axis])};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) {
+      return gather(in[0], n.attrs.ints, Shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end()),
+                    n.attrs.ints2[0]);
+    },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
+       const Node& n) -> Tensor {
+      return gather(t[0], n.attrs.ints, Shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end()),
+                    n.attrs.ints2[0]);
+    }};
 Tensor gather(const Tensor& x, const std::vector<std::int64_t>& indices, const Shape& index_shape,
               std::int64_t axis_) {
   if (x.rank() == 0) throw IndexError("gather: cannot index a 0-d tensor");
@@ -293,24 +318,34 @@ Tensor gather(const Tensor& x, const std::vector<std::int64_t>& indices, const S
 }
 
 // ---- scatter_add: z = zeros with rows of g added at the indices along axis.  dg = gather(gz).
-static const OpDef kScatterAdd{"scatter_add", [](const Node& n, const Tensor& g, Needs) -> Grads {
-  const auto axis = n.attrs.ints2[0];
-  const Shape index_shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end());
-  return {gather(g, n.attrs.ints, index_shape, axis)};
-}, [](const std::vector<Tensor>& in, const Node& n) { return scatter_add(in[0], n.attrs.ints, Shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end()), n.attrs.ints2[0], n.out_shape[n.attrs.ints2[0]]); },
-[](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
-  return scatter_add(t[0], n.attrs.ints, Shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end()), n.attrs.ints2[0], n.out_shape[n.attrs.ints2[0]]);
-}};
+static const OpDef kScatterAdd{
+    "scatter_add",
+    [](const Node& n, const Tensor& g, Needs) -> Grads {
+      const auto axis = n.attrs.ints2[0];
+      const Shape index_shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end());
+      return {gather(g, n.attrs.ints, index_shape, axis)};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) {
+      return scatter_add(in[0], n.attrs.ints, Shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end()),
+                         n.attrs.ints2[0], n.out_shape[n.attrs.ints2[0]]);
+    },
+    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
+       const Node& n) -> Tensor {
+      return scatter_add(t[0], n.attrs.ints, Shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end()),
+                         n.attrs.ints2[0], n.out_shape[n.attrs.ints2[0]]);
+    }};
 Tensor scatter_add(const Tensor& g, const std::vector<std::int64_t>& indices,
                    const Shape& index_shape, std::int64_t axis_, std::int64_t axis_len) {
   const int idx_rank = static_cast<int>(index_shape.size());
   const int out_rank = g.rank() - idx_rank + 1;
-  if (out_rank < 1) throw ValueError("scatter_add: g of shape " + shape_str(g.shape()) + " is too small");
+  if (out_rank < 1)
+    throw ValueError("scatter_add: g of shape " + shape_str(g.shape()) + " is too small");
   const int axis = normalize_axis(axis_, out_rank, "scatter_add");
   if (numel(index_shape) != static_cast<std::int64_t>(indices.size()) ||
       !std::equal(index_shape.begin(), index_shape.end(), g.shape().begin() + axis))
-    throw ValueError("scatter_add: g of shape " + shape_str(g.shape()) + " does not hold indices of shape " +
-                     shape_str(index_shape) + " at axis " + std::to_string(axis));
+    throw ValueError("scatter_add: g of shape " + shape_str(g.shape()) +
+                     " does not hold indices of shape " + shape_str(index_shape) + " at axis " +
+                     std::to_string(axis));
   const auto idx = checked_indices(indices, axis_len, axis, "scatter_add");
   Shape out_shape(g.shape().begin(), g.shape().begin() + axis);
   out_shape.push_back(axis_len);

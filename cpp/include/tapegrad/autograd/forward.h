@@ -37,7 +37,8 @@ class ForwardAccumulator {
   Tensor tangent_of(const Variable& var) const;
 
   // Whether one of inputs has a tangent here (before anything is built for the op).
-  template <class Inputs> bool has_tangent_for_any(const Inputs& inputs) const {
+  template <class Inputs>
+  bool has_tangent_for_any(const Inputs& inputs) const {
     if (in_rule_) return false;
     for (const Tensor& t : inputs)
       if (index_.contains(t.id())) return true;
@@ -56,7 +57,8 @@ class ForwardAccumulator {
 
   bool entered_ = false;
   bool in_rule_ = false;
-  std::size_t tapes_at_enter_ = 0;  // tapes active outside this accumulator (they see rules' ops)  // computing a JVP rule: its ops are not fed back to this accumulator
+  std::size_t tapes_at_enter_ =
+      0;  // tapes active outside this accumulator (they see rules' ops)  // computing a JVP rule: its ops are not fed back to this accumulator
   detail::IdMap<std::uint32_t> index_;  // tensor id -> tangents_ slot
   std::vector<Tensor> tangents_;
   std::vector<std::pair<std::uint64_t, Tensor>> variable_tangents_;  // variable id -> tangent

@@ -7,7 +7,8 @@
 
 namespace tg::detail {
 
-template <class V> class IdMap {
+template <class V>
+class IdMap {
  public:
   explicit IdMap(std::size_t expected = 8) { rehash(capacity_for(expected)); }
 
@@ -56,7 +57,8 @@ template <class V> class IdMap {
     }
   }
 
-  template <class F> void for_each(F&& f) const {
+  template <class F>
+  void for_each(F&& f) const {
     for (const Slot& s : slots_)
       if (s.key) f(s.key, s.value);
   }

@@ -49,12 +49,12 @@ struct Instruction {
   const OpDef* op = nullptr;  // Op: what computes the output
   Node node;                  // Op: attributes, output shape and dtype (nothing saved)
   std::vector<std::int32_t> in;
-  std::int32_t out = -1;                // the slot written (Op, ReadVariable)
-  Variable variable;                    // ReadVariable, Assign
+  std::int32_t out = -1;                 // the slot written (Op, ReadVariable)
+  Variable variable;                     // ReadVariable, Assign
   AssignMode mode = AssignMode::Assign;  // Assign
-  std::shared_ptr<tg::Effect> effect;   // Effect
-  std::string what;                     // CheckFinite: what its error names
-  std::vector<std::int32_t> release;    // slots read here for the last time
+  std::shared_ptr<tg::Effect> effect;    // Effect
+  std::string what;                      // CheckFinite: what its error names
+  std::vector<std::int32_t> release;     // slots read here for the last time
 };
 
 struct ArgumentSpec {

@@ -15,7 +15,7 @@ struct Recorders {
   std::vector<Tape*> tapes;  // a tape in one thread never sees another's ops
   Trace* trace = nullptr;
   std::vector<VariableWatcher*> variable_watchers;  // see tape.h
-  std::vector<ForwardAccumulator*> accumulators;     // forward mode, innermost last (forward.h)
+  std::vector<ForwardAccumulator*> accumulators;    // forward mode, innermost last (forward.h)
 };
 Recorders& recorders();
 }  // namespace detail

@@ -21,9 +21,10 @@ struct SweepPlan;
 struct SweepGrads;
 // This thread's active tapes, innermost last.
 inline std::vector<Tape*>& active_tapes() { return recorders().tapes; }
-void record_slow(const OpDef& op, std::initializer_list<std::reference_wrapper<const Tensor>> inputs,
-                 const Tensor& out, std::initializer_list<std::reference_wrapper<const Tensor>> saved,
-                 Attrs&& attrs);
+void record_slow(const OpDef& op,
+                 std::initializer_list<std::reference_wrapper<const Tensor>> inputs,
+                 const Tensor& out,
+                 std::initializer_list<std::reference_wrapper<const Tensor>> saved, Attrs&& attrs);
 void record_slow(const OpDef& op, const std::vector<Tensor>& inputs, const Tensor& out,
                  std::initializer_list<std::reference_wrapper<const Tensor>> saved, Attrs&& attrs);
 void trace_slow(const OpDef& op, std::initializer_list<std::reference_wrapper<const Tensor>> inputs,
@@ -144,7 +145,7 @@ class Tape {
   // recording here.
   void begin_sweeps();
   Tensor read_target(const Endpoint& target);  // a variable target is a read on this tape
-  void end_sweeps();  // a non-persistent tape drops everything it held
+  void end_sweeps();                           // a non-persistent tape drops everything it held
   void plan_sweep(const std::vector<Endpoint>& sources, detail::SweepPlan& plan);
   // One reverse sweep from the gradients already seeded in `grads`; free_nodes drops each node as
   // it is consumed (the last sweep of a non-persistent tape).
@@ -163,7 +164,7 @@ class Tape {
   bool recording_ = false;
   bool paused_ = false;
   bool used_ = false;
-  std::vector<Tape*>* stack_ = nullptr;  // the stack of the thread that entered it
+  std::vector<Tape*>* stack_ = nullptr;       // the stack of the thread that entered it
   std::vector<std::shared_ptr<Node>> nodes_;  // in recording order, hence topological
   detail::IdMap<char> tracked_;               // watched ids and outputs of recorded ops
   std::vector<Variable> watched_vars_;        // in the order they were first read or watched

@@ -42,7 +42,8 @@ class Trace {
   bool is_dynamic(TensorId id) const;
 
   // Hooks (tape.cpp, ops, optim): each appends one instruction.
-  void on_op(const OpDef& op, const std::vector<Tensor>& inputs, const Tensor& out, const Attrs& attrs);
+  void on_op(const OpDef& op, const std::vector<Tensor>& inputs, const Tensor& out,
+             const Attrs& attrs);
   void on_variable_read(const Variable& var, const Tensor& value);
   void on_assign(const Variable& var, AssignMode mode, const Tensor& value);
   void on_effect(std::shared_ptr<Effect> effect, const std::vector<Tensor>& inputs);

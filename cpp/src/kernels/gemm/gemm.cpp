@@ -32,11 +32,11 @@
 namespace tg::kernels {
 namespace {
 
+using gemm_detail::DirectGemm;
 using gemm_detail::GemmKernelTable;
 using gemm_detail::kMaxMR;
 using gemm_detail::kMaxNR;
 using gemm_detail::kPackAlign;
-using gemm_detail::DirectGemm;
 using gemm_detail::UkernelEpilogue;
 
 // ---- tuning constants -----------------------------------------------------------------------
@@ -200,8 +200,7 @@ void pack_a_mr(bool trans_a, const T* A, std::int64_t lda, std::int64_t i0, std:
 // panel q holds columns j0 + q*NR ..., dst[q*NR*kc + p*NR + j]. Columns past N are zero.
 template <int NR, class T>
 void pack_b_nr(bool trans_b, const T* B, std::int64_t ldb, std::int64_t N, std::int64_t j0,
-               std::int64_t panel0, std::int64_t panel1, std::int64_t p0, std::int64_t kc,
-               T* dst) {
+               std::int64_t panel0, std::int64_t panel1, std::int64_t p0, std::int64_t kc, T* dst) {
   if (!trans_b) {  // B(p, j) = B[p*ldb + j]: walk each row of B once, across all panels
     for (std::int64_t p = 0; p < kc; ++p) {
       const T* src_row = B + (p0 + p) * ldb;
@@ -477,8 +476,7 @@ void gemm_helper_shared(const GemmProblem<T>& pr) {
   // that finishes first waits at most a short task for the other (2 threads, 256^3 .. 1024^3 and
   // the MLP's products: 4-6% faster than 4 per thread; 32 the same). Else groups of panels, 4 per
   // thread: each packs all of the (short) A again, a cost of groups / N of the arithmetic.
-  const std::int64_t row_blocks =
-      m_tiles >= 2 * nt ? std::min<std::int64_t>(m_tiles, 16 * nt) : 1;
+  const std::int64_t row_blocks = m_tiles >= 2 * nt ? std::min<std::int64_t>(m_tiles, 16 * nt) : 1;
   const std::int64_t panel_groups = row_blocks > 1 ? 1 : std::min<std::int64_t>(n_panels, 4 * nt);
   const std::int64_t n_tasks = row_blocks * panel_groups;
   const std::int64_t n_packs = k_blocks * n_panels;
@@ -590,8 +588,8 @@ void gemm_sup_f32(const GemmProblem<float>& pr, gemm_detail::UkernelSupF32 sup, 
 }
 
 template <class T>
-void gemm_impl(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
-               T alpha, const T* A, std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C,
+void gemm_impl(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha,
+               const T* A, std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C,
                std::int64_t ldc, const T* bias, bool relu) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == T(0)) {
@@ -617,9 +615,12 @@ void gemm_impl(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
   pr.relu = relu;
   const std::int64_t work = M * N * K;
   if (work <= kDirectMaxWork || N == 1) {  // N == 1 is a matrix-vector product: nothing to reuse
-    const DirectGemm<T> d{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, relu};
-    if (const auto isa_direct = Ukernel<T>::direct(table)) isa_direct(&d);
-    else gemm_direct(d);
+    const DirectGemm<T> d{trans_a, trans_b, M,    N, K,   alpha, A,   lda,
+                          B,       ldb,     beta, C, ldc, bias,  relu};
+    if (const auto isa_direct = Ukernel<T>::direct(table))
+      isa_direct(&d);
+    else
+      gemm_direct(d);
     return;
   }
   pr.ukernel = Ukernel<T>::fn(table);
@@ -652,8 +653,8 @@ void gemm_impl(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
 
   // Threads only pay off with enough work, and only up to one tile per thread.
   const std::int64_t tiles = ((M + pr.mr - 1) / pr.mr) * ((N + pr.nr - 1) / pr.nr);
-  const int max_threads = work < kThreadMinWork ? 1 : static_cast<int>(std::min<std::int64_t>(
-                                                           num_threads(), tiles));
+  const int max_threads =
+      work < kThreadMinWork ? 1 : static_cast<int>(std::min<std::int64_t>(num_threads(), tiles));
   // run_team answers with the full team or, when the pool is busy or we are inside a team, with a
   // team of one on this thread; the barrier must match whichever it is.
   TeamBarrier team_barrier(max_threads), solo_barrier(1);
@@ -680,9 +681,8 @@ void gemm_bias_act(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, s
   gemm_impl<T>(trans_a, trans_b, M, N, K, T(1), A, lda, B, ldb, T(0), C, ldc, bias, relu);
 }
 
-template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, float,
-                          const float*, std::int64_t, const float*, std::int64_t, float, float*,
-                          std::int64_t);
+template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, float, const float*,
+                          std::int64_t, const float*, std::int64_t, float, float*, std::int64_t);
 template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, double,
                            const double*, std::int64_t, const double*, std::int64_t, double,
                            double*, std::int64_t);

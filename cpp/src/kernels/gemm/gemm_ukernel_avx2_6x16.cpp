@@ -59,8 +59,10 @@ void sgemm_avx2_6x16(std::int64_t k, const float* a, const float* b, float* c, s
 #pragma GCC unroll 4
   for (std::int64_t p = 0; p < k; ++p) {
     const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+    // clang-format off: the unrolled rows stay side by side
     TG_ROW(0) TG_ROW(1) TG_ROW(2) TG_ROW(3) TG_ROW(4) TG_ROW(5)
     a += 6;
+    // clang-format on
     b += 16;
   }
 #undef TG_ROW
@@ -68,10 +70,12 @@ void sgemm_avx2_6x16(std::int64_t k, const float* a, const float* b, float* c, s
   const bool read_c = ep->beta != 0.0f, relu = ep->relu;
   const float* bias0 = ep->bias;
   const float* bias1 = bias0 ? bias0 + 8 : nullptr;
-#define TG_STORE(i)                                                           \
-  store_ps(c + i * ldc, c##i##0, alpha, beta, read_c, bias0, relu);            \
+#define TG_STORE(i)                                                 \
+  store_ps(c + i * ldc, c##i##0, alpha, beta, read_c, bias0, relu); \
   store_ps(c + i * ldc + 8, c##i##1, alpha, beta, read_c, bias1, relu);
+  // clang-format off: the unrolled rows stay side by side
   TG_STORE(0) TG_STORE(1) TG_STORE(2) TG_STORE(3) TG_STORE(4) TG_STORE(5)
+  // clang-format on
 #undef TG_STORE
 }
 
@@ -96,8 +100,10 @@ void dgemm_avx2_6x8(std::int64_t k, const double* a, const double* b, double* c,
 #pragma GCC unroll 4
   for (std::int64_t p = 0; p < k; ++p) {
     const __m256d b0 = _mm256_load_pd(b), b1 = _mm256_load_pd(b + 4);
+    // clang-format off: the unrolled rows stay side by side
     TG_ROW(0) TG_ROW(1) TG_ROW(2) TG_ROW(3) TG_ROW(4) TG_ROW(5)
     a += 6;
+    // clang-format on
     b += 8;
   }
 #undef TG_ROW
@@ -105,13 +111,14 @@ void dgemm_avx2_6x8(std::int64_t k, const double* a, const double* b, double* c,
   const bool read_c = ep->beta != 0.0, relu = ep->relu;
   const double* bias0 = ep->bias;
   const double* bias1 = bias0 ? bias0 + 4 : nullptr;
-#define TG_STORE(i)                                                           \
-  store_pd(c + i * ldc, c##i##0, alpha, beta, read_c, bias0, relu);            \
+#define TG_STORE(i)                                                 \
+  store_pd(c + i * ldc, c##i##0, alpha, beta, read_c, bias0, relu); \
   store_pd(c + i * ldc + 4, c##i##1, alpha, beta, read_c, bias1, relu);
+  // clang-format off: the unrolled rows stay side by side
   TG_STORE(0) TG_STORE(1) TG_STORE(2) TG_STORE(3) TG_STORE(4) TG_STORE(5)
+  // clang-format on
 #undef TG_STORE
 }
-
 
 // Packs A (row-major, not transposed) into 6-row micro-panels: dst[q*6*kc + p*6 + r]. Eight
 // columns at a time: 6 row loads, an 8x8 transpose (rows 6 and 7 zero), then 8 overlapping 8-wide
@@ -272,8 +279,10 @@ void sgemm_sup_avx2_6x16(std::int64_t k, const float* a, std::int64_t rs_a, std:
 #pragma GCC unroll 4
   for (std::int64_t p = 0; p < k; ++p) {
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+    // clang-format off: the unrolled rows stay side by side
     TG_ROW(0) TG_ROW(1) TG_ROW(2) TG_ROW(3) TG_ROW(4) TG_ROW(5)
-    off += cs_a;
+        // clang-format on
+        off += cs_a;
     b += ldb;
   }
 #undef TG_ROW
@@ -281,10 +290,12 @@ void sgemm_sup_avx2_6x16(std::int64_t k, const float* a, std::int64_t rs_a, std:
   const bool read_c = ep->beta != 0.0f, relu = ep->relu;
   const float* bias0 = ep->bias;
   const float* bias1 = bias0 ? bias0 + 8 : nullptr;
-#define TG_STORE(i)                                                           \
-  store_ps(c + i * ldc, c##i##0, alpha, beta, read_c, bias0, relu);            \
+#define TG_STORE(i)                                                 \
+  store_ps(c + i * ldc, c##i##0, alpha, beta, read_c, bias0, relu); \
   store_ps(c + i * ldc + 8, c##i##1, alpha, beta, read_c, bias1, relu);
+  // clang-format off: the unrolled rows stay side by side
   TG_STORE(0) TG_STORE(1) TG_STORE(2) TG_STORE(3) TG_STORE(4) TG_STORE(5)
+  // clang-format on
 #undef TG_STORE
 }
 namespace {

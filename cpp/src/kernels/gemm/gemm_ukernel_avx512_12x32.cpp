@@ -42,8 +42,8 @@ __attribute__((always_inline)) inline void store_pd(double* c, __m512d ab, __m51
 
 }  // namespace
 
-void sgemm_avx512_12x32(std::int64_t k, const float* a, const float* b, float* c,
-                        std::int64_t ldc, const UkernelEpilogue<float>* ep) {
+void sgemm_avx512_12x32(std::int64_t k, const float* a, const float* b, float* c, std::int64_t ldc,
+                        const UkernelEpilogue<float>* ep) {
   // Warm C's 12 rows (2 lines each: 128 bytes, possibly straddling 3) while the FMAs run.
   for (int i = 0; i < 12; ++i) {
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
@@ -62,18 +62,20 @@ void sgemm_avx512_12x32(std::int64_t k, const float* a, const float* b, float* c
   __m512 c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps();
   __m512 c100 = _mm512_setzero_ps(), c101 = _mm512_setzero_ps();
   __m512 c110 = _mm512_setzero_ps(), c111 = _mm512_setzero_ps();
-#define TG_ROW(i)                                 \
-  {                                               \
-    const __m512 ai = _mm512_set1_ps(a[i]); \
-    c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);   \
-    c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);   \
+#define TG_ROW(i)                               \
+  {                                             \
+    const __m512 ai = _mm512_set1_ps(a[i]);     \
+    c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0); \
+    c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1); \
   }
 #pragma GCC unroll 4
   for (std::int64_t p = 0; p < k; ++p) {
     const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+    // clang-format off: the unrolled rows stay side by side
     TG_ROW(0) TG_ROW(1) TG_ROW(2) TG_ROW(3) TG_ROW(4) TG_ROW(5)
     TG_ROW(6) TG_ROW(7) TG_ROW(8) TG_ROW(9) TG_ROW(10) TG_ROW(11)
     a += 12;
+    // clang-format on
     b += 32;
   }
 #undef TG_ROW
@@ -81,11 +83,13 @@ void sgemm_avx512_12x32(std::int64_t k, const float* a, const float* b, float* c
   const bool read_c = ep->beta != 0.0f, relu = ep->relu;
   const float* bias0 = ep->bias;
   const float* bias1 = bias0 ? bias0 + 16 : nullptr;
-#define TG_STORE(i)                                                           \
-  store_ps(c + i * ldc, c##i##0, alpha, beta, read_c, bias0, relu);            \
+#define TG_STORE(i)                                                 \
+  store_ps(c + i * ldc, c##i##0, alpha, beta, read_c, bias0, relu); \
   store_ps(c + i * ldc + 16, c##i##1, alpha, beta, read_c, bias1, relu);
+  // clang-format off: the unrolled rows stay side by side
   TG_STORE(0) TG_STORE(1) TG_STORE(2) TG_STORE(3) TG_STORE(4) TG_STORE(5)
   TG_STORE(6) TG_STORE(7) TG_STORE(8) TG_STORE(9) TG_STORE(10) TG_STORE(11)
+  // clang-format on
 #undef TG_STORE
 }
 
@@ -108,18 +112,20 @@ void dgemm_avx512_12x16(std::int64_t k, const double* a, const double* b, double
   __m512d c90 = _mm512_setzero_pd(), c91 = _mm512_setzero_pd();
   __m512d c100 = _mm512_setzero_pd(), c101 = _mm512_setzero_pd();
   __m512d c110 = _mm512_setzero_pd(), c111 = _mm512_setzero_pd();
-#define TG_ROW(i)                                  \
-  {                                                \
-    const __m512d ai = _mm512_set1_pd(a[i]); \
-    c##i##0 = _mm512_fmadd_pd(ai, b0, c##i##0);    \
-    c##i##1 = _mm512_fmadd_pd(ai, b1, c##i##1);    \
+#define TG_ROW(i)                               \
+  {                                             \
+    const __m512d ai = _mm512_set1_pd(a[i]);    \
+    c##i##0 = _mm512_fmadd_pd(ai, b0, c##i##0); \
+    c##i##1 = _mm512_fmadd_pd(ai, b1, c##i##1); \
   }
 #pragma GCC unroll 4
   for (std::int64_t p = 0; p < k; ++p) {
     const __m512d b0 = _mm512_load_pd(b), b1 = _mm512_load_pd(b + 8);
+    // clang-format off: the unrolled rows stay side by side
     TG_ROW(0) TG_ROW(1) TG_ROW(2) TG_ROW(3) TG_ROW(4) TG_ROW(5)
     TG_ROW(6) TG_ROW(7) TG_ROW(8) TG_ROW(9) TG_ROW(10) TG_ROW(11)
     a += 12;
+    // clang-format on
     b += 16;
   }
 #undef TG_ROW
@@ -127,11 +133,13 @@ void dgemm_avx512_12x16(std::int64_t k, const double* a, const double* b, double
   const bool read_c = ep->beta != 0.0, relu = ep->relu;
   const double* bias0 = ep->bias;
   const double* bias1 = bias0 ? bias0 + 8 : nullptr;
-#define TG_STORE(i)                                                           \
-  store_pd(c + i * ldc, c##i##0, alpha, beta, read_c, bias0, relu);            \
+#define TG_STORE(i)                                                 \
+  store_pd(c + i * ldc, c##i##0, alpha, beta, read_c, bias0, relu); \
   store_pd(c + i * ldc + 8, c##i##1, alpha, beta, read_c, bias1, relu);
+  // clang-format off: the unrolled rows stay side by side
   TG_STORE(0) TG_STORE(1) TG_STORE(2) TG_STORE(3) TG_STORE(4) TG_STORE(5)
   TG_STORE(6) TG_STORE(7) TG_STORE(8) TG_STORE(9) TG_STORE(10) TG_STORE(11)
+  // clang-format on
 #undef TG_STORE
 }
 

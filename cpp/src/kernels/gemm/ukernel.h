@@ -71,9 +71,9 @@ using PackBTransF64 = void (*)(const double* b, std::int64_t ldb, std::int64_t k
 // A is rs_a = 1, cs_a = lda), and B's rows in place, b[p*ldb + j], NR values each. For small
 // products, where packing costs a sizable part of the arithmetic. The tile is full (the framework
 // pads edge tiles).
-using UkernelSupF32 = void (*)(std::int64_t k, const float* a, std::int64_t rs_a,
-                               std::int64_t cs_a, const float* b, std::int64_t ldb, float* c,
-                               std::int64_t ldc, const UkernelEpilogue<float>* ep);
+using UkernelSupF32 = void (*)(std::int64_t k, const float* a, std::int64_t rs_a, std::int64_t cs_a,
+                               const float* b, std::int64_t ldb, float* c, std::int64_t ldc,
+                               const UkernelEpilogue<float>* ep);
 
 // Optional per-ISA copy of the direct path for tiny products (gemm_direct.inc, compiled with the
 // ISA's flags): the whole C = act(alpha * op(A) op(B) + beta * C + bias), no packing, no tiles.
@@ -109,7 +109,7 @@ struct GemmKernelTable {
   PackAF64 pack_a_f64 = nullptr;  // likewise for double
   PackBTransF64 pack_b_trans_f64 = nullptr;
   UkernelSupF32 sup_f32 = nullptr;  // the unpacked float kernel (mr_f32 x nr_f32), if any
-  DirectF32 direct_f32 = nullptr;    // the direct path compiled for this ISA (nullptr: gemm.cpp's)
+  DirectF32 direct_f32 = nullptr;   // the direct path compiled for this ISA (nullptr: gemm.cpp's)
   DirectF64 direct_f64 = nullptr;
 };
 
@@ -138,8 +138,8 @@ void sgemm_sup_avx2_6x16(std::int64_t k, const float* a, std::int64_t rs_a, std:
 void gemm_direct_avx2_f32(const DirectGemm<float>* d);
 void gemm_direct_avx2_f64(const DirectGemm<double>* d);
 // AVX-512F (gemm_ukernel_avx512_12x32.cpp): float 12x32, double 12x16 (24 zmm accumulators each).
-void sgemm_avx512_12x32(std::int64_t k, const float* a, const float* b, float* c,
-                        std::int64_t ldc, const UkernelEpilogue<float>* ep);
+void sgemm_avx512_12x32(std::int64_t k, const float* a, const float* b, float* c, std::int64_t ldc,
+                        const UkernelEpilogue<float>* ep);
 void dgemm_avx512_12x16(std::int64_t k, const double* a, const double* b, double* c,
                         std::int64_t ldc, const UkernelEpilogue<double>* ep);
 #endif

@@ -22,7 +22,8 @@ constexpr std::int64_t kStreamMinBytes = std::int64_t(16) << 20;
 // ... and only when the loop's runs are long: each streamed call fills an L1 chunk and fences.
 constexpr std::int64_t kStreamMinRun = 1024;
 
-template <class T> struct EwKernels {
+template <class T>
+struct EwKernels {
   // y[i] = op(x[i]), i < n, contiguous; stream: write y with non-temporal stores.
   void (*unary)(UnaryOp op, const T* x, T* y, std::int64_t n, bool stream);
   // out[i] = op(a[i*sa], b[i*sb]), i < n (sa, sb: 0 broadcasts, 1 contiguous, or any stride).
@@ -32,8 +33,8 @@ template <class T> struct EwKernels {
   // i < n (out's runs contiguous). Broadcasts with short inner runs (a bias add over (N, 10)) pay
   // one call per block of rows instead of one per row.
   void (*binary_rows)(BinaryOp op, const T* a, std::int64_t ra, std::int64_t sa, const T* b,
-                      std::int64_t rb, std::int64_t sb, T* out, std::int64_t so,
-                      std::int64_t rows, std::int64_t n);
+                      std::int64_t rb, std::int64_t sb, T* out, std::int64_t so, std::int64_t rows,
+                      std::int64_t n);
   // The sum of x[i*s], i < n, in one fixed order (16 lanes, a fixed tree): the same bits on
   // every ISA and every call.
   T (*sum)(const T* x, std::int64_t s, std::int64_t n);
@@ -70,8 +71,8 @@ template <class T> struct EwKernels {
   // loss[r] = -sum(l * log_softmax(x)) per row (0 for D = 0).
   void (*softmax_xent_rows)(const T* l, const T* x, std::int64_t M, std::int64_t D, T* loss);
   // dx = g[r] * (sum(l) * softmax(x) - l) per row.
-  void (*softmax_xent_grad_rows)(const T* g, const T* l, const T* x, std::int64_t M,
-                                 std::int64_t D, T* dx);
+  void (*softmax_xent_grad_rows)(const T* g, const T* l, const T* x, std::int64_t M, std::int64_t D,
+                                 T* dx);
   // loss[i] = max(x, 0) - x z + log1p(exp(-|x|)), i < n (labels z, logits x).
   void (*sigmoid_xent)(const T* z, const T* x, std::int64_t n, T* loss);
   // dx[i] = g[i] * (sigmoid(x[i]) - z[i]).
@@ -91,15 +92,22 @@ struct EwTable {
   EwKernels<double> f64;
 };
 
-namespace ew_scalar { extern const EwTable kTable; }
+namespace ew_scalar {
+extern const EwTable kTable;
+}
 #if defined(__x86_64__) || defined(_M_X64)
-namespace ew_avx2 { extern const EwTable kTable; }
-namespace ew_avx512 { extern const EwTable kTable; }
+namespace ew_avx2 {
+extern const EwTable kTable;
+}
+namespace ew_avx512 {
+extern const EwTable kTable;
+}
 #endif
 
 // The table for the ISA the GEMM dispatch chose (isa_name(): CPUID, TAPEGRAD_ISA, set_isa), so
 // one switch moves every kernel family. Defined in elementwise.cpp.
 const EwTable& ew_table();
-template <class T> const EwKernels<T>& ew();
+template <class T>
+const EwKernels<T>& ew();
 
 }  // namespace tg::kernels
