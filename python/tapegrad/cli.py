@@ -138,7 +138,9 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
         "only; default: off)",
     )
     train.add_argument(
-        "--out", metavar="DIR", help="output folder (default: tapegrad_out, or the --resume DIR)"
+        "--out",
+        metavar="DIR",
+        help="output folder; with --resume, the resumed DIR (default: tapegrad_out)",
     )
     train.add_argument(
         "--force",
