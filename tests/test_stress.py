@@ -115,6 +115,8 @@ def test_fork_after_threaded_work_runs_threaded_kernels_in_the_child(restore_num
         with warnings.catch_warnings():
             # Python 3.12+ warns about fork in a threaded process; the pool is idle here
             warnings.simplefilter("ignore", DeprecationWarning)
+            # and JAX, when another test imported it, warns from its at-fork hook
+            warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
             pid = os.fork()
         if pid == 0:  # the child: threaded work, then leave without running pytest's teardown
             code = 1
