@@ -4,7 +4,8 @@
 Scenarios: ``fit`` trains the regression model of ``make_problem`` with a Trainer under
 MPIStrategy (``--eager`` for the tape path, else compiled) and rank 0 writes the final weights
 and the history to OUT; ``loop`` does the same steps by hand with ``strategy.allreduce``. Both
-run in one process without a strategy too: the tests' reference.
+run in one process without a strategy too: the tests' reference. ``--unused`` adds a weight
+the loss does not reach (a None gradient).
 ``shapes`` builds a different model on rank 1; ``raise`` makes rank 1 raise mid-training;
 ``slow`` trains long and writes each rank's pid to OUT (for the kill and Ctrl-C tests).
 """
@@ -46,6 +47,8 @@ def make_model(hidden: int = 16, features: int = 5):
 def fit(strategy, args) -> dict:
     X, y = make_problem()
     model = make_model(hidden=args.hidden)
+    if args.unused:  # a trainable weight the loss does not reach: its gradient is None
+        model.layers[0].add_weight("unused", np.ones(3, np.float32))
     trainer = tg.train.Trainer(
         model,
         loss="mse",
@@ -94,6 +97,7 @@ def main() -> int:
     parser.add_argument("--eager", action="store_true")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--hidden", type=int, default=16)
+    parser.add_argument("--unused", action="store_true")
     args = parser.parse_args()
     tg.set_num_threads(1)
     strategy = tg.distribute.MPIStrategy()

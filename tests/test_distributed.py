@@ -98,7 +98,9 @@ def _one_process(scenario_fn, **options):
     """The worker's training in this process, without a strategy (the reference)."""
     threads = tg.num_threads()
     tg.set_num_threads(1)
-    args = type("Args", (), {"hidden": 16, "batch_size": 32, "eager": False, **options})
+    args = type(
+        "Args", (), {"hidden": 16, "batch_size": 32, "eager": False, "unused": False, **options}
+    )
     try:
         return scenario_fn(None, args)
     finally:
@@ -244,6 +246,24 @@ def test_two_ranks_give_the_weights_of_one_process(tmp_path, eager):
     assert sorted(history) == sorted(reference["history"])
     for key, values in reference["history"].items():
         np.testing.assert_allclose(history[key], values, rtol=1e-4, err_msg=key)
+
+
+@needs_mpi
+@pytest.mark.parametrize("eager", [False, True], ids=["compiled", "eager"])
+def test_a_variable_without_a_gradient_is_left_out_as_in_one_process(tmp_path, eager):
+    """A None gradient goes into the allreduce as zeros and the variable is not updated (as
+    apply_gradients does in one process), with Keras's warning, not an error."""
+    options = ["--eager"] if eager else []
+    r = _worker("fit", tmp_path, "--unused", *options)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Gradients do not exist for variables" in r.stderr
+    with pytest.warns(UserWarning, match="Gradients do not exist for variables"):
+        reference = _one_process(mpi_worker.fit, eager=eager, unused=True)
+    got = _saved_weights(tmp_path)
+    assert len(got) == len(reference["weights"]) == 5
+    np.testing.assert_array_equal(got[2], np.ones(3, np.float32))  # never updated
+    for x, y in zip(got, reference["weights"]):
+        np.testing.assert_allclose(x, y, rtol=2e-4, atol=2e-5)
 
 
 @needs_mpi

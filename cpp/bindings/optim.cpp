@@ -75,13 +75,20 @@ optim::Slots& slot_table(optim::Optimizer& self, const std::string& name) {
 // caller may use (the Trainer's Ctrl-C flag). `reduce` (Python: an MPI allreduce in place) sums
 // that buffer over the ranks. A non-finite global loss stops the step here (NonFiniteError, on
 // every rank alike) before any update; otherwise every rank applies the same summed gradients.
+// A variable without a gradient on this rank (None: not connected to the loss) sends zeros and a
+// 0 in its entry of a row of flags (1 where the rank has a gradient) placed before the loss sum:
+// the buffer has the same length on every rank whatever their None gradients are, and a variable
+// whose flags sum to 0 (no rank has a gradient) is left out of the update, as apply_gradients
+// leaves out a None gradient in one process.
 // The hook lives in the bindings because `reduce` is Python: the core stays free of it.
 class ReducedUpdate final : public Effect {
  public:
   ReducedUpdate(std::shared_ptr<optim::Optimizer> optimizer, std::vector<Variable> vars,
-                py::object reduce, std::int64_t local_rows, std::int64_t global_rows)
+                std::vector<bool> has_gradient, py::object reduce, std::int64_t local_rows,
+                std::int64_t global_rows)
       : optimizer_(std::move(optimizer)),
         vars_(std::move(vars)),
+        has_gradient_(std::move(has_gradient)),
         reduce_(std::move(reduce)),
         local_rows_(local_rows),
         global_rows_(global_rows),
@@ -100,11 +107,12 @@ class ReducedUpdate final : public Effect {
 
   const char* name() const override { return name_.c_str(); }
 
-  // inputs: the gradients in the variables' order, then this rank's mean loss.
+  // inputs: the gradients in the variables' order (zeros where has_gradient_ is false), then
+  // this rank's mean loss.
   void run(const std::vector<Tensor>& inputs) override {
     const std::size_t n = vars_.size();
     const DType dtype = vars_[0]->value.dtype();
-    std::int64_t total = 2;
+    std::int64_t total = static_cast<std::int64_t>(n) + 2;  // the flags, the loss, Ctrl-C
     for (const Variable& v : vars_) total += v->value.size();
     if (!fused_.defined() || fused_.size() != total) fused_ = Tensor::empty(dtype, {total});
     const double weight = static_cast<double>(local_rows_) / static_cast<double>(global_rows_);
@@ -117,6 +125,8 @@ class ReducedUpdate final : public Effect {
         for (std::int64_t k = 0; k < g.size(); ++k) out[k] = static_cast<T>(in[k] * weight);
         out += g.size();
       }
+      for (std::size_t i = 0; i < n; ++i) out[i] = has_gradient_[i] ? T(1) : T(0);
+      out += n;
       out[0] =
           static_cast<T>(local_rows_ ? inputs[n].item() * static_cast<double>(local_rows_) : 0.0);
       out[1] = T(0);
@@ -130,26 +140,35 @@ class ReducedUpdate final : public Effect {
                      fused_.mutable_data<void>(), owner);
       reduce_(view);
     }
-    std::vector<Tensor> grads(n);
+    std::vector<Variable> updated;
+    std::vector<Tensor> grads;
     double loss_sum = 0.0;
     dispatch_dtype(dtype, [&](auto tag) {
       using T = decltype(tag);
       const T* in = fused_.data<T>();
+      const T* flags = in + (total - 2 - static_cast<std::int64_t>(n));
       for (std::size_t i = 0; i < n; ++i) {
-        grads[i] = Tensor::empty(dtype, vars_[i]->value.shape());
-        std::copy(in, in + grads[i].size(), grads[i].mutable_data<T>());
-        in += grads[i].size();
+        const std::int64_t size = vars_[i]->value.size();
+        if (flags[i] > T(0)) {
+          Tensor g = Tensor::empty(dtype, vars_[i]->value.shape());
+          std::copy(in, in + size, g.mutable_data<T>());
+          updated.push_back(vars_[i]);
+          grads.push_back(std::move(g));
+        }
+        in += size;
       }
-      loss_sum = static_cast<double>(in[0]);
+      loss_sum = static_cast<double>(flags[n]);
     });
     const double loss = loss_sum / static_cast<double>(global_rows_);
     if (!std::isfinite(loss)) throw NonFiniteError("loss became " + std::to_string(loss), loss);
-    optimizer_->apply_untraced(vars_, grads);
+    if (updated.empty()) throw ValueError("No gradients provided for any variable.");
+    optimizer_->apply_untraced(updated, grads);
   }
 
  private:
   std::shared_ptr<optim::Optimizer> optimizer_;
   std::vector<Variable> vars_;
+  std::vector<bool> has_gradient_;  // on this rank: false where the gradient was None
   py::object reduce_;
   std::int64_t local_rows_, global_rows_;
   std::string name_;
@@ -159,8 +178,24 @@ class ReducedUpdate final : public Effect {
 void apply_allreduced(optim::Optimizer& self, py::sequence grads, py::sequence vars,
                       py::handle loss, std::int64_t local_rows, std::int64_t global_rows,
                       py::object reduce) {
+  // None gradients become zeros here and a 0 flag (Note [A data-parallel update]).
+  if (py::len(grads) != py::len(vars))
+    throw ValueError("apply_allreduced: got " + std::to_string(py::len(grads)) + " gradients for " +
+                     std::to_string(py::len(vars)) + " variables");
+  std::vector<bool> has_gradient(py::len(vars));
+  py::list dense(py::len(vars));
+  for (std::size_t i = 0; i < py::len(vars); ++i) {
+    py::handle g = grads[i], v = vars[i];
+    has_gradient[i] = !g.is_none();
+    if (has_gradient[i] || !is_variable(v)) {
+      dense[i] = g;
+    } else {
+      const Variable var = v.cast<Variable>();
+      dense[i] = wrap(Tensor::zeros(var->value.dtype(), var->value.shape()));
+    }
+  }
   std::int64_t work = 0;
-  auto [vs, gs] = to_pairs(grads, vars, &work);
+  auto [vs, gs] = to_pairs(dense, vars, &work);
   if (vs.empty()) throw ValueError("apply_allreduced: no variables");
   if (!(0 <= local_rows && local_rows <= global_rows && global_rows > 0))
     throw ValueError(
@@ -178,8 +213,8 @@ void apply_allreduced(optim::Optimizer& self, py::sequence grads, py::sequence v
   if (loss_t.size() != 1)
     throw ValueError("apply_allreduced: the loss must be a scalar, got shape " +
                      shape_str(loss_t.shape()));
-  auto effect = std::make_shared<ReducedUpdate>(self.shared_self(), vs, std::move(reduce),
-                                                local_rows, global_rows);
+  auto effect = std::make_shared<ReducedUpdate>(self.shared_self(), vs, std::move(has_gradient),
+                                                std::move(reduce), local_rows, global_rows);
   std::vector<Tensor> inputs = gs;
   inputs.push_back(loss_t);
   effect->run(inputs);

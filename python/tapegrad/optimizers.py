@@ -45,6 +45,15 @@ def _clip_property(field: str) -> property:
     return property(get, set_, doc=f"``{field}`` (None when off).")
 
 
+def warn_missing_gradients(names: list, stacklevel: int = 2) -> None:
+    """Keras's warning for variables whose gradient is None (they are left out of the update)."""
+    warnings.warn(
+        f"Gradients do not exist for variables {names} when minimizing the loss. "
+        "If using `model.compile()`, did you forget to provide a `loss` argument?",
+        stacklevel=stacklevel + 1,
+    )
+
+
 class Optimizer:
     """Base class: ``apply_gradients`` over ``(grad, var)`` pairs, ``minimize``, clipping,
     learning-rate schedules and the ``iterations`` counter. A subclass passes its C++ object
@@ -148,11 +157,7 @@ class Optimizer:
         if not variables:
             raise ValueError("No gradients provided for any variable.")
         if missing:
-            warnings.warn(
-                f"Gradients do not exist for variables {missing} when minimizing the loss. "
-                "If using `model.compile()`, did you forget to provide a `loss` argument?",
-                stacklevel=2,
-            )
+            warn_missing_gradients(missing, stacklevel=2)
         return self._apply_all(grads, variables)
 
     def _apply_all(self, grads: list, variables: list) -> int:

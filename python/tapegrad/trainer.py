@@ -441,6 +441,9 @@ class Trainer:
                     pred = model(xb, training=True)
                     loss = loss_fn(yb, pred) if wb is None else loss_fn(yb, pred, sample_weight=wb)
                 grads = tape.gradient(loss, variables)
+                missing = [v.name for g, v in zip(grads, variables) if g is None]
+                if missing:  # sent as zeros; left out of the update where no rank has one
+                    optimizers_module.warn_missing_gradients(missing)
                 optimizer._impl.apply_allreduced(
                     grads, variables, loss, xb.shape[0], global_rows, runner.reduce
                 )
