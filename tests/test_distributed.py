@@ -204,13 +204,15 @@ def _cli_train(out: Path, *extra):
     )
 
 
-def test_cli_resume_reaches_the_weights_of_an_unbroken_run(tmp_path):
+@pytest.mark.parametrize("patience", ["0", "1"])
+def test_cli_resume_reaches_the_weights_of_an_unbroken_run(tmp_path, patience):
+    """With --patience the checkpoint also keeps EarlyStopping's counters and best weights."""
     whole, broken = tmp_path / "whole", tmp_path / "broken"
-    r = _cli_train(whole, "--epochs", "3")
+    r = _cli_train(whole, "--epochs", "3", "--patience", patience)
     assert r.returncode == 0, r.stderr
-    r = _cli_train(broken, "--epochs", "1")  # as if killed after epoch 1's checkpoint
+    r = _cli_train(broken, "--epochs", "1", "--patience", patience)  # as if killed after epoch 1
     assert r.returncode == 0, r.stderr
-    r = _cli_train(broken, "--epochs", "3", "--resume", str(broken))
+    r = _cli_train(broken, "--epochs", "3", "--patience", patience, "--resume", str(broken))
     assert r.returncode == 0, r.stderr
     assert "resuming from" in r.stdout and "after epoch 1" in r.stdout
     a = tg.models.load_model(whole / "model").get_weights()
@@ -218,7 +220,9 @@ def test_cli_resume_reaches_the_weights_of_an_unbroken_run(tmp_path):
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
     rows = (broken / "history.csv").read_text().splitlines()
-    assert len(rows) == 4  # header and epochs 0, 1, 2: the resumed run appends
+    # the resumed run appends, and stops (with --patience) where the unbroken one did
+    assert rows == (whole / "history.csv").read_text().splitlines()
+    assert len(rows) == (4 if patience == "0" else 3)  # the header, then epochs 0, 1 (, 2)
 
 
 def test_resume_from_a_folder_without_a_checkpoint_says_so(tmp_path):

@@ -558,3 +558,49 @@ def test_a_model_that_reads_values_in_python_gets_a_hint_to_train_eagerly():
         X, y, epochs=2, verbose=0
     )
     assert len(hist.history["loss"]) == 2
+
+
+def test_early_stopping_state_survives_a_checkpoint_and_resume(tmp_path):
+    """A run checkpointed after epoch 2 and resumed stops at the epoch an unbroken run stops at
+    and restores the same best weights: EarlyStopping's counters and best weights are in the
+    checkpoint (ModelCheckpoint's state_of, restore_callback_states)."""
+    val_losses = [1.0, 0.5, 0.7, 0.8, 0.9, 0.6, 0.4]  # best at epoch 1; patience 3 stops at 4
+
+    def run(model, es, epochs, checkpoint=None):
+        es.set_model(model)
+        cbs = [es] + ([checkpoint] if checkpoint else [])
+        for cb in cbs:
+            cb.set_model(model)
+        es.on_train_begin()
+        stopped = None
+        for epoch in epochs:
+            model.set_weights([np.full(w.shape, epoch, w.dtype) for w in model.get_weights()])
+            for cb in cbs:
+                cb.on_epoch_end(epoch, {"val_loss": val_losses[epoch]})
+            if getattr(model, "stop_training", False):
+                stopped = epoch
+                break
+        es.on_train_end()
+        return stopped, [w.copy() for w in model.get_weights()]
+
+    def fresh():
+        return callbacks.EarlyStopping(patience=3, restore_best_weights=True)
+
+    model = small_model()
+    unbroken = run(model, fresh(), range(7))
+    assert unbroken[0] == 4 and all(np.all(w == 1) for w in unbroken[1])
+
+    model = small_model()
+    first = fresh()
+    saver = callbacks.ModelCheckpoint(tmp_path / "ckpt", state_of=[first])
+    run(model, first, range(3), checkpoint=saver)
+    resumed_model, epochs_done = callbacks.resume_from(tmp_path / "ckpt")
+    assert epochs_done == 3
+    second = fresh()
+    assert callbacks.restore_callback_states(tmp_path / "ckpt", [second]) == 1
+    resumed = run(resumed_model, second, range(3, 7))
+    assert resumed[0] == unbroken[0]
+    for a, b in zip(resumed[1], unbroken[1]):
+        np.testing.assert_array_equal(a, b)
+    # without the saved state the resumed run would count afresh from epoch 3 and stop later
+    assert run(callbacks.resume_from(tmp_path / "ckpt")[0], fresh(), range(3, 7))[0] != 4

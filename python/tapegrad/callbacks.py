@@ -20,7 +20,7 @@ from typing import Optional
 import numpy as np
 
 OPTIMIZER_FILE = "optimizer.npz"  # in a checkpoint folder: Optimizer.save_state's file
-CHECKPOINT_FILE = "checkpoint.json"  # in a checkpoint folder: {"epochs_done": n}
+CHECKPOINT_FILE = "checkpoint.json"  # in a checkpoint folder: {"epochs_done": n, "callbacks": []}
 
 
 class Callback:
@@ -117,6 +117,7 @@ class EarlyStopping(Callback):
         self.restore_best_weights = restore_best_weights
         self.baseline = baseline
         self.start_from_epoch = start_from_epoch
+        self._restored: Optional[tuple] = None  # set_state's values, for on_train_begin
 
     def _improved(self, value: float, reference: float) -> bool:
         if self.maximize:
@@ -133,6 +134,22 @@ class EarlyStopping(Callback):
         )
         self.best_weights = None
         self.best_epoch = 0
+        if self._restored is not None:  # a resumed run goes on counting where it stopped
+            counters, weights = self._restored
+            self._restored = None
+            self.wait, self.best = int(counters["wait"]), float(counters["best"])
+            self.best_epoch = int(counters["best_epoch"])
+            self.best_weights = [np.array(w) for w in weights] if weights else None
+
+    def get_state(self) -> tuple[dict, list]:
+        """(counters, best weights or []): what a checkpoint keeps (``ModelCheckpoint``'s
+        ``state_of``) so that a resumed run stops, and restores, where an unbroken one would."""
+        counters = {"wait": self.wait, "best": self.best, "best_epoch": self.best_epoch}
+        return counters, list(self.best_weights or [])
+
+    def set_state(self, counters: dict, best_weights: list) -> None:
+        """Takes ``get_state()``'s values back; the next ``on_train_begin`` applies them."""
+        self._restored = (dict(counters), list(best_weights))
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -172,9 +189,12 @@ class ModelCheckpoint(Callback):
 
     A model folder also gets the optimizer's state (``optimizer`` given, or the compiled model's;
     ``OPTIMIZER_FILE``) and the epochs completed (``CHECKPOINT_FILE``): ``resume_from`` reads
-    them back so that ``fit(initial_epoch=...)`` continues exactly where the run stopped. The
-    folder is written beside the old one and then swapped in, so a run killed while saving
-    leaves the previous checkpoint whole."""
+    them back so that ``fit(initial_epoch=...)`` continues exactly where the run stopped, and
+    the state of the callbacks in ``state_of`` (those with ``get_state``/``set_state``, such as
+    EarlyStopping; list them before the checkpoint in ``callbacks`` so that their update for the
+    epoch is in it), which ``restore_callback_states`` gives back. The folder is written beside
+    the old one and then swapped in, so a run killed while saving leaves the previous checkpoint
+    whole."""
 
     chief_only = True
 
@@ -186,9 +206,11 @@ class ModelCheckpoint(Callback):
         save_weights_only: bool = False,
         mode: str = "auto",
         optimizer=None,
+        state_of=(),
     ):
         super().__init__()
         self.optimizer = optimizer
+        self.state_of = list(state_of)
         self.filepath = os.fspath(filepath)
         self.monitor = monitor
         self.save_best_only = save_best_only
@@ -224,7 +246,14 @@ class ModelCheckpoint(Callback):
         optimizer = self.optimizer or getattr(self.model, "optimizer", None)
         if optimizer is not None:
             optimizer.save_state(self.model.trainable_variables, fresh / OPTIMIZER_FILE)
-        (fresh / CHECKPOINT_FILE).write_text(json.dumps({"epochs_done": epochs_done}))
+        states = []
+        for i, callback in enumerate(self.state_of):
+            counters, weights = callback.get_state()
+            np.savez(fresh / f"callback_{i}.npz", *weights)
+            states.append({"class": type(callback).__name__, "state": counters})
+        (fresh / CHECKPOINT_FILE).write_text(
+            json.dumps({"epochs_done": epochs_done, "callbacks": states})
+        )
         old = path.with_name(path.name + ".old")
         if path.exists():
             shutil.rmtree(old, ignore_errors=True)
@@ -233,12 +262,9 @@ class ModelCheckpoint(Callback):
         shutil.rmtree(old, ignore_errors=True)
 
 
-def resume_from(directory, optimizer=None):
-    """(model, epochs_done) from a folder ModelCheckpoint wrote; with ``optimizer`` its state
-    is restored from the folder too (ValueError when the folder has none). A folder whose swap
-    a kill interrupted is found under its ``.old`` name."""
-    from .models import load_model
-
+def _checkpoint_folder(directory) -> Path:
+    """The folder ModelCheckpoint wrote at ``directory``, or under its ``.old`` name when a kill
+    interrupted its swap."""
     path = Path(directory)
     if not path.exists() and path.with_name(path.name + ".old").exists():
         path = path.with_name(path.name + ".old")
@@ -247,6 +273,16 @@ def resume_from(directory, optimizer=None):
             f"no {CHECKPOINT_FILE} in {os.fspath(path)!r}: not a checkpoint written by "
             "ModelCheckpoint"
         )
+    return path
+
+
+def resume_from(directory, optimizer=None):
+    """(model, epochs_done) from a folder ModelCheckpoint wrote; with ``optimizer`` its state
+    is restored from the folder too (ValueError when the folder has none). A folder whose swap
+    a kill interrupted is found under its ``.old`` name."""
+    from .models import load_model
+
+    path = _checkpoint_folder(directory)
     epochs_done = int(json.loads((path / CHECKPOINT_FILE).read_text())["epochs_done"])
     model = load_model(path)
     if optimizer is not None:
@@ -254,6 +290,29 @@ def resume_from(directory, optimizer=None):
             raise ValueError(f"{os.fspath(path)!r} holds no optimizer state ({OPTIMIZER_FILE})")
         optimizer.load_state(model.trainable_variables, path / OPTIMIZER_FILE)
     return model, epochs_done
+
+
+def restore_callback_states(directory, callbacks) -> int:
+    """Gives each of ``callbacks`` the state a ModelCheckpoint's ``state_of`` saved in the
+    folder for a callback of its class (the i-th of that class for the i-th given); those with
+    none saved start afresh. Returns how many were restored."""
+    path = _checkpoint_folder(directory)
+    saved = json.loads((path / CHECKPOINT_FILE).read_text()).get("callbacks", [])
+    used: set = set()
+    restored = 0
+    for callback in callbacks:
+        name = type(callback).__name__
+        index = next(
+            (i for i, e in enumerate(saved) if e.get("class") == name and i not in used), None
+        )
+        if index is None:
+            continue
+        used.add(index)
+        with np.load(path / f"callback_{index}.npz", allow_pickle=False) as f:
+            weights = [f[k] for k in sorted(f.files, key=lambda k: int(k.split("_")[1]))]
+        callback.set_state(saved[index]["state"], weights)
+        restored += 1
+    return restored
 
 
 class CSVLogger(Callback):
@@ -344,5 +403,6 @@ __all__ = [
     "LambdaCallback",
     "ModelCheckpoint",
     "TerminateOnNaN",
+    "restore_callback_states",
     "resume_from",
 ]

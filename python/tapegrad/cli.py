@@ -662,12 +662,18 @@ def _fit(trainer, config, args, out: Path, train_data, val_data, optimizer, init
     from . import callbacks
     from .train import TrainingDiverged
 
-    cbs = [
-        callbacks.CSVLogger(out / "history.csv", append=bool(args.resume)),
-        callbacks.ModelCheckpoint(out / "checkpoint", optimizer=optimizer),
-    ]
+    stateful = []  # callbacks whose counters the checkpoint keeps, so --resume goes on counting
     if config["patience"] > 0:
-        cbs.append(callbacks.EarlyStopping(patience=config["patience"], restore_best_weights=True))
+        stateful.append(
+            callbacks.EarlyStopping(patience=config["patience"], restore_best_weights=True)
+        )
+        if args.resume:
+            callbacks.restore_callback_states(Path(args.resume) / "checkpoint", stateful)
+    cbs = [  # the stateful ones before the checkpoint, which then saves their epoch's state
+        callbacks.CSVLogger(out / "history.csv", append=bool(args.resume)),
+        *stateful,
+        callbacks.ModelCheckpoint(out / "checkpoint", optimizer=optimizer, state_of=stateful),
+    ]
     start = time.perf_counter()
     try:
         history = trainer.fit(
