@@ -239,6 +239,45 @@ def test_cross_entropy_backward_is_one_fused_op(loss):
     assert outer.num_nodes - before == 1  # one *_cross_entropy_with_logits_grad
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_sparse_cross_entropy_backward_from_the_forwards_row_sums_matches_recomputing_them(dtype):
+    """Under a tape the forward keeps each row's shift and log-sum and the backward makes one pass
+    with them; a compiled step's replay (and a gradient of the gradient) computes them again:
+    the same bits, special rows included, and softmax - one_hot against NumPy on finite rows."""
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((9, 37)) * 30).astype(dtype)
+    x[1, 5] = np.nan
+    x[2, 7] = np.inf
+    x[3, :] = -np.inf
+    x[4, 3] = -np.inf
+    x[5, :] = 0.0
+    x[6, :] = 1e4
+    labels = tg.constant(rng.integers(0, 37, 9).astype(np.int64))
+    logits = tg.constant(x)
+    upstream = tg.constant(rng.standard_normal(9).astype(dtype))
+
+    def grad(z):
+        with tg.GradientTape() as tape:
+            tape.watch(z)
+            loss = tg.reduce_sum(
+                tg.nn.sparse_softmax_cross_entropy_with_logits(labels, z) * upstream
+            )
+        return tape.gradient(loss, z)
+
+    eager = grad(logits).numpy()
+    replayed = tg.function(grad)(logits).numpy()
+    recomputed = ops.sparse_softmax_cross_entropy_grad(upstream, labels, logits).numpy()
+    np.testing.assert_array_equal(eager, replayed)
+    np.testing.assert_array_equal(eager, recomputed)
+    finite = [0, 4, 5, 6, 7, 8]
+    with np.errstate(invalid="ignore"):  # the -inf entry of row 4: exp(-inf) = 0
+        expect = np_softmax(x[finite].astype(np.float64))
+    expect[np.arange(len(finite)), labels.numpy()[finite]] -= 1.0
+    expect *= upstream.numpy().astype(np.float64)[finite, None]
+    np.testing.assert_allclose(eager[finite], expect, **_tol(dtype))
+    assert np.all(np.isnan(eager[[1, 2, 3]]))  # NaN, +inf and all -inf rows are NaN, as before
+
+
 # ---- argmax comparison (CategoricalAccuracy) ----------------------------------------------------
 
 

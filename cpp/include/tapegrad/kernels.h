@@ -91,14 +91,18 @@ void mean_squared_error_grad(const T* g, const Shape& g_shape, const T* t, const
 // ---- sparse softmax cross-entropy (sparse_xent.cpp) ------------------------------------------
 // loss[r] = logsumexp(x_r) - x_r[labels[r]] for rows x_r of contiguous (rows, classes) logits.
 // Returns the first row whose label is outside [0, classes) (nothing written then), else -1.
+// shift and log_sum (rows values each, or null) receive each row's shift and log-sum, which
+// spare the backward two passes over the row.
 template <class T, class I>
 std::int64_t sparse_softmax_xent(const T* logits, const I* labels, std::int64_t rows,
-                                 std::int64_t classes, T* loss);
-// out_r = g[r * g_stride] * (softmax(x_r) - one_hot(labels[r])): the backward in one row pass
-// (g_stride 0 broadcasts one upstream value).
+                                 std::int64_t classes, T* loss, T* shift = nullptr,
+                                 T* log_sum = nullptr);
+// out_r = g[r * g_stride] * (softmax(x_r) - one_hot(labels[r])) (g_stride 0 broadcasts one
+// upstream value): one pass per row given the forward's shift and log_sum, three without.
 template <class T, class I>
 void sparse_softmax_xent_grad(const T* g, std::int64_t g_stride, const T* logits, const I* labels,
-                              std::int64_t rows, std::int64_t classes, T* out);
+                              std::int64_t rows, std::int64_t classes, const T* shift,
+                              const T* log_sum, T* out);
 
 // ---- every dtype (typed.cpp): casts, comparisons, integer and logical arithmetic -------------
 // y = x converted from `from` to `to` as NumPy's astype, except floats outside an integer type's

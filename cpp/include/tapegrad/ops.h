@@ -57,8 +57,11 @@ Tensor mean_squared_error_grad(const Tensor& g, const Tensor& y_true, const Tens
 // a class axis), logsumexp(row) - row[label], fused and stable; labels int32/int64 in [0, C).
 Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& logits);
 // Its backward as one pass: g[..., None] * (softmax(logits) - one_hot(labels)), an op itself.
+// shift and log_sum (labels' shape; the forward's, saved on its node) spare it two passes over
+// each row; they are not inputs of the op (without them it computes the same values itself).
 Tensor sparse_softmax_cross_entropy_grad(const Tensor& g, const Tensor& labels,
-                                         const Tensor& logits);
+                                         const Tensor& logits, const Tensor& shift = Tensor(),
+                                         const Tensor& log_sum = Tensor());
 
 // ---- classification (classification.cpp) ----
 // The softmax family along one axis of a tensor of rank >= 1; each backward is an op itself.

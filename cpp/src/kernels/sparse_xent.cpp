@@ -16,7 +16,7 @@ namespace tg::kernels {
 
 template <class T, class I>
 std::int64_t sparse_softmax_xent(const T* logits, const I* labels, std::int64_t rows,
-                                 std::int64_t classes, T* loss) {
+                                 std::int64_t classes, T* loss, T* shift, T* log_sum) {
   for (std::int64_t r = 0; r < rows; ++r)
     if (labels[r] < 0 || labels[r] >= classes) return r;
   const auto& k = ew<T>();
@@ -25,10 +25,17 @@ std::int64_t sparse_softmax_xent(const T* logits, const I* labels, std::int64_t 
       [&](std::int64_t b, std::int64_t e) {
         // loss = -log_softmax(x)[label] = (shift - x[label]) + log(sum exp(x - shift)): exact for
         // logits of any size, and no log-softmax row is written (one read of each row past its max).
-        std::vector<T> shift(static_cast<std::size_t>(e - b)), log_sum(shift.size());
-        k.shift_log_sum_rows(logits + b * classes, e - b, classes, shift.data(), log_sum.data());
+        std::vector<T> own;  // shift and log_sum here when the caller keeps neither
+        T* sh = shift ? shift + b : nullptr;
+        T* ls = log_sum ? log_sum + b : nullptr;
+        if (!sh || !ls) {
+          own.resize(2 * static_cast<std::size_t>(e - b));
+          sh = own.data();
+          ls = own.data() + (e - b);
+        }
+        k.shift_log_sum_rows(logits + b * classes, e - b, classes, sh, ls);
         for (std::int64_t r = b; r < e; ++r)
-          loss[r] = (shift[r - b] - logits[r * classes + labels[r]]) + log_sum[r - b];
+          loss[r] = (sh[r - b] - logits[r * classes + labels[r]]) + ls[r - b];
       },
       std::max<std::int64_t>(1, kParallelMinElements / std::max<std::int64_t>(classes, 1)));
   return -1;
@@ -36,14 +43,27 @@ std::int64_t sparse_softmax_xent(const T* logits, const I* labels, std::int64_t 
 
 template <class T, class I>
 void sparse_softmax_xent_grad(const T* g, std::int64_t g_stride, const T* logits, const I* labels,
-                              std::int64_t rows, std::int64_t classes, T* out) {
+                              std::int64_t rows, std::int64_t classes, const T* shift,
+                              const T* log_sum, T* out) {
   const auto& k = ew<T>();
   parallel_ranges(
       rows,
       [&](std::int64_t b, std::int64_t e) {
-        // g * softmax(x) in one fused pass per row, then the label's entry less g.
-        k.scaled_softmax_rows(logits + b * classes, e - b, classes, g + b * g_stride, g_stride,
-                              out + b * classes);
+        // g * softmax(x) in one pass per row from the forward's shift and log_sum (computed here
+        // the forward's way when not given: the same bits either way), then the label's entry
+        // less g.
+        std::vector<T> own;
+        const T* sh = shift ? shift + b : nullptr;
+        const T* ls = log_sum ? log_sum + b : nullptr;
+        if (!sh || !ls) {
+          own.resize(2 * static_cast<std::size_t>(e - b));
+          k.shift_log_sum_rows(logits + b * classes, e - b, classes, own.data(),
+                               own.data() + (e - b));
+          sh = own.data();
+          ls = own.data() + (e - b);
+        }
+        k.scaled_softmax_rows(logits + b * classes, e - b, classes, sh, ls, g + b * g_stride,
+                              g_stride, out + b * classes);
         for (std::int64_t r = b; r < e; ++r) {
           const I l = labels[r];
           if (l >= 0 && l < classes) out[r * classes + l] -= g[r * g_stride];
@@ -54,9 +74,10 @@ void sparse_softmax_xent_grad(const T* g, std::int64_t g_stride, const T* logits
 
 #define TG_INSTANTIATE(T, I)                                                                      \
   template std::int64_t sparse_softmax_xent<T, I>(const T*, const I*, std::int64_t, std::int64_t, \
-                                                  T*);                                            \
+                                                  T*, T*, T*);                                    \
   template void sparse_softmax_xent_grad<T, I>(const T*, std::int64_t, const T*, const I*,        \
-                                               std::int64_t, std::int64_t, T*);
+                                               std::int64_t, std::int64_t, const T*, const T*,    \
+                                               T*);
 TG_INSTANTIATE(float, std::int32_t)
 TG_INSTANTIATE(float, std::int64_t)
 TG_INSTANTIATE(double, std::int32_t)

@@ -148,12 +148,14 @@ void dispatch_labels(const Tensor& labels, F&& f) {
 // ---- sparse_softmax_cross_entropy_with_logits: loss = logsumexp(x) - x[label] per row of the
 // logits x (shape S + (C,)) with integer labels (shape S), fused and stable for any logits.
 // dlogits = sparse_softmax_cross_entropy_grad(g, labels, x) = g[..., None] (softmax(x) -
-// one_hot(labels)); labels get no gradient.  Saves labels, x.
+// one_hot(labels)); labels get no gradient.  Saves labels, x and each row's shift and log-sum
+// (what the backward would compute again: it then makes one pass over the logits, not three).
 static const OpDef kSparseSoftmaxXent{
     "sparse_softmax_cross_entropy_with_logits",
     [](const Node& n, const Tensor& g, Needs need) -> Grads {
-      return {Tensor(),
-              need[1] ? sparse_softmax_cross_entropy_grad(g, n.saved[0], n.saved[1]) : Tensor()};
+      return {Tensor(), need[1] ? sparse_softmax_cross_entropy_grad(g, n.saved[0], n.saved[1],
+                                                                    n.saved[2], n.saved[3])
+                                : Tensor()};
     },
     [](const std::vector<Tensor>& in, const Node& n) {
       return sparse_softmax_cross_entropy_with_logits(in[0], in[1]);
@@ -168,12 +170,22 @@ Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tens
   const char* op = "sparse_softmax_cross_entropy_with_logits";
   const std::int64_t classes = check_sparse_xent(labels, logits, op);
   Tensor z = Tensor::empty(logits.dtype(), labels.shape());
+  // Kept for the backward only when a tape may run it (a trace replays the backward op, which
+  // computes them itself).
+  const bool keep_stats = !detail::active_tapes().empty();
+  Tensor shift, log_sum;
+  if (keep_stats) {
+    shift = Tensor::empty(logits.dtype(), labels.shape());
+    log_sum = Tensor::empty(logits.dtype(), labels.shape());
+  }
   std::int64_t bad = -1;
   dispatch_dtype(logits.dtype(), [&](auto tag) {
     using T = decltype(tag);
     dispatch_labels(labels, [&](const auto* l) {
       bad = kernels::sparse_softmax_xent<T>(logits.data<T>(), l, labels.size(), classes,
-                                            z.mutable_data<T>());
+                                            z.mutable_data<T>(),
+                                            keep_stats ? shift.mutable_data<T>() : nullptr,
+                                            keep_stats ? log_sum.mutable_data<T>() : nullptr);
     });
   });
   if (bad >= 0) {
@@ -182,7 +194,7 @@ Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tens
     throw ValueError(std::string(op) + ": label " + std::to_string(value) + " at flat index " +
                      std::to_string(bad) + " is outside [0, " + std::to_string(classes) + ")");
   }
-  record(kSparseSoftmaxXent, {labels, logits}, z, {labels, logits});
+  record(kSparseSoftmaxXent, {labels, logits}, z, {labels, logits, shift, log_sum});
   return z;
 }
 
@@ -233,7 +245,8 @@ static const OpDef kSparseSoftmaxXentGrad{
       return dz;
     }};
 Tensor sparse_softmax_cross_entropy_grad(const Tensor& g_, const Tensor& labels,
-                                         const Tensor& logits) {
+                                         const Tensor& logits, const Tensor& shift,
+                                         const Tensor& log_sum) {
   const std::int64_t classes =
       check_sparse_xent(labels, logits, "sparse_softmax_cross_entropy_grad");
   Tensor g = g_.dtype() == logits.dtype() ? g_ : cast(g_, logits.dtype());
@@ -242,8 +255,11 @@ Tensor sparse_softmax_cross_entropy_grad(const Tensor& g_, const Tensor& labels,
   dispatch_dtype(logits.dtype(), [&](auto tag) {
     using T = decltype(tag);
     dispatch_labels(labels, [&](const auto* l) {
+      const bool given = shift.defined() && log_sum.defined();
       kernels::sparse_softmax_xent_grad<T>(g.data<T>(), 1, logits.data<T>(), l, labels.size(),
-                                           classes, z.mutable_data<T>());
+                                           classes, given ? shift.data<T>() : nullptr,
+                                           given ? log_sum.data<T>() : nullptr,
+                                           z.mutable_data<T>());
     });
   });
   record(kSparseSoftmaxXentGrad, {g, labels, logits}, z, {g, labels, logits});

@@ -80,10 +80,11 @@ struct EwKernels {
   // The sparse (integer-label) cross-entropy's two halves, label-free so one table serves every
   // label type (sparse_xent.cpp picks the label's entry): per row, shift[r] = what softmax_rows
   // shifts row r by and log_sum[r] = log(sum exp(x - shift[r])), so -log_softmax(x)[l] =
-  // (shift - x[l]) + log_sum; and y = (softmax(x) per row) * scale[r * scale_stride].
+  // (shift - x[l]) + log_sum; and, from those two, y = (softmax(x) per row) *
+  // scale[r * scale_stride] = exp((x - shift) - log_sum) * scale in one pass.
   void (*shift_log_sum_rows)(const T* x, std::int64_t M, std::int64_t D, T* shift, T* log_sum);
-  void (*scaled_softmax_rows)(const T* x, std::int64_t M, std::int64_t D, const T* scale,
-                              std::int64_t scale_stride, T* y);
+  void (*scaled_softmax_rows)(const T* x, std::int64_t M, std::int64_t D, const T* shift,
+                              const T* log_sum, const T* scale, std::int64_t scale_stride, T* y);
 };
 
 struct EwTable {
