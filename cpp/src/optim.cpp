@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 #include "tapegrad/autograd/trace.h"
 #include "tapegrad/errors.h"
@@ -311,16 +312,12 @@ void Adam::update(VariableImpl& var, const Tensor& grad, double lr, std::int64_t
     const T a = static_cast<T>(alpha), eps = static_cast<T>(epsilon_);
     const T one_minus_b1 = static_cast<T>(1.0 - beta_1_),
             one_minus_b2 = static_cast<T>(1.0 - beta_2_);
-    const bool decays = weight_decay_ > 0.0;
     const T wd = static_cast<T>(weight_decay_), lr_t = static_cast<T>(lr);
     const std::int64_t n = grad.size();
     var.update_in_place([&](const auto* w_old, auto* w) {
-      for (std::int64_t j = 0; j < n; ++j) {
-        m[j] += (g[j] - m[j]) * one_minus_b1;
-        v[j] += (g[j] * g[j] - v[j]) * one_minus_b2;
-        const T w_decayed = decays ? w_old[j] - w_old[j] * wd * lr_t : w_old[j];
-        w[j] = w_decayed - a * m[j] / (std::sqrt(v[j]) + eps);
-      }
+      // instantiated for both float types; only the variable's own runs
+      if constexpr (std::is_same_v<std::remove_pointer_t<decltype(w)>, T>)
+        kernels::adam_update<T>(g, m, v, w_old, w, n, one_minus_b1, one_minus_b2, a, eps, wd, lr_t);
     });
   });
 }

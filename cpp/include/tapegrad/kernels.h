@@ -104,6 +104,14 @@ void sparse_softmax_xent_grad(const T* g, std::int64_t g_stride, const T* logits
                               std::int64_t rows, std::int64_t classes, const T* shift,
                               const T* log_sum, T* out);
 
+// ---- optimizer updates (elementwise.cpp) -------------------------------------------------------
+// Adam's (and AdamW's) update of n weights, vectorized per ISA, the same bits on every ISA:
+// m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w = w_old (- w_old * wd * lr when wd > 0)
+// - a m / (sqrt(v) + eps). w may be w_old (in place); g, m, v are separate buffers.
+template <class T>
+void adam_update(const T* g, T* m, T* v, const T* w_old, T* w, std::int64_t n, T one_minus_b1,
+                 T one_minus_b2, T a, T eps, T wd, T lr);
+
 // ---- every dtype (typed.cpp): casts, comparisons, integer and logical arithmetic -------------
 // y = x converted from `from` to `to` as NumPy's astype, except floats outside an integer type's
 // range saturate and NaN becomes 0.

@@ -134,7 +134,18 @@ void where(const T* c, const Shape& cs, const T* a, const Shape& as, const T* b,
   });
 }
 
+template <class T>
+void adam_update(const T* g, T* m, T* v, const T* w_old, T* w, std::int64_t n, T one_minus_b1,
+                 T one_minus_b2, T a, T eps, T wd, T lr) {
+  const auto& k = ew<T>();
+  parallel_ranges(n, [&](std::int64_t b, std::int64_t e) {
+    k.adam_update(g + b, m + b, v + b, w_old + b, w + b, e - b, one_minus_b1, one_minus_b2, a, eps,
+                  wd, lr);
+  });
+}
+
 #define TG_INSTANTIATE(T)                                                                        \
+  template void adam_update<T>(const T*, T*, T*, const T*, T*, std::int64_t, T, T, T, T, T, T);  \
   template void unary<T>(UnaryOp, const T*, T*, std::int64_t);                                   \
   template void pow_scalar<T>(const T*, T, T*, std::int64_t);                                    \
   template void cast<T>(const float*, T*, std::int64_t);                                         \

@@ -30,12 +30,15 @@ endif()
 # (ew_scalar.cpp) is in the list above. -ffp-contract=off: no FMA contraction, so the AVX2 and
 # AVX-512 loops round exactly like the portable ones. -fno-trapping-math (no effect on any
 # result, only on FP exception flags nobody reads): lets the compiler turn the selects of the
-# classification loops' exp and log1p into blends, so those loops vectorize.
-set_source_files_properties(${_k}/simd/ew_scalar.cpp PROPERTIES COMPILE_OPTIONS "-fno-trapping-math")
+# classification loops' exp and log1p into blends, so those loops vectorize. -fno-math-errno
+# (errno is never read either): sqrt becomes the exact sqrt instruction, with no call for
+# negative arguments beside it, so Adam's update vectorizes.
+set_source_files_properties(${_k}/simd/ew_scalar.cpp PROPERTIES
+  COMPILE_OPTIONS "-fno-trapping-math;-fno-math-errno")
 if(TAPEGRAD_X86_64)
   set_source_files_properties(${_k}/simd/ew_avx2.cpp PROPERTIES
-    COMPILE_OPTIONS "-mavx2;-mfma;-ffp-contract=off;-fno-trapping-math")
+    COMPILE_OPTIONS "-mavx2;-mfma;-ffp-contract=off;-fno-trapping-math;-fno-math-errno")
   set_source_files_properties(${_k}/simd/ew_avx512.cpp PROPERTIES
-    COMPILE_OPTIONS "-mavx512f;-mavx512vl;-mavx512bw;-mavx512dq;-mfma;-ffp-contract=off;-fno-trapping-math")
+    COMPILE_OPTIONS "-mavx512f;-mavx512vl;-mavx512bw;-mavx512dq;-mfma;-ffp-contract=off;-fno-trapping-math;-fno-math-errno")
   list(APPEND TAPEGRAD_KERNEL_SOURCES ${_k}/simd/ew_avx2.cpp ${_k}/simd/ew_avx512.cpp)
 endif()

@@ -85,6 +85,9 @@ struct EwKernels {
   void (*shift_log_sum_rows)(const T* x, std::int64_t M, std::int64_t D, T* shift, T* log_sum);
   void (*scaled_softmax_rows)(const T* x, std::int64_t M, std::int64_t D, const T* shift,
                               const T* log_sum, const T* scale, std::int64_t scale_stride, T* y);
+  // Adam's update of n weights (kernels.h: adam_update); w may be w_old.
+  void (*adam_update)(const T* g, T* m, T* v, const T* w_old, T* w, std::int64_t n, T one_minus_b1,
+                      T one_minus_b2, T a, T eps, T wd, T lr);
 };
 
 struct EwTable {
