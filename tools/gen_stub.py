@@ -78,6 +78,7 @@ def _type_slots(text: str) -> str:
         return f"    def {match.group(1)}{signature}:{ignore}\n        ...\n"
 
     text = _SLOT_STUB.sub(typed, text)
+    text = _builtin_bool_in_dtype(text)
     for name, properties in _HANDWRITTEN_PROPERTIES.items():
         text = _type_handwritten_class(text, name, properties)
     if "import collections.abc" not in text:
@@ -134,6 +135,16 @@ def stale_files(generated: Path, committed: Path = STUB_DIR) -> list[str]:
             )
             out.append(f"{name}:\n" + "\n".join(list(diff)[:40]))
     return out
+
+
+def _builtin_bool_in_dtype(text: str) -> str:
+    """Inside ``class DType`` the name ``bool`` is the member tg.bool: its properties' ``-> bool``
+    must say ``builtins.bool``."""
+    start = text.index("\nclass DType:")
+    end = text.index("\nclass ", start + 1)
+    body = text[start:end].replace(") -> bool:", ") -> builtins.bool:")
+    text = text[:start] + body + text[end:]
+    return text.replace("import collections.abc\n", "import builtins\nimport collections.abc\n", 1)
 
 
 def _type_handwritten_class(text: str, name: str, properties: dict[str, str]) -> str:

@@ -2,6 +2,7 @@
 tapegrad's C++ engine: tensors, ops, GradientTape.
 """
 from __future__ import annotations
+import builtins
 import collections.abc
 import numpy
 import numpy.typing
@@ -83,13 +84,13 @@ class DType:
     def as_numpy_dtype(self) -> type:
         ...
     @property
-    def is_bool(self) -> bool:
+    def is_bool(self) -> builtins.bool:
         ...
     @property
-    def is_floating(self) -> bool:
+    def is_floating(self) -> builtins.bool:
         ...
     @property
-    def is_integer(self) -> bool:
+    def is_integer(self) -> builtins.bool:
         ...
     @property
     def name(self) -> str:
