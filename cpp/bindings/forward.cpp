@@ -13,7 +13,7 @@ void bind_forward(py::module_& m) {
       .def("exit", &ForwardAccumulator::exit)
       .def(
           "watch",
-          [](ForwardAccumulator& self, py::handle primal, py::handle tangent) {
+          [](ForwardAccumulator& self, TensorLike primal, TensorLike tangent) {
             if (is_variable(primal)) {
               const Variable& v = variable_of(primal);
               self.watch(v, to_tensor(tangent, v->value.dtype()));
@@ -25,7 +25,7 @@ void bind_forward(py::module_& m) {
           py::arg("primal"), py::arg("tangent"))
       .def(
           "tangent",
-          [](const ForwardAccumulator& self, py::handle primal) {
+          [](const ForwardAccumulator& self, TensorLike primal) {
             if (is_variable(primal)) return wrap(self.tangent_of(variable_of(primal)));
             return wrap(self.tangent_of(to_tensor_no_watch(primal)));
           },

@@ -41,9 +41,11 @@ py::list wrap_all(const std::vector<Tensor>& ts) {
 // check_finite instruction that fails stops the replay at that step (its later instructions,
 // the update, do not run): then `stopped` is true and the last loss is the non-finite value.
 py::tuple run_batches(const Program& program, py::sequence arrays_seq,
-                      py::array_t<std::int64_t> indices, py::sequence fixed_seq) {
+                      py::array_t<std::int64_t> indices,
+                      const std::optional<py::sequence>& fixed_seq) {
   const std::vector<Tensor> arrays = tensor_list(arrays_seq, "run_batches arrays");
-  const std::vector<Tensor> fixed = tensor_list(fixed_seq, "run_batches fixed arguments");
+  const std::vector<Tensor> fixed =
+      fixed_seq ? tensor_list(*fixed_seq, "run_batches fixed arguments") : std::vector<Tensor>();
   if (indices.ndim() != 2)
     throw ValueError("run_batches: indices must be (steps, batch), got " +
                      std::to_string(indices.ndim()) + " dimensions");
@@ -227,25 +229,7 @@ class TensorSignatureCache {
 }  // namespace
 
 void bind_function(py::module_& m) {
-  py::class_<TensorSignatureCache>(
-      m, "TensorSignatureCache",
-      "tg.function's programs for all-tensor arguments, looked up in C++.")
-      .def(py::init<py::object, py::object>(), py::arg("miss"), py::arg("pack"))
-      .def("call", &TensorSignatureCache::call, py::arg("args"))
-      .def("add", &TensorSignatureCache::add, py::arg("args"), py::arg("program"),
-           py::arg("result_template"), py::arg("single"));
-
-  py::class_<Trace>(m, "Trace",
-                    "Records this thread's ops as a Program (tg.function's first call).")
-      .def(py::init<std::string, bool>(), py::arg("function_name"), py::arg("may_create_variables"))
-      .def("enter", &Trace::enter)
-      .def("exit", &Trace::exit)
-      .def("add_argument",
-           [](Trace& self, py::handle t) { self.add_argument(tensor_arg(t, "add_argument")); })
-      .def("finish", [](Trace& self, py::sequence outputs) {
-        return self.finish(tensor_list(outputs, "tg.function outputs"));
-      });
-
+  // Program first: the signatures of Trace.finish and TensorSignatureCache.add name it.
   py::class_<Program, std::shared_ptr<Program>>(m, "Program", "A traced function, replayed in C++.")
       .def(
           "run",
@@ -260,7 +244,7 @@ void bind_function(py::module_& m) {
           },
           py::arg("args"), "Runs the program on the tensor arguments; returns the output tensors.")
       .def("run_batches", &run_batches, py::arg("arrays"), py::arg("indices"),
-           py::arg("fixed") = py::list(),
+           py::arg("fixed") = py::none(),
            "Runs once per row of indices on the rows it picks of each array; returns "
            "(losses, stopped_by_non_finite).")
       .def_property_readonly("name", &Program::name)
@@ -298,6 +282,25 @@ void bind_function(py::module_& m) {
            "'instructions' (kind, name, inputs, output, shape, dtype, variable, variable_id, "
            "trainable), 'outputs'}; what tapegrad.utils.tape_to_dot draws.")
       .def("__str__", &Program::to_string);
+
+  py::class_<TensorSignatureCache>(
+      m, "TensorSignatureCache",
+      "tg.function's programs for all-tensor arguments, looked up in C++.")
+      .def(py::init<py::object, py::object>(), py::arg("miss"), py::arg("pack"))
+      .def("call", &TensorSignatureCache::call, py::arg("args"))
+      .def("add", &TensorSignatureCache::add, py::arg("args"), py::arg("program"),
+           py::arg("result_template"), py::arg("single"));
+
+  py::class_<Trace>(m, "Trace",
+                    "Records this thread's ops as a Program (tg.function's first call).")
+      .def(py::init<std::string, bool>(), py::arg("function_name"), py::arg("may_create_variables"))
+      .def("enter", &Trace::enter)
+      .def("exit", &Trace::exit)
+      .def("add_argument",
+           [](Trace& self, py::handle t) { self.add_argument(tensor_arg(t, "add_argument")); })
+      .def("finish", [](Trace& self, py::sequence outputs) {
+        return self.finish(tensor_list(outputs, "tg.function outputs"));
+      });
 
   m.def(
       "random_batch_indices",

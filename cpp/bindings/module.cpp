@@ -15,6 +15,7 @@ void bind_function(py::module_& m);
 void bind_custom_gradient(py::module_& m);
 void bind_forward(py::module_& m);
 void bind_random(py::module_& m);
+void add_text_signatures(py::module_& m);
 }  // namespace tg::py_bind
 
 PYBIND11_MODULE(_core, m) {
@@ -43,7 +44,8 @@ PYBIND11_MODULE(_core, m) {
   tg::py_bind::bind_forward(m);
   tg::py_bind::bind_random(m);
   m.def("isa", &tg::kernels::isa_name, "The instruction set the kernels dispatched to.");
-  m.def("num_threads", &tg::kernels::num_threads);
+  m.def("num_threads", &tg::kernels::num_threads,
+        "Threads the kernels use (TAPEGRAD_NUM_THREADS at import, or set_num_threads).");
   m.def(
       "set_num_threads",
       [](py::handle n_) {
@@ -79,5 +81,6 @@ PYBIND11_MODULE(_core, m) {
       py::arg("bytes"), "Bounds the bytes the storage cache keeps; returns the previous bound.");
   m.def("release_cached_memory", &tg::alloc::release_cached,
         "Returns every cached (free) storage buffer to the system.");
-  tg::kernels::num_threads();  // TAPEGRAD_NUM_THREADS is read at import
+  tg::kernels::num_threads();           // TAPEGRAD_NUM_THREADS is read at import
+  tg::py_bind::add_text_signatures(m);  // last: every binding is defined
 }

@@ -116,7 +116,7 @@ class RowBatches {
 void bind_random(py::module_& m) {
   m.def(
       "random_uniform",
-      [](const std::vector<std::int64_t>& shape, py::handle dtype, double minval, double maxval,
+      [](const std::vector<std::int64_t>& shape, DTypeLike dtype, double minval, double maxval,
          std::uint64_t key) {
         const Shape s = to_shape(shape, "random_uniform");
         const DType d = float_dtype(dtype);
@@ -126,7 +126,7 @@ void bind_random(py::module_& m) {
       "Uniform numbers in [minval, maxval); element k depends only on (key, k).");
   m.def(
       "random_normal",
-      [](const std::vector<std::int64_t>& shape, py::handle dtype, double mean, double stddev,
+      [](const std::vector<std::int64_t>& shape, DTypeLike dtype, double mean, double stddev,
          std::uint64_t key) {
         const Shape s = to_shape(shape, "random_normal");
         const DType d = float_dtype(dtype);
@@ -136,7 +136,7 @@ void bind_random(py::module_& m) {
       "Normal numbers (Box-Muller); element k depends only on (key, k).");
   m.def(
       "random_truncated_normal",
-      [](const std::vector<std::int64_t>& shape, py::handle dtype, double mean, double stddev,
+      [](const std::vector<std::int64_t>& shape, DTypeLike dtype, double mean, double stddev,
          std::uint64_t key) {
         const Shape s = to_shape(shape, "random_truncated_normal");
         const DType d = float_dtype(dtype);
@@ -166,7 +166,7 @@ void bind_random(py::module_& m) {
                       }));
   m.def(
       "dropout_mask",
-      [](py::handle dtype, const std::vector<std::int64_t>& shape, double rate,
+      [](DTypeLike dtype, const std::vector<std::int64_t>& shape, double rate,
          const std::shared_ptr<RandomStream>& stream) {
         const Shape s = to_shape(shape, "dropout_mask");
         const DType d = float_dtype(dtype);

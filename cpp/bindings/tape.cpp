@@ -441,39 +441,66 @@ PyCFunction cfn(F f) {
   return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f));
 }
 
+// Each doc starts with the signature CPython turns into __text_signature__, then the typed one
+// python/tapegrad/_core.pyi is generated from (Note [Text signatures] in text_signatures.cpp).
 PyMethodDef tape_methods[] = {
-    {"__enter__", cfn(m_enter), METH_NOARGS, "Starts recording on this thread."},
-    {"__exit__", cfn(m_exit), METH_FASTCALL, "Stops recording."},
+    {"__enter__", cfn(m_enter), METH_NOARGS,
+     "__enter__($self, /)\n--\n\n__enter__(self) -> tapegrad._core.GradientTape\n\n"
+     "Starts recording on this thread."},
+    {"__exit__", cfn(m_exit), METH_FASTCALL,
+     "__exit__($self, /, *exc_info)\n--\n\n__exit__(self, *exc_info: typing.Any) -> bool\n\n"
+     "Stops recording (exceptions propagate)."},
     {"watch", cfn(m_watch), METH_O,
-     "watch(tensor): track a Tensor or Variable (or a nested list/tuple/dict of them)."},
+     "watch($self, tensor, /)\n--\n\nwatch(self, tensor: typing.Any) -> None\n\n"
+     "Tracks a Tensor or Variable (or a nested list/tuple/dict of them)."},
     {"gradient", cfn(m_gradient), METH_FASTCALL | METH_KEYWORDS,
-     "gradient(target, sources, output_gradients=None, unconnected_gradients='none'): gradients "
-     "of sum(target) with respect to sources, in the sources' structure."},
+     "gradient($self, /, target, sources, output_gradients=None, unconnected_gradients='none')"
+     "\n--\n\n"
+     "gradient(self, target: typing.Any, sources: typing.Any, output_gradients: typing.Any = None, "
+     "unconnected_gradients: str = 'none') -> typing.Any\n\n"
+     "Gradients of sum(target) with respect to sources, in the sources' structure (None, or "
+     "zeros with unconnected_gradients='zero', for a source the target does not depend on)."},
     {"jacobian", cfn(m_jacobian), METH_FASTCALL | METH_KEYWORDS,
-     "jacobian(target, sources, unconnected_gradients='none', parallel_iterations=None, "
-     "experimental_use_pfor=True): d target / d source of shape target.shape + source.shape for "
-     "each source (any nesting, returned in the same structure); the per-element sweeps run in "
-     "C++."},
+     "jacobian($self, /, target, sources, unconnected_gradients='none', parallel_iterations=None, "
+     "experimental_use_pfor=True)\n--\n\n"
+     "jacobian(self, target: tapegrad.types.TensorLike, sources: typing.Any, "
+     "unconnected_gradients: str = 'none', parallel_iterations: int | None = None, "
+     "experimental_use_pfor: bool = True) -> typing.Any\n\n"
+     "d target / d source of shape target.shape + source.shape for each source (any nesting, "
+     "returned in the same structure); the per-element sweeps run in C++."},
     {"batch_jacobian", cfn(m_batch_jacobian), METH_FASTCALL | METH_KEYWORDS,
-     "batch_jacobian(target, source, unconnected_gradients='none', parallel_iterations=None, "
-     "experimental_use_pfor=True): for target [b, y...] and source [b, x...] whose batch rows do "
-     "not interact, each row's Jacobian, [b, y..., x...]."},
+     "batch_jacobian($self, /, target, source, unconnected_gradients='none', "
+     "parallel_iterations=None, experimental_use_pfor=True)\n--\n\n"
+     "batch_jacobian(self, target: tapegrad.types.TensorLike, source: tapegrad.types.TensorLike, "
+     "unconnected_gradients: str = 'none', parallel_iterations: int | None = None, "
+     "experimental_use_pfor: bool = True) -> tapegrad._core.Tensor | None\n\n"
+     "For target [b, y...] and source [b, x...] whose batch rows do not interact, each row's "
+     "Jacobian, [b, y..., x...]."},
     {"stop_recording", cfn(m_stop_recording), METH_NOARGS,
+     "stop_recording($self, /)\n--\n\n"
+     "stop_recording(self) -> tapegrad._core._StopRecording\n\n"
      "A context manager that pauses recording for its block."},
-    {"reset", cfn(m_reset), METH_NOARGS, "Discards everything recorded so far."},
+    {"reset", cfn(m_reset), METH_NOARGS,
+     "reset($self, /)\n--\n\nreset(self) -> None\n\nDiscards everything recorded so far."},
     {"watched_variables", cfn(m_watched_variables), METH_NOARGS,
+     "watched_variables($self, /)\n--\n\n"
+     "watched_variables(self) -> tuple[tapegrad._core.Variable, ...]\n\n"
      "The variables this tape watches, in the order they were first watched."},
     {"_graph", cfn(m_graph), METH_NOARGS,
+     "_graph($self, /)\n--\n\n_graph(self) -> dict[str, typing.Any]\n\n"
      "The recorded graph as plain data: {'persistent', 'nodes' (op, inputs, input_shapes, "
      "input_dtypes, output, shape, dtype), 'variable_reads' (id, variable, name, trainable, shape, "
      "dtype), 'watched' (ids)}; what tapegrad.utils.tape_to_dot draws."},
     {nullptr, nullptr, 0, nullptr}};
 
-PyGetSetDef tape_getset[] = {{"persistent", get_persistent, nullptr, nullptr, nullptr},
-                             {"recording", get_recording, nullptr, nullptr, nullptr},
-                             {"num_nodes", get_num_nodes, nullptr,
-                              "How many ops this tape holds (for inspection).", nullptr},
-                             {nullptr, nullptr, nullptr, nullptr, nullptr}};
+PyGetSetDef tape_getset[] = {
+    {"persistent", get_persistent, nullptr, "Whether gradient() may be called more than once.",
+     nullptr},
+    {"recording", get_recording, nullptr,
+     "Whether the tape records now (inside its with block, not paused).", nullptr},
+    {"num_nodes", get_num_nodes, nullptr, "How many ops this tape holds (for inspection).",
+     nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 }  // namespace
 
@@ -489,9 +516,12 @@ void bind_tape(py::module_& m) {
       {Py_tp_methods, tape_methods},
       {Py_tp_getset, tape_getset},
       {Py_tp_members, members},
-      {Py_tp_doc, const_cast<char*>(
-                      "GradientTape(persistent=False, watch_accessed_variables=True): records ops "
-                      "on watched tensors for reverse-mode differentiation (TensorFlow's rules).")},
+      {Py_tp_doc,
+       const_cast<char*>("GradientTape(persistent=False, watch_accessed_variables=True)\n--\n\n"
+                         "GradientTape(persistent: bool = False, watch_accessed_variables: bool = "
+                         "True)\n\n"
+                         "Records ops on watched tensors for reverse-mode differentiation "
+                         "(TensorFlow's rules).")},
       {0, nullptr}};
   static PyType_Spec spec = {"tapegrad._core.GradientTape", sizeof(PyTape), 0,
                              Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, slots};

@@ -322,7 +322,8 @@ void bind_tensor(py::module_& m) {
       .value("int64", DType::Int64)
       .value("bool", DType::Bool)
       .def_property_readonly("name", [](DType d) { return dtype_name(d); })
-      .def_property_readonly("as_numpy_dtype", [](DType d) { return numpy_dtype(d).attr("type"); })
+      .def_property_readonly("as_numpy_dtype",
+                             [](DType d) { return py::type(numpy_dtype(d).attr("type")); })
       .def_property_readonly("is_floating", [](DType d) { return is_floating(d); })
       .def_property_readonly("is_integer",
                              [](DType d) { return d == DType::Int32 || d == DType::Int64; })
@@ -363,12 +364,14 @@ void bind_tensor(py::module_& m) {
 
   // Variable: a pybind11 class whose operator and mapping slots are Tensor's (a read of the
   // variable, then the op), installed before the type is readied.
-  py::class_<VariableImpl, Variable> var(m, "Variable",
-                                         py::custom_type_setup([](PyHeapTypeObject* heap_type) {
-                                           install_operator_slots(&heap_type->ht_type);
-                                         }));
+  py::class_<VariableImpl, Variable> var(
+      m, "Variable",
+      "A mutable tensor-valued state (weights): ops read its current value, tapes watch trainable "
+      "variables automatically, assign/assign_add/assign_sub change it in place.",
+      py::custom_type_setup(
+          [](PyHeapTypeObject* heap_type) { install_operator_slots(&heap_type->ht_type); }));
   set_variable_type(var.ptr());
-  var.def(py::init([](py::handle initial_value, bool trainable, py::object name, py::handle dtype) {
+  var.def(py::init([](TensorLike initial_value, bool trainable, py::object name, DTypeLike dtype) {
             const auto dt = to_dtype(dtype);
             Tensor t = to_tensor(initial_value, dt);
             if (dt && t.dtype() != *dt) t = cast(t, *dt);
@@ -377,7 +380,9 @@ void bind_tensor(py::module_& m) {
             return std::make_shared<VariableImpl>(stop_gradient(t), std::move(var_name), trainable);
           }),
           py::arg("initial_value"), py::arg("trainable") = true, py::arg("name") = py::none(),
-          py::arg("dtype") = py::none())
+          py::arg("dtype") = py::none(),
+          "A variable holding a copy of initial_value (in dtype when given); name defaults to "
+          "'Variable'.")
       .def_property_readonly("shape",
                              [](const VariableImpl& v) { return shape_tuple(v.value.shape()); })
       .def_property_readonly("dtype", [](const VariableImpl& v) { return v.value.dtype(); })
@@ -388,13 +393,15 @@ void bind_tensor(py::module_& m) {
       .def(
           "value", [](const Variable& v) { return wrap(read_variable(v)); },
           "The current value as a Tensor (a read: active tapes watch it).")
-      .def("read_value", [](const Variable& v) { return wrap(read_variable(v)); })
+      .def(
+          "read_value", [](const Variable& v) { return wrap(read_variable(v)); },
+          "The current value as a Tensor (TensorFlow's name for value()).")
       .def(
           "numpy", [](const VariableImpl& v) { return to_numpy(variable_value_copy(v)); },
           "A copy of the current value: writing into it never changes the variable.")
       .def(
           "assign",
-          [](const Variable& v, py::handle value) {
+          [](const Variable& v, TensorLike value) {
             const Tensor t = to_tensor(value, v->value.dtype());
             run_op(t.size(), [&] {
               assign_variable(v, t, AssignMode::Assign);
@@ -402,10 +409,11 @@ void bind_tensor(py::module_& m) {
             });
             return v;
           },
-          py::arg("value"))
+          py::arg("value"),
+          "Sets the value to value (converted to the variable's dtype); returns the variable.")
       .def(
           "assign_add",
-          [](const Variable& v, py::handle delta) {
+          [](const Variable& v, TensorLike delta) {
             const Tensor t = to_tensor(delta, v->value.dtype());
             run_op(t.size(), [&] {
               assign_variable(v, t, AssignMode::Add);
@@ -413,10 +421,10 @@ void bind_tensor(py::module_& m) {
             });
             return v;
           },
-          py::arg("delta"))
+          py::arg("delta"), "Adds delta to the value in place; returns the variable.")
       .def(
           "assign_sub",
-          [](const Variable& v, py::handle delta) {
+          [](const Variable& v, TensorLike delta) {
             const Tensor t = to_tensor(delta, v->value.dtype());
             run_op(t.size(), [&] {
               assign_variable(v, t, AssignMode::Subtract);
@@ -424,7 +432,7 @@ void bind_tensor(py::module_& m) {
             });
             return v;
           },
-          py::arg("delta"))
+          py::arg("delta"), "Subtracts delta from the value in place; returns the variable.")
       .def(
           "__array__",
           [](const VariableImpl& v, py::object dtype, py::object copy) {

@@ -197,11 +197,16 @@ PyObject* m_array(PyObject* self, PyObject* args, PyObject* kwargs) {
   });
 }
 
+// The docs start with the text signature, then the typed one (Note [Text signatures] in
+// text_signatures.cpp).
 PyMethodDef tensor_methods[] = {
     {"numpy", m_numpy, METH_NOARGS,
+     "numpy($self, /)\n--\n\nnumpy(self) -> numpy.ndarray\n\n"
      "A read-only NumPy view sharing this tensor's memory (zero-copy)."},
     {"__array__", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(m_array)),
      METH_VARARGS | METH_KEYWORDS,
+     "__array__($self, /, dtype=None, copy=None)\n--\n\n"
+     "__array__(self, dtype: typing.Any = None, copy: bool | None = None) -> numpy.ndarray\n\n"
      "NumPy conversion (a read-only view unless dtype/copy ask otherwise)."},
     {nullptr, nullptr, 0, nullptr}};
 
@@ -268,7 +273,9 @@ bool is_tensor(py::handle obj) { return Py_TYPE(obj.ptr()) == g_tensor_type; }
 
 Tensor tensor_of(py::handle obj) { return Tensor(as_py(obj.ptr())->impl); }
 
-py::object wrap(const Tensor& t) {
+bool TensorResult::check_(py::handle h) { return is_tensor(h); }
+
+TensorResult wrap(const Tensor& t) {
   if (!t.defined()) return py::none();
   PyObject* o = g_tensor_type->tp_alloc(g_tensor_type, 0);
   if (!o) throw py::error_already_set();
@@ -341,7 +348,10 @@ void bind_tensor_type(py::module_& m, const std::vector<py::object>& dtypes) {
       {Py_tp_getset, tensor_getset},
       {Py_tp_methods, tensor_methods},
       {Py_tp_members, members},
-      {Py_tp_doc, const_cast<char*>("An immutable dense tensor (float32, float64, int32, int64 or "
+      {Py_tp_doc, const_cast<char*>("Tensor(value, dtype=None)\n--\n\n"
+                                    "Tensor(value: tapegrad.types.TensorLike, dtype: "
+                                    "tapegrad.types.DTypeLike = None)\n\n"
+                                    "An immutable dense tensor (float32, float64, int32, int64 or "
                                     "bool; TensorFlow's eager Tensor).")},
       {Py_nb_add, fn(nb_binary<tg::add>)},
       {Py_nb_subtract, fn(nb_binary<tg::subtract>)},

@@ -24,6 +24,8 @@ CHECKPOINT_FILE = "checkpoint.json"  # in a checkpoint folder: {"epochs_done": n
 
 
 class Callback:
+    """Base class of the callbacks ``fit`` calls (Keras's): override the hooks you need."""
+
     # Under a distribution strategy (python/tapegrad/distribute.py) a chief_only callback runs on
     # rank 0 alone: the ones that write files. The others run on every rank with the same logs.
     chief_only = False
@@ -33,16 +35,27 @@ class Callback:
         self.params: dict = {}
 
     def set_model(self, model) -> None:
+        """Called by ``fit`` with the model being trained (``self.model``)."""
         self.model = model
 
     def set_params(self, params: dict) -> None:
+        """Called by ``fit`` with the run's settings (epochs, steps, verbose) as ``self.params``."""
         self.params = params
 
-    def on_train_begin(self, logs=None): ...
-    def on_train_end(self, logs=None): ...
-    def on_epoch_begin(self, epoch, logs=None): ...
-    def on_epoch_end(self, epoch, logs=None): ...
-    def on_train_batch_end(self, step, logs=None): ...
+    def on_train_begin(self, logs=None):
+        """Called once before the first epoch."""
+
+    def on_train_end(self, logs=None):
+        """Called once after the last epoch (also after Ctrl-C or an early stop)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Called at the start of each epoch (0-based)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Called after each epoch with its logs (loss, metrics, val_* values)."""
+
+    def on_train_batch_end(self, step, logs=None):
+        """Called after each training step with the running logs."""
 
 
 class History(Callback):
@@ -65,6 +78,8 @@ class History(Callback):
             self.history.setdefault(key, []).append(float(value))
 
     def to_dict(self) -> dict:
+        """The run as plain data: epochs, per-epoch logs, fit's params and whether Ctrl-C ended
+        it."""
         return {
             "epoch": list(self.epoch),
             "history": {k: list(v) for k, v in self.history.items()},

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, overload
 
 import numpy as np
 
@@ -35,6 +35,8 @@ class TensorSpec:
         self.name = name
 
     def is_compatible_with(self, value) -> bool:
+        """Whether ``value`` (a Tensor, array or number) has this spec's dtype and a shape it
+        accepts (None dimensions match any size)."""
         shape, dtype = _shape_and_dtype(value)
         if dtype != self.dtype:
             return False
@@ -58,14 +60,32 @@ class TensorSpec:
         return hash((self.shape, self.dtype, self.name))
 
 
+@overload
 def function(
-    func: Optional[Callable] = None,
+    func: Callable[..., Any],
     *,
     input_signature: Optional[Sequence[TensorSpec]] = None,
     reduce_retracing: bool = False,
     jit_compile: Optional[bool] = None,
     name: Optional[str] = None,
-):
+) -> Function: ...
+@overload
+def function(
+    func: None = None,
+    *,
+    input_signature: Optional[Sequence[TensorSpec]] = None,
+    reduce_retracing: bool = False,
+    jit_compile: Optional[bool] = None,
+    name: Optional[str] = None,
+) -> Callable[[Callable[..., Any]], Function]: ...
+def function(
+    func: Optional[Callable[..., Any]] = None,
+    *,
+    input_signature: Optional[Sequence[TensorSpec]] = None,
+    reduce_retracing: bool = False,
+    jit_compile: Optional[bool] = None,
+    name: Optional[str] = None,
+) -> Function | Callable[[Callable[..., Any]], Function]:
     """Compiles ``func``: ``@tg.function`` or ``@tg.function(input_signature=[...])``.
 
     ``reduce_retracing=True`` passes Python ``int``/``float`` arguments as float32 tensors
@@ -135,7 +155,7 @@ class Function:
         return f"<tg.function {self.name} traces={self.trace_count}>"
 
     # -- calls ---------------------------------------------------------------------------------
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not kwargs:
             result = self._tensor_programs.call(args)
             if result is not _MISS:

@@ -55,6 +55,8 @@ class custom_vjp:  # JAX's lower-case name
         self.fwd = self.bwd = None
 
     def defvjp(self, fwd: Callable, bwd: Callable) -> None:
+        """Sets the forward (``fwd(*x) -> (y, residuals)``) and backward (``bwd(residuals, g) ->
+        gradients``) functions."""
         self.fwd, self.bwd = fwd, bwd
 
     def __call__(self, *args):

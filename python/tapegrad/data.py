@@ -24,7 +24,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
@@ -328,6 +328,10 @@ __all__ = [
 class Bunch(dict):
     """A dict with attribute access, like scikit-learn's return value."""
 
+    def __init__(self, *args: Any, **fields: Any) -> None:
+        """The same arguments as ``dict``'s (the fields by keyword)."""
+        super().__init__(*args, **fields)
+
     def __getattr__(self, key):
         try:
             return self[key]
@@ -348,6 +352,7 @@ class StandardScaler:
     Inside a model prefer ``tg.layers.Normalization``, which is saved with it."""
 
     def fit(self, X) -> StandardScaler:
+        """Learns each feature's mean and standard deviation from ``X``; returns self."""
         X = np.asarray(X, dtype=np.float64)
         self.mean_ = X.mean(axis=0)
         self.var_ = X.var(axis=0)
@@ -360,12 +365,15 @@ class StandardScaler:
             raise RuntimeError("StandardScaler is not fitted yet; call fit or fit_transform first")
 
     def transform(self, X) -> np.ndarray:
+        """``(X - mean) / scale`` in float64; RuntimeError before fit."""
         self._check()
         return (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
 
     def fit_transform(self, X) -> np.ndarray:
+        """fit(X), then transform(X)."""
         return self.fit(X).transform(X)
 
     def inverse_transform(self, X) -> np.ndarray:
+        """``X * scale + mean``: undoes transform; RuntimeError before fit."""
         self._check()
         return np.asarray(X, dtype=np.float64) * self.scale_ + self.mean_

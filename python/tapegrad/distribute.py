@@ -205,6 +205,7 @@ class MPIStrategy:
         return buf
 
     def barrier(self) -> None:
+        """Waits until every rank has called it."""
         self.comm.Barrier()
 
 

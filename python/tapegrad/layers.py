@@ -60,6 +60,8 @@ class Layer:
 
     # -- weights ---------------------------------------------------------------------------
     def add_weight(self, name: str, value: np.ndarray, trainable: bool = True) -> Variable:
+        """Creates a Variable named ``<layer name>/<name>`` holding ``value`` in the layer's dtype
+        and records it as one of the layer's weights."""
         var = Variable(
             np.asarray(value, dtype=self.dtype.as_numpy_dtype),
             trainable=trainable and self.trainable,
@@ -85,9 +87,12 @@ class Layer:
         return [v for v in self._weights if not v.trainable]
 
     def get_weights(self) -> list[np.ndarray]:
+        """Copies of the weights' values as NumPy arrays, in creation order."""
         return [v.numpy() for v in self._weights]
 
     def set_weights(self, weights) -> None:
+        """Assigns ``weights`` (arrays in get_weights's order and shapes) to the layer's variables;
+        ValueError naming the layer on a count or shape mismatch."""
         weights = list(weights)
         if len(weights) != len(self._weights):
             raise ValueError(
@@ -103,6 +108,7 @@ class Layer:
             var.assign(value)
 
     def count_params(self) -> int:
+        """The number of scalars in the layer's weights."""
         return int(sum(int(np.prod(v.shape)) for v in self._weights))
 
     def weight_shapes(self, input_shape: tuple) -> list[tuple]:
@@ -112,13 +118,18 @@ class Layer:
 
     # -- calling ---------------------------------------------------------------------------
     def build(self, input_shape: tuple) -> None:
+        """Creates the weights for inputs of ``input_shape`` (batch dimension included); called on
+        the first call when not built before."""
         self.input_spec_shape = tuple(input_shape)
         self.built = True
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """The output shape for inputs of ``input_shape`` (batch dimension included)."""
         return tuple(input_shape)
 
     def call(self, x: Tensor) -> Tensor:
+        """The layer's computation on a tensor already cast to the layer's dtype; subclasses define
+        it."""
         raise NotImplementedError(f"{type(self).__name__} must define call(x)")
 
     def _cast_input(self, x) -> Tensor:
@@ -150,6 +161,7 @@ class Layer:
         return self.call(x)
 
     def get_config(self) -> dict:
+        """The constructor arguments that rebuild this layer (what model.json stores)."""
         return {"name": self.name, "dtype": self.dtype.name, "trainable": self.trainable}
 
     def __repr__(self) -> str:

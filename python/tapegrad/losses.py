@@ -295,6 +295,7 @@ class Loss:
         return None
 
     def get_config(self) -> dict:
+        """The constructor arguments that rebuild this loss."""
         return {"reduction": self.reduction, "name": self.name}
 
 

@@ -1,7 +1,7 @@
 """``tg.math``: TensorFlow's math namespace, the same functions as the top level."""
 
-from .nn import log_softmax, softmax  # noqa: F401
-from .ops import (  # noqa: F401
+from .nn import log_softmax, softmax
+from .ops import (
     abs,
     add,
     argmax,
@@ -37,3 +37,42 @@ from .ops import (  # noqa: F401
     subtract,
     tanh,
 )
+
+__all__ = [
+    "abs",
+    "add",
+    "argmax",
+    "argmin",
+    "divide",
+    "equal",
+    "exp",
+    "greater",
+    "greater_equal",
+    "less",
+    "less_equal",
+    "log",
+    "log_softmax",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logical_xor",
+    "maximum",
+    "minimum",
+    "multiply",
+    "negative",
+    "not_equal",
+    "pow",
+    "reduce_all",
+    "reduce_any",
+    "reduce_logsumexp",
+    "reduce_max",
+    "reduce_mean",
+    "reduce_min",
+    "reduce_sum",
+    "sigmoid",
+    "softmax",
+    "sqrt",
+    "square",
+    "subtract",
+    "tanh",
+]

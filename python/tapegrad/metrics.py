@@ -65,18 +65,23 @@ def _state_variable(name: str) -> Variable:
 
 
 class Metric:
+    """Base class of the metrics: a running value kept in float64 Variables (``total``, ``count``),
+    updated by update_state and read by result."""
+
     def __init__(self, name: Optional[str] = None, dtype=None):
         self.name = name or _default_name(type(self).__name__)
         self.total = _state_variable("total")
         self.count = _state_variable("count")
 
     def reset_state(self) -> None:
+        """Forgets every value seen so far (fit calls it at the start of each epoch)."""
         self.total.assign(0.0)
         self.count.assign(0.0)
 
     reset_states = reset_state  # tf.keras 2's name, used by the seed
 
     def update_state(self, *args, **kwargs) -> None:
+        """Adds a batch's values to the running state; subclasses define what they take."""
         raise NotImplementedError(f"{type(self).__name__} must define update_state")
 
     def _mean(self) -> Tensor:
@@ -86,6 +91,7 @@ class Metric:
         return where(self.count, divide(self.total, self.count), 0.0)
 
     def result(self) -> Tensor:
+        """The current value as a float32 scalar Tensor (0 before any update)."""
         # float32 like Keras; a diverged run's huge total casts to inf without a warning
         return cast(self._mean(), DType.float32)
 
@@ -94,6 +100,7 @@ class Metric:
         return self.result()
 
     def get_config(self) -> dict:
+        """The constructor arguments that rebuild this metric."""
         return {"name": self.name}
 
     def __repr__(self) -> str:

@@ -18,10 +18,11 @@ import math
 import os
 import zipfile
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
+from . import callbacks as callbacks_module
 from . import layers as layers_module
 from . import optimizers
 from ._core import Tensor, Variable
@@ -46,6 +47,9 @@ def _tapegrad_version() -> str:
 
 
 class Sequential:
+    """Keras's Sequential model: a stack of layers, each fed the previous one's output; compile,
+    fit, evaluate, predict, save."""
+
     def __init__(self, layers=None, name: Optional[str] = None):
         self.name = name or "sequential"
         self.layers: list[layers_module.Layer] = []
@@ -61,6 +65,7 @@ class Sequential:
 
     # -- structure -------------------------------------------------------------------------
     def add(self, layer) -> None:
+        """Appends a layer (or a Sequential model), built at once when the input shape is known."""
         if not isinstance(layer, (layers_module.Layer, Sequential)):
             raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
         if self.layers and self._input_shape is not None and not layer.built:
@@ -117,6 +122,7 @@ class Sequential:
         return self._input_shape
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """The output shape for inputs of ``input_shape`` (batch dimension included)."""
         shape = tuple(input_shape)
         for layer in self.layers:
             shape = layer.compute_output_shape(shape)
@@ -140,12 +146,16 @@ class Sequential:
         return [v for layer in self.layers for v in layer.non_trainable_variables]
 
     def count_params(self) -> int:
+        """The number of scalars in all layers' weights."""
         return sum(layer.count_params() for layer in self.layers)
 
     def get_weights(self) -> list[np.ndarray]:
+        """Copies of every layer's weights as NumPy arrays, in layer order."""
         return [v.numpy() for v in self.variables]
 
     def set_weights(self, weights) -> None:
+        """Assigns arrays in get_weights's order and shapes; ValueError on a count or shape
+        mismatch."""
         weights = list(weights)
         variables = self.variables
         if len(weights) != len(variables):
@@ -180,6 +190,8 @@ class Sequential:
 
     # -- saving the whole model ----------------------------------------------------------
     def get_config(self) -> dict:
+        """The architecture as plain data (layers with their configs, input shape, format and
+        tapegrad versions): model.json's content."""
         return {
             "format_version": FORMAT_VERSION,
             "tapegrad_version": _tapegrad_version(),
@@ -207,6 +219,8 @@ class Sequential:
 
     # -- summary ---------------------------------------------------------------------------
     def summary(self, print_fn=print) -> None:
+        """Prints one row per layer (name, type, output shape, parameters) and the totals through
+        ``print_fn``."""
         rows = []
         shape = self._input_shape
         for layer in self.layers:
@@ -264,14 +278,19 @@ class Sequential:
     def optimizer(self):
         return None if self._compiled is None else self._compiled["optimizer"]
 
-    def fit(self, x=None, y=None, **kwargs):
+    def fit(self, x: Any = None, y: Any = None, **kwargs: Any) -> callbacks_module.History:
+        """Keras's fit: trains on arrays or a dataset and returns the ``History``; the keyword
+        arguments are ``tg.train.Trainer.fit``'s (epochs, batch_size, validation_data, ...)."""
         self.history = self._get_trainer().fit(x, y, **kwargs)
         return self.history
 
-    def evaluate(self, x=None, y=None, **kwargs):
+    def evaluate(self, x: Any = None, y: Any = None, **kwargs: Any) -> Any:
+        """Keras's evaluate: the loss (and metrics) over ``x, y``; the keyword arguments are
+        ``tg.train.Trainer.evaluate``'s (batch_size, return_dict, verbose)."""
         return self._get_trainer().evaluate(x, y, **kwargs)
 
-    def predict(self, x, batch_size: int = 32, verbose=0) -> np.ndarray:
+    def predict(self, x: Any, batch_size: int = 32, verbose: Any = 0) -> np.ndarray:
+        """The model's outputs for ``x``, computed ``batch_size`` rows at a time."""
         return predict(self, x, batch_size=batch_size)
 
 

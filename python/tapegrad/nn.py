@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Callable, Optional
+
+from ._core import Tensor
 from ._core import ops as _ops
-from ._core.ops import (  # noqa: F401  (fused: one kernel forward, one backward)
+from ._core.ops import (
     log_softmax,
     mean_squared_error,
     softmax,
     softmax_cross_entropy_with_logits,
 )
-from .ops import one_hot, relu, sigmoid, tanh  # noqa: F401
+from .ops import one_hot, relu, sigmoid, tanh
+from .types import TensorLike
+
+__all__ = [
+    "dense",
+    "log_softmax",
+    "mean_squared_error",
+    "one_hot",
+    "relu",
+    "sigmoid",
+    "sigmoid_cross_entropy_with_logits",
+    "softmax",
+    "softmax_cross_entropy_with_logits",
+    "sparse_softmax_cross_entropy_with_logits",
+    "tanh",
+]
 
 
-def sigmoid_cross_entropy_with_logits(labels=None, logits=None):
+def sigmoid_cross_entropy_with_logits(
+    labels: Optional[TensorLike] = None, logits: Optional[TensorLike] = None
+) -> Tensor:
     """``max(x, 0) - x * z + log1p(exp(-abs(x)))`` elementwise for labels ``z`` and logits ``x``
     of one shape (TensorFlow's keyword-only use: ``labels=..., logits=...``)."""
     if labels is None or logits is None:
@@ -26,7 +46,12 @@ _FUSED = (None, "linear", "relu")
 _AFTER = {"tanh": tanh, "sigmoid": sigmoid, "softmax": softmax, "log_softmax": log_softmax}
 
 
-def dense(x, kernel, bias=None, activation=None):
+def dense(
+    x: TensorLike,
+    kernel: TensorLike,
+    bias: Optional[TensorLike] = None,
+    activation: str | Callable[[Tensor], Tensor] | None = None,
+) -> Tensor:
     """``activation(x @ kernel + bias)``, the Dense layer's forward.
 
     The matmul, the bias add and a relu run as one op (one GEMM pass whose epilogue adds the bias
@@ -52,7 +77,7 @@ def dense(x, kernel, bias=None, activation=None):
     return activation(_ops.dense(x, kernel, bias, None))
 
 
-def sparse_softmax_cross_entropy_with_logits(labels, logits):
+def sparse_softmax_cross_entropy_with_logits(labels: TensorLike, logits: TensorLike) -> Tensor:
     """Per-sample ``logsumexp(logits) - logits[label]``: labels int32/int64 of shape S, logits of
     shape S + (C,); one fused, stable op (finite for any finite logits) whose gradient is
     ``softmax(logits) - one_hot(labels)``. A label outside [0, C) raises ValueError."""

@@ -92,19 +92,23 @@ def _as_dtype(dtype) -> DType:
 
 
 def zeros(shape, dtype=DType.float32) -> Tensor:
+    """A Tensor of ``shape`` filled with zeros (float32 unless ``dtype`` says otherwise)."""
     return Tensor(np.zeros(shape, dtype=_as_dtype(dtype).as_numpy_dtype))
 
 
 def ones(shape, dtype=DType.float32) -> Tensor:
+    """A Tensor of ``shape`` filled with ones (float32 unless ``dtype`` says otherwise)."""
     return Tensor(np.ones(shape, dtype=_as_dtype(dtype).as_numpy_dtype))
 
 
 def zeros_like(x) -> Tensor:
+    """Zeros of ``x``'s shape and dtype."""
     x = convert_to_tensor(x)
     return zeros(x.shape, x.dtype)
 
 
 def ones_like(x) -> Tensor:
+    """Ones of ``x``'s shape and dtype."""
     x = convert_to_tensor(x)
     return ones(x.shape, x.dtype)
 

@@ -281,6 +281,8 @@ class Optimizer:
                     self._impl.set_slot(name, var, value)
 
     def get_config(self) -> dict:
+        """The optimizer's settings as plain data (name, learning rate or its schedule's class,
+        clipping)."""
         lr = self._learning_rate
         return {
             "name": self.name,
