@@ -12,6 +12,8 @@ a warm-up epoch, as samples per second of the whole job. Rank 0 also times, on t
 gradient size: one fused allreduce (what the Trainer does per step), one allreduce per
 gradient tensor (what per-layer buckets cost, which DDP/Horovod would overlap with the backward
 sweep), and an 8-byte allreduce (the latency). Figures are medians; ratios are within this run.
+The bound printed after the table runs RANKS plain processes at once, each on 1/RANKS of the
+batch without any strategy: the most RANKS ranks can reach here before any communication.
 The ring-allreduce extrapolation to 8 and 64 ranks printed at the end uses these measurements
 and the 1-process step's CPU time as its compute time (wall time on a shared machine is not).
 """
@@ -90,13 +92,18 @@ def time_allreduce(strategy, variables, repeat: int = 30) -> dict:
     }
 
 
-def worker(name: str, distributed: bool) -> tuple[dict, int]:
+def worker(name: str, distributed: bool, share: int = 1) -> tuple[dict, int]:
+    """One process's run; ``share`` > 1 trains batches of batch/share rows without any strategy
+    (what one of `share` ranks computes, with no communication at all)."""
     import tapegrad as tg
 
     tg.set_num_threads(1)
     strategy = tg.distribute.MPIStrategy() if distributed else None
     model, loss, X, y = build(name)
-    spec = MODELS[name]
+    spec = dict(MODELS[name])
+    if share > 1:
+        spec["batch"] //= share
+        X, y = X[: spec["batch"] * spec["steps"]], y[: spec["batch"] * spec["steps"]]
     trainer = tg.train.Trainer(
         model, loss=loss, optimizer=tg.optimizers.SGD(0.01), strategy=strategy
     )
@@ -128,6 +135,27 @@ def worker(name: str, distributed: bool) -> tuple[dict, int]:
     if strategy is not None:
         result.update(time_allreduce(strategy, model.trainable_variables))
     return result, 0 if strategy is None else strategy.rank
+
+
+def run_split(name: str, ranks: int) -> dict:
+    """`ranks` plain processes at once, each on batch/ranks rows, no allreduce: the most `ranks`
+    ranks could reach on this machine (their samples/s summed)."""
+    env = {**os.environ, "TAPEGRAD_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--share", str(ranks)]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(ranks)
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=1200)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{out}\n{err}")
+        results.append(json.loads(next(s for s in out.splitlines() if s.startswith("{"))))
+    return {
+        "samples_per_s": sum(r["samples_per_s"] for r in results),
+        "step_s": max(r["step_s"] for r in results),
+    }
 
 
 def run_worker(name: str, ranks: int) -> dict:
@@ -169,19 +197,21 @@ def main() -> int:
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--worker", choices=sorted(MODELS))
     parser.add_argument("--distributed", action="store_true")
+    parser.add_argument("--share", type=int, default=1)
     args = parser.parse_args()
     if args.worker:
-        result, rank = worker(args.worker, args.distributed)
+        result, rank = worker(args.worker, args.distributed, args.share)
         if rank == 0:
             print(json.dumps(result))
         return 0
 
     print(f"load average before: {os.getloadavg()}")
-    rows: dict = {name: {"1": [], "p": []} for name in MODELS}
+    rows: dict = {name: {"1": [], "p": [], "split": []} for name in MODELS}
     for _ in range(args.repeat):
         for name in MODELS:
             rows[name]["1"].append(run_worker(name, 1))
             rows[name]["p"].append(run_worker(name, args.ranks))
+            rows[name]["split"].append(run_split(name, args.ranks))
     print(f"load average after: {os.getloadavg()}")
     p = args.ranks
     print(
@@ -204,6 +234,20 @@ def main() -> int:
         print(
             f"{name:6} {one:17.0f} {many:18.0f} {many / one:6.2f} {step_1 * 1e3:11.3f} "
             f"{step_p * 1e3:11.3f} {fused * 1e3:19.3f} {per_tensor * 1e3:13.3f}"
+        )
+    print(
+        f"\nthe bound: {p} plain processes at once, each on 1/{p} of the batch, no allreduce; then "
+        "the same with the fused allreduce's time added to each step"
+    )
+    for name, got in rows.items():
+        one = statistics.median(r["samples_per_s"] for r in got["1"])
+        split = statistics.median(r["samples_per_s"] for r in got["split"])
+        step_split = statistics.median(r["step_s"] for r in got["split"])
+        fused = statistics.median(r["fused_s"] for r in got["p"])
+        bound = split * step_split / (step_split + fused)
+        print(
+            f"{name:6} no allreduce {split / one:5.2f}x 1 process "
+            f"(step {step_split * 1e3:.3f} ms), with it {bound / one:5.2f}x"
         )
     _, grad_bytes, fused, latency = summary["mlp"]
     # bus bandwidth of the measured 2-rank ring: 2 (p-1)/p bytes moved per allreduced byte
