@@ -43,7 +43,7 @@ const GemmKernelTable kAvx512Table = {"avx512",
                                       nullptr,
                                       nullptr,
                                       nullptr,
-                                      nullptr,
+                                      sgemm_sup_avx512_12x32,
                                       gemm_direct_avx2_f32,
                                       gemm_direct_avx2_f64};
 #endif

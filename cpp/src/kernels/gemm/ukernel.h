@@ -142,6 +142,9 @@ void sgemm_avx512_12x32(std::int64_t k, const float* a, const float* b, float* c
                         const UkernelEpilogue<float>* ep);
 void dgemm_avx512_12x16(std::int64_t k, const double* a, const double* b, double* c,
                         std::int64_t ldc, const UkernelEpilogue<double>* ep);
+void sgemm_sup_avx512_12x32(std::int64_t k, const float* a, std::int64_t rs_a, std::int64_t cs_a,
+                            const float* b, std::int64_t ldb, float* c, std::int64_t ldc,
+                            const UkernelEpilogue<float>* ep);
 #endif
 
 // ---- dispatch (dispatch.cpp) -------------------------------------------------------------------
