@@ -150,6 +150,51 @@ def test_forward_over_reverse_gives_hessian_vector_products():
     np.testing.assert_allclose(tg.hessian(f_scalar, x0).numpy(), hessian_np(x0), rtol=1e-12)
 
 
+def test_hvp_is_differentiable_by_an_outer_tape():
+    # f = sum(x^4): H v = 12 x^2 v, and d/dx sum(H v) = 24 x v (third derivatives).
+    x0, v0 = np.array([0.5, -1.5, 2.0]), np.array([1.0, -2.0, 0.25])
+    x, v = tg.constant(x0), tg.constant(v0)
+    with tg.GradientTape() as outer:
+        outer.watch(x)
+        hv = tg.hvp(lambda p: tg.reduce_sum(p**4), x, v)
+        total = tg.reduce_sum(hv)
+    np.testing.assert_allclose(hv.numpy(), 12 * x0**2 * v0, rtol=1e-12)
+    np.testing.assert_allclose(outer.gradient(total, x).numpy(), 24 * x0 * v0, rtol=1e-12)
+
+
+def test_hvp_reads_only_the_tangents_the_gradient_needs():
+    # The forward pass defers its tangents (forward.h, lazy mode): the loss's own tangent is never
+    # computed, so the loss's tail may even hold ops whose tangents would not be finite.
+    x0, v0 = np.array([1.0, 2.0]), np.array([0.5, -1.0])
+    hv = tg.hvp(lambda p: tg.reduce_sum(p**3) * 2.0 + 1.0, tg.constant(x0), tg.constant(v0))
+    np.testing.assert_allclose(hv.numpy(), 12 * x0 * v0, rtol=1e-12)
+
+    # a deep chain between the source and the loss resolves without recursion
+    def chain(p):
+        for _ in range(3000):
+            p = p * 1.0
+        return tg.reduce_sum(p * p)
+
+    np.testing.assert_allclose(tg.hvp(chain, tg.constant(x0), tg.constant(v0)).numpy(), 2 * v0)
+
+
+def test_hvp_leaves_nothing_recording_when_the_function_raises():
+    x = tg.Variable([1.0, 2.0])
+
+    def broken(p):
+        _ = p * p
+        raise RuntimeError("inside the function")
+
+    with pytest.raises(RuntimeError, match="inside the function"):
+        tg.hvp(broken, x, [1.0, 1.0])
+    y = x * 3.0  # no accumulator or tape left active: nothing carries a tangent or records
+    with tg.GradientTape() as tape:
+        z = tg.reduce_sum(x * x)
+    np.testing.assert_allclose(tape.gradient(z, x).numpy(), [2.0, 4.0])
+    np.testing.assert_allclose(tg.hvp(lambda p: tg.reduce_sum(p * p), x, [1.0, 1.0]), [2.0, 2.0])
+    assert y.numpy().tolist() == [3.0, 6.0]
+
+
 def test_nested_accumulators_give_second_directional_derivatives():
     x0 = np.array([0.4, -0.7])
     x = tg.constant(x0)

@@ -77,11 +77,59 @@ void test_rules_are_not_fed_back_and_exit_is_clean() {
   check(detail::recorders().accumulators.empty(), "no accumulator left active");
 }
 
+// Lazy mode (tg.hvp's forward pass): the same H v as eager mode, a tangent is computed only when
+// read (the loss's own never is, if nothing asks), and a deep chain resolves without recursion.
+void test_lazy_mode_computes_only_what_is_read() {
+  const Tensor x = vec({1.0, -2.0});
+  const Tensor v = vec({1.0, 3.0});
+  ForwardAccumulator acc;
+  acc.watch(x, v);
+  acc.set_lazy(true);
+  acc.enter();
+  Tape tape(false, true);
+  tape.enter();
+  tape.watch(x);
+  const Tensor cube = pow_scalar(x, 3.0);
+  const Tensor y = reduce_sum(cube);
+  tape.exit();
+  acc.set_lazy(false);
+  // Deferred: reading cube's tangent now computes it (and nothing else).
+  const std::uint64_t before = next_tensor_id();
+  const Tensor dcube = acc.tangent_of(cube);
+  const std::uint64_t computed = next_tensor_id() - before - 1;
+  check(near(dcube, {3.0 * 1.0 * 1.0, 3.0 * 4.0 * 3.0}), "a deferred tangent, read: 3 x^2 v");
+  check(computed > 0, "reading a deferred tangent runs its rule");
+  const std::uint64_t again = next_tensor_id();
+  check(near(acc.tangent_of(cube), {3.0, 36.0}), "read twice, the same tangent");
+  check(next_tensor_id() - again == 1, "a computed tangent is not computed again");
+  const Tensor g = tape.gradient({{y, nullptr}}, {{x, nullptr}}, {}, false)[0];
+  acc.exit();
+  check(near(acc.tangent_of(g), {6.0, -36.0}), "lazy forward pass, eager gradient: H v = 6 x v");
+  check(near(acc.tangent_of(y), {3.0 + 36.0}), "the loss's tangent, read last");
+
+  // A chain far deeper than any call stack would hold as recursion.
+  const Tensor z = vec({0.5});
+  ForwardAccumulator deep;
+  deep.watch(z, vec({1.0}));
+  deep.set_lazy(true);
+  deep.enter();
+  Tape chain_tape(false, true);
+  chain_tape.enter();
+  chain_tape.watch(z);
+  Tensor h = z;
+  const Tensor one = vec({1.0});
+  for (int i = 0; i < 200000; ++i) h = add(h, one);
+  chain_tape.exit();
+  deep.exit();
+  check(near(deep.tangent_of(h), {1.0}), "200,000 deferred adds resolve iteratively");
+}
+
 }  // namespace
 
 int main() {
   test_tangents_through_ops_and_variables();
   test_forward_over_reverse_is_a_hessian_vector_product();
   test_rules_are_not_fed_back_and_exit_is_clean();
+  test_lazy_mode_computes_only_what_is_read();
   return tg_test::finish();
 }

@@ -14,7 +14,7 @@ from typing import Callable
 
 from . import _core
 from ._core import GradientTape, Tensor, Variable
-from .ops import convert_to_tensor, zeros_like
+from .ops import convert_to_tensor
 
 __all__ = ["grad", "hessian", "hvp", "value_and_grad"]
 
@@ -22,6 +22,11 @@ __all__ = ["grad", "hessian", "hvp", "value_and_grad"]
 def _as_source(x):
     """A differentiable input: Tensors and Variables as they are, lists, tuples and dicts leaf by
     leaf, anything else (numbers, arrays) as a Tensor (Python numbers become float32)."""
+    kind = type(x)
+    if kind is Tensor or kind is Variable:
+        return x
+    if (kind is list or kind is tuple) and all(type(e) is Tensor or type(e) is Variable for e in x):
+        return x  # the common case (a model's weights), without rebuilding the list
     if isinstance(x, (Tensor, Variable)):
         return x
     if isinstance(x, dict):
@@ -78,39 +83,22 @@ def hvp(f: Callable, x, v):
     """
     x = _as_source(x)
     structured = isinstance(x, (list, tuple))
-    xs, vs = (list(x), v) if structured else ([x], [v])
+    xs, vs = (x, v) if structured else ([x], [v])
     if structured and not (isinstance(v, (list, tuple)) and len(v) == len(xs)):
         raise ValueError(
             f"hvp: x is a {type(x).__name__} of {len(xs)} tensors, so v must be a list or tuple "
             f"of {len(xs)} tensors, got a {type(v).__name__}"
             + (f" of {len(v)}" if isinstance(v, (list, tuple)) else "")
         )
-    vs = [convert_to_tensor(vi, dtype=xi.dtype) for xi, vi in zip(xs, vs)]
-    for i, (xi, vi) in enumerate(zip(xs, vs)):
-        if tuple(xi.shape) != tuple(vi.shape):
-            raise ValueError(
-                f"hvp: v[{i}] has shape {tuple(vi.shape)} but x[{i}] has shape {tuple(xi.shape)}"
-            )
     # Forward over reverse: the gradient's tangent along v is H v, one forward-mode pass over the
-    # gradient's ops instead of a second reverse sweep over them (forward.py).
-    acc = _core.ForwardAccumulator()
-    for xi, vi in zip(xs, vs):
-        acc.watch(xi, vi)
-    acc.enter()
+    # gradient's ops instead of a second reverse sweep over them (forward.py). The scope (C++)
+    # checks v against x, enters the accumulator and the tape, and reads the tangents back.
+    scope = _core.HvpScope(xs, vs)
     try:
-        with GradientTape() as tape:
-            tape.watch(xs)
-            y = _scalar_output(f(x), "hvp")
-        gs = tape.gradient(y, xs, unconnected_gradients="zero")
+        hv = scope.finish(_scalar_output(f(x), "hvp"))
     finally:
-        acc.exit()
-    hv = [_tangent_or_zeros(acc, g) for g in gs]
+        scope.close()
     return type(x)(hv) if structured else hv[0]
-
-
-def _tangent_or_zeros(acc, g):
-    t = acc.tangent(g)
-    return zeros_like(g) if t is None else t
 
 
 def _argnums(argnums, n_args: int, transform: str) -> tuple:

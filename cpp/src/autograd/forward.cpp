@@ -7,6 +7,7 @@
 #include "tapegrad/autograd/tape.h"
 #include "tapegrad/errors.h"
 #include "tapegrad/ops.h"
+#include "scratch_lease.h"
 
 namespace tg {
 
@@ -29,11 +30,11 @@ void ForwardAccumulator::exit() {
 }
 
 void ForwardAccumulator::set(TensorId id, const Tensor& tangent) {
-  auto [slot, fresh] = index_.insert(id, static_cast<std::uint32_t>(tangents_.size()));
+  auto [slot, fresh] = index_.insert(id, static_cast<std::uint32_t>(entries_.size()));
   if (fresh)
-    tangents_.push_back(tangent);
+    entries_.push_back({tangent, -1});
   else
-    tangents_[*slot] = tangent;
+    entries_[*slot] = {tangent, -1};
 }
 
 namespace {
@@ -61,13 +62,53 @@ void ForwardAccumulator::watch(const Variable& var, const Tensor& tangent) {
   set(var->value.id(), t);  // a value read before entering counts too
 }
 
-Tensor ForwardAccumulator::tangent_of(const Tensor& t) const {
+Tensor ForwardAccumulator::tangent_of(const Tensor& t) {
   if (!t.defined()) return Tensor();
   const std::uint32_t* slot = index_.find(t.id());
-  return slot ? tangents_[*slot] : Tensor();
+  if (!slot) return Tensor();
+  if (entries_[*slot].deferred >= 0) resolve(entries_[*slot].deferred);
+  return entries_[*slot].tangent;
 }
 
-Tensor ForwardAccumulator::tangent_of(const Variable& var) const { return tangent_of(var->value); }
+Tensor ForwardAccumulator::tangent_of(const Variable& var) { return tangent_of(var->value); }
+
+// Deferred ops depend only on earlier ones (recording order), so a depth-first walk with an
+// explicit stack (no recursion: a chain of 100k ops must not overflow the stack) computes each once
+// all its inputs' deferred tangents are computed.
+void ForwardAccumulator::resolve(std::int64_t first) {
+  std::vector<std::int64_t> stack{first};
+  while (!stack.empty()) {
+    const std::int64_t d = stack.back();
+    Deferred& op = deferred_[static_cast<std::size_t>(d)];
+    if (!op.node) {  // computed already (reached twice through a diamond)
+      stack.pop_back();
+      continue;
+    }
+    bool waiting = false;
+    for (const Tensor& in : op.inputs) {
+      const std::uint32_t* slot = index_.find(in.id());
+      if (slot && entries_[*slot].deferred >= 0) {
+        stack.push_back(entries_[*slot].deferred);
+        waiting = true;
+      }
+    }
+    if (waiting) continue;
+    stack.pop_back();
+    std::vector<Tensor> tangents;
+    tangents.reserve(op.inputs.size());
+    for (const Tensor& in : op.inputs) {
+      const std::uint32_t* slot = index_.find(in.id());
+      tangents.push_back(slot ? entries_[*slot].tangent : Tensor());
+    }
+    bool any = false;
+    for (const Tensor& t : tangents) any = any || t.defined();
+    const Deferred taken = std::move(op);  // op.node is null from here: computed
+    op = Deferred();
+    Tensor t;
+    if (any) t = apply_rule(taken.inputs, tangents, taken.out, *taken.node);
+    entries_[*index_.find(taken.out.id())] = {t, -1};
+  }
+}
 
 void ForwardAccumulator::on_variable_read(const Variable& var, const Tensor& value) {
   for (const auto& [id, tangent] : variable_tangents_)
@@ -85,8 +126,8 @@ namespace {
 // while a JVP rule runs; resumes them after, also on an exception.
 class InnerTapesPaused {
  public:
-  explicit InnerTapesPaused(std::size_t first) : first_(first) {
-    const auto& tapes = detail::recorders().tapes;
+  InnerTapesPaused(const std::vector<Tape*>& tapes, std::size_t first)
+      : tapes_(tapes), first_(first) {
     for (std::size_t i = first; i < tapes.size() && i - first < kMax; ++i) {
       paused_[i - first] = tapes[i]->recording();
       if (paused_[i - first]) tapes[i]->pause();
@@ -94,43 +135,70 @@ class InnerTapesPaused {
   }
   ~InnerTapesPaused() {
     // A rule pushes and pops no tapes of its own that outlive it: the same positions are ours.
-    const auto& tapes = detail::recorders().tapes;
-    for (std::size_t i = first_; i < tapes.size() && i - first_ < kMax; ++i)
-      if (paused_[i - first_]) tapes[i]->resume();
+    for (std::size_t i = first_; i < tapes_.size() && i - first_ < kMax; ++i)
+      if (paused_[i - first_]) tapes_[i]->resume();
   }
   InnerTapesPaused(const InnerTapesPaused&) = delete;
   InnerTapesPaused& operator=(const InnerTapesPaused&) = delete;
 
  private:
   static constexpr std::size_t kMax = 16;  // tapes nested inside one accumulator (no allocation)
+  const std::vector<Tape*>& tapes_;        // this thread's active tapes (recorders.h)
   std::size_t first_;
   bool paused_[kMax] = {};
 };
 }  // namespace
 
-void ForwardAccumulator::on_op(const std::vector<Tensor>& inputs, const Tensor& out,
-                               const Node& node) {
+namespace {
+// The input tangents of one rule call, from this thread's scratch (no allocation per op).
+struct TangentScratch {
+  std::vector<Tensor> tangents;
+  void release() { tangents.clear(); }
+};
+}  // namespace
+
+void ForwardAccumulator::on_op(TensorList inputs, const Tensor& out, const Node& node,
+                               const std::shared_ptr<const Node>& owned) {
   if (in_rule_) return;
-  std::vector<Tensor> tangents(inputs.size());
+  if (lazy_ && owned) {
+    if (!has_tangent_for_any(inputs)) return;
+    auto [slot, fresh] = index_.insert(out.id(), static_cast<std::uint32_t>(entries_.size()));
+    const auto d = static_cast<std::int64_t>(deferred_.size());
+    deferred_.push_back({owned, inputs.to_vector(), out});
+    if (fresh)
+      entries_.push_back({Tensor(), d});
+    else
+      entries_[*slot] = {Tensor(), d};
+    return;
+  }
+  detail::ScratchLease<TangentScratch> scratch;
+  std::vector<Tensor>& tangents = scratch->tangents;
   bool any = false;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    tangents[i] = tangent_of(inputs[i]);
-    any = any || tangents[i].defined();
+    tangents.push_back(tangent_of(inputs[i]));
+    any = any || tangents.back().defined();
   }
   if (!any) return;
+  const Tensor t = apply_rule(inputs, tangents, out, node);
+  if (t.defined()) set(out.id(), t);
+}
+
+Tensor ForwardAccumulator::apply_rule(TensorList inputs, const std::vector<Tensor>& tangents,
+                                      const Tensor& out, const Node& node) {
   if (!node.op->jvp)
     throw ValueError(std::string("forward mode: op '") + node.op->name + "' has no JVP rule");
   in_rule_ = true;
   Tensor t;
   try {
-    InnerTapesPaused paused(std::min(tapes_at_enter_, detail::recorders().tapes.size()));
+    const std::vector<Tape*>& tapes = detail::recorders().tapes;
+    InnerTapesPaused paused(tapes, std::min(tapes_at_enter_, tapes.size()));
     t = node.op->jvp(inputs, tangents, out, node);
   } catch (...) {
     in_rule_ = false;
     throw;
   }
   in_rule_ = false;
-  if (t.defined()) set(out.id(), t);
+  return t;
 }
 
 }  // namespace tg

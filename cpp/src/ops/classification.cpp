@@ -75,8 +75,9 @@ static const OpDef kSoftmax{
       return {softmax_grad(g, n.saved[0], n.attrs.ints[0])};
     },
     [](const std::vector<Tensor>& in, const Node& n) { return softmax(in[0], n.attrs.ints[0]); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& y,
-       const Node& n) -> Tensor { return softmax_grad(t[0], y, n.attrs.ints[0]); }};
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& y, const Node& n) -> Tensor {
+      return softmax_grad(t[0], y, n.attrs.ints[0]);
+    }};
 Tensor softmax(const Tensor& x, i64 axis_) {
   const int axis = softmax_axis(x.shape(), axis_, "softmax");
   const AxisView v = axis_view(x.shape(), axis);
@@ -107,8 +108,7 @@ static const OpDef kSoftmaxGrad{
     [](const std::vector<Tensor>& in, const Node& n) {
       return softmax_grad(in[0], in[1], n.attrs.ints[0]);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       const Tensor &g = in[0], &y = in[1];
       const int axis = static_cast<int>(n.attrs.ints[0]);
       Tensor by_g, by_y;
@@ -144,8 +144,7 @@ static const OpDef kLogSoftmax{
     [](const std::vector<Tensor>& in, const Node& n) {
       return log_softmax(in[0], n.attrs.ints[0]);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       return subtract(t[0],
                       row_sum(multiply(exp(z), t[0]), static_cast<int>(n.attrs.ints[0]), true));
     }};
@@ -175,8 +174,7 @@ static const OpDef kLogSoftmaxGrad{
     [](const std::vector<Tensor>& in, const Node& n) {
       return log_softmax_grad(in[0], in[1], n.attrs.ints[0]);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& w,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& w, const Node& n) -> Tensor {
       const Tensor &g = in[0], &z = in[1];
       const int axis = static_cast<int>(n.attrs.ints[0]);
       Tensor by_g, by_z;
@@ -219,8 +217,7 @@ static const OpDef kReduceLogSumExp{
     [](const std::vector<Tensor>& in, const Node& n) {
       return reduce_logsumexp(in[0], n.attrs.ints, n.attrs.flag_a);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       return reduce_sum(multiply(t[0], logsumexp_weights(in[0], z, n)), n.attrs.ints,
                         n.attrs.flag_a);
     }};
@@ -324,8 +321,7 @@ static const OpDef kSoftmaxXent{
     [](const std::vector<Tensor>& in, const Node& n) {
       return softmax_cross_entropy_with_logits(in[0], in[1], n.attrs.ints[0]);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& loss,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& loss, const Node& n) -> Tensor {
       const Tensor &l = in[0], &x = in[1];
       const int axis = static_cast<int>(n.attrs.ints[0]);
       Tensor by_l, by_x;
@@ -377,8 +373,7 @@ static const OpDef kSoftmaxXentGrad{
     [](const std::vector<Tensor>& in, const Node& n) {
       return softmax_cross_entropy_with_logits_grad(in[0], in[1], in[2], n.attrs.ints[0]);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       const Tensor &g = in[0], &l = in[1], &x = in[2];
       const int axis = static_cast<int>(n.attrs.ints[0]);
       const Tensor g_row = per_row(g, x.shape(), axis);
@@ -428,8 +423,7 @@ static const OpDef kSigmoidXent{
     [](const std::vector<Tensor>& in, const Node& n) {
       return sigmoid_cross_entropy_with_logits(in[0], in[1]);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& loss,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& loss, const Node& n) -> Tensor {
       const Tensor &z = in[0], &x = in[1];
       return detail::jvp_sum(
           {t[0].defined() ? negative(multiply(t[0], x)) : Tensor(),
@@ -467,8 +461,7 @@ static const OpDef kSigmoidXentGrad{
     [](const std::vector<Tensor>& in, const Node& n) {
       return sigmoid_cross_entropy_with_logits_grad(in[0], in[1], in[2]);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& w,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& w, const Node& n) -> Tensor {
       const Tensor &g = in[0], &z = in[1], &x = in[2];
       Tensor by_g, by_z, by_x;
       if (t[0].defined()) by_g = sigmoid_cross_entropy_with_logits_grad(t[0], z, x);

@@ -19,8 +19,9 @@ static const OpDef kAdd{
       return {sum_to_shape(g, n.input_shape(0)), sum_to_shape(g, n.input_shape(1))};
     },
     [](const std::vector<Tensor>& in, const Node& n) { return add(in[0], in[1]); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor { return detail::jvp_sum({t[0], t[1]}, n); }};
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+      return detail::jvp_sum({t[0], t[1]}, n);
+    }};
 Tensor add(const Tensor& a_, const Tensor& b_) {
   auto [a, b] = promoted(a_, b_, "add");
   Tensor z = binary_kernel(BinaryOp::Add, a, b, "add");
@@ -36,8 +37,7 @@ static const OpDef kSubtract{
               need[1] ? sum_to_shape(negative(g), n.input_shape(1)) : Tensor()};
     },
     [](const std::vector<Tensor>& in, const Node& n) { return subtract(in[0], in[1]); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       return detail::jvp_sum({t[0], t[1].defined() ? negative(t[1]) : Tensor()}, n);
     }};
 Tensor subtract(const Tensor& a_, const Tensor& b_) {
@@ -56,8 +56,7 @@ static const OpDef kMultiply{
               need[1] ? sum_to_shape(multiply(g, a), b.shape()) : Tensor()};
     },
     [](const std::vector<Tensor>& in, const Node& n) { return multiply(in[0], in[1]); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       return detail::jvp_sum({t[0].defined() ? multiply(t[0], in[1]) : Tensor(),
                               t[1].defined() ? multiply(in[0], t[1]) : Tensor()},
                              n);
@@ -79,8 +78,7 @@ static const OpDef kDivide{
                       : Tensor()};
     },
     [](const std::vector<Tensor>& in, const Node& n) { return divide(in[0], in[1]); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       return detail::jvp_sum(
           {t[0].defined() ? divide(t[0], in[1]) : Tensor(),
            t[1].defined() ? negative(divide(multiply(z, t[1]), in[1])) : Tensor()},
@@ -109,8 +107,7 @@ static const OpDef kMaximum{
               need[1] ? sum_to_shape(subtract(g, to_a), b.shape()) : Tensor()};
     },
     [](const std::vector<Tensor>& in, const Node& n) { return maximum(in[0], in[1]); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       const Tensor to_a = mask(BinaryOp::MaxPicksA, in[0], in[1]);
       return detail::jvp_sum(
           {t[0].defined() ? multiply(t[0], to_a) : Tensor(),
@@ -135,8 +132,7 @@ static const OpDef kMinimum{
               need[1] ? sum_to_shape(subtract(g, to_a), b.shape()) : Tensor()};
     },
     [](const std::vector<Tensor>& in, const Node& n) { return minimum(in[0], in[1]); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       const Tensor to_a = mask(BinaryOp::MinPicksA, in[0], in[1]);
       return detail::jvp_sum(
           {t[0].defined() ? multiply(t[0], to_a) : Tensor(),
@@ -175,8 +171,7 @@ static const OpDef kPow{
       return {da, db};
     },
     [](const std::vector<Tensor>& in, const Node& n) { return pow(in[0], in[1]); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       const Tensor &a = in[0], &b = in[1];
       const Tensor zero = scalar_like(a, 0.0), one = scalar_like(a, 1.0);
       Tensor da, db;
@@ -197,7 +192,7 @@ Tensor pow(const Tensor& a_, const Tensor& b_) {
   return z;
 }
 
-// ---- pow_scalar: z = x ** p for a number p.  dx = g * p * x^(p-1), zeros for p == 0.  Saves x.
+// ---- pow_scalar: z = x ** p for a number p.  dx = (g * p) * x^(p-1), zeros for p == 0.  Saves x.
 static const OpDef kPowScalar{
     "pow_scalar",
     [](const Node& n, const Tensor& g, Needs) -> Grads {
@@ -206,16 +201,15 @@ static const OpDef kPowScalar{
       if (p == 0.0) return {zeros_like(g)};
       if (p == 1.0) return {g};
       const Tensor x_p1 = p == 2.0 ? x : pow_scalar(x, p - 1.0);  // x**2: one op less per order
-      return {multiply(g, multiply(x_p1, scalar_like(x, p)))};
+      return {multiply(multiply(g, scalar_like(g, p)), x_p1)};    // the constant on g: see square
     },
     [](const std::vector<Tensor>& in, const Node& n) { return pow_scalar(in[0], n.attrs.scalar); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       const double p = n.attrs.scalar;
       if (p == 0.0) return Tensor();
       if (p == 1.0) return t[0];
       const Tensor x_p1 = p == 2.0 ? in[0] : pow_scalar(in[0], p - 1.0);
-      return multiply(t[0], multiply(x_p1, scalar_like(in[0], p)));
+      return multiply(multiply(t[0], scalar_like(t[0], p)), x_p1);
     }};
 Tensor pow_scalar(const Tensor& x, double p) {
   Tensor z = Tensor::empty(x.dtype(), x.shape());
@@ -233,24 +227,26 @@ Tensor pow_scalar(const Tensor& x, double p) {
 static const OpDef kNegative{
     "negative", [](const Node&, const Tensor& g, Needs) -> Grads { return {negative(g)}; },
     [](const std::vector<Tensor>& in, const Node& n) { return negative(in[0]); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor { return negative(t[0]); }};
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+      return negative(t[0]);
+    }};
 Tensor negative(const Tensor& x) {
   Tensor z = unary_kernel(UnaryOp::Negative, x);
   record(kNegative, {x}, z);
   return z;
 }
 
-// ---- square: z = x^2.  dx = g * 2x.  Saves x.
+// ---- square: z = x^2.  dx = (2g) * x, the constant on g's side: only the last product reads x,
+// so forward over reverse (tg.hvp) takes one tangent op for it, not two.  Saves x.
 static const OpDef kSquare{
     "square",
     [](const Node& n, const Tensor& g, Needs) -> Grads {
-      const Tensor& x = n.saved[0];
-      return {multiply(g, multiply(x, scalar_like(x, 2.0)))};
+      return {multiply(multiply(g, scalar_like(g, 2.0)), n.saved[0])};
     },
     [](const std::vector<Tensor>& in, const Node& n) { return square(in[0]); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n)
-        -> Tensor { return multiply(t[0], multiply(in[0], scalar_like(in[0], 2.0))); }};
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+      return multiply(multiply(t[0], scalar_like(t[0], 2.0)), in[0]);
+    }};
 Tensor square(const Tensor& x) {
   Tensor z = unary_kernel(UnaryOp::Square, x);
   record(kSquare, {x}, z, {x});
@@ -265,8 +261,9 @@ static const OpDef kSqrt{
       return {divide(g, multiply(z, scalar_like(z, 2.0)))};
     },
     [](const std::vector<Tensor>& in, const Node& n) { return sqrt(in[0]); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor { return divide(t[0], multiply(z, scalar_like(z, 2.0))); }};
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+      return divide(t[0], multiply(z, scalar_like(z, 2.0)));
+    }};
 Tensor sqrt(const Tensor& x) {
   Tensor z = unary_kernel(UnaryOp::Sqrt, x);
   record(kSqrt, {x}, z, {z});
@@ -277,8 +274,9 @@ Tensor sqrt(const Tensor& x) {
 static const OpDef kExp{
     "exp", [](const Node& n, const Tensor& g, Needs) -> Grads { return {multiply(g, n.saved[0])}; },
     [](const std::vector<Tensor>& in, const Node& n) { return exp(in[0]); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor { return multiply(t[0], z); }};
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+      return multiply(t[0], z);
+    }};
 Tensor exp(const Tensor& x) {
   Tensor z = unary_kernel(UnaryOp::Exp, x);
   record(kExp, {x}, z, {z});
@@ -289,8 +287,9 @@ Tensor exp(const Tensor& x) {
 static const OpDef kLog{
     "log", [](const Node& n, const Tensor& g, Needs) -> Grads { return {divide(g, n.saved[0])}; },
     [](const std::vector<Tensor>& in, const Node& n) { return log(in[0]); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor { return divide(t[0], in[0]); }};
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+      return divide(t[0], in[0]);
+    }};
 Tensor log(const Tensor& x) {
   Tensor z = unary_kernel(UnaryOp::Log, x);
   record(kLog, {x}, z, {x});
@@ -298,16 +297,16 @@ Tensor log(const Tensor& x) {
 }
 
 // ---- tanh: z = tanh x.  dx = g * (1 - z^2).  Saves z.
-static const OpDef kTanh{"tanh",
-                         [](const Node& n, const Tensor& g, Needs) -> Grads {
-                           const Tensor& z = n.saved[0];
-                           return {multiply(g, subtract(scalar_like(z, 1.0), square(z)))};
-                         },
-                         [](const std::vector<Tensor>& in, const Node& n) { return tanh(in[0]); },
-                         [](const std::vector<Tensor>& in, const std::vector<Tensor>& t,
-                            const Tensor& z, const Node& n) -> Tensor {
-                           return multiply(t[0], subtract(scalar_like(z, 1.0), square(z)));
-                         }};
+static const OpDef kTanh{
+    "tanh",
+    [](const Node& n, const Tensor& g, Needs) -> Grads {
+      const Tensor& z = n.saved[0];
+      return {multiply(g, subtract(scalar_like(z, 1.0), square(z)))};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) { return tanh(in[0]); },
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+      return multiply(t[0], subtract(scalar_like(z, 1.0), square(z)));
+    }};
 Tensor tanh(const Tensor& x) {
   Tensor z = unary_kernel(UnaryOp::Tanh, x);
   record(kTanh, {x}, z, {z});
@@ -322,8 +321,9 @@ static const OpDef kSigmoid{
       return {multiply(g, multiply(z, subtract(scalar_like(z, 1.0), z)))};
     },
     [](const std::vector<Tensor>& in, const Node& n) { return sigmoid(in[0]); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n)
-        -> Tensor { return multiply(t[0], multiply(z, subtract(scalar_like(z, 1.0), z))); }};
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+      return multiply(t[0], multiply(z, subtract(scalar_like(z, 1.0), z)));
+    }};
 Tensor sigmoid(const Tensor& x) {
   Tensor z = unary_kernel(UnaryOp::Sigmoid, x);
   record(kSigmoid, {x}, z, {z});
@@ -335,8 +335,9 @@ static const OpDef kRelu{
     "relu",
     [](const Node& n, const Tensor& g, Needs) -> Grads { return {relu_grad(g, n.saved[0])}; },
     [](const std::vector<Tensor>& in, const Node& n) { return relu(in[0]); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor { return relu_grad(t[0], in[0]); }};
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+      return relu_grad(t[0], in[0]);
+    }};
 Tensor relu(const Tensor& x) {
   Tensor z = unary_kernel(UnaryOp::Relu, x);
   record(kRelu, {x}, z, {x});
@@ -353,8 +354,7 @@ static const OpDef kReluGrad{
               need[1] ? zeros_like(x) : Tensor()};
     },
     [](const std::vector<Tensor>& in, const Node& n) { return relu_grad(in[0], in[1]); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       return t[0].defined() ? detail::jvp_sum({relu_grad(t[0], in[1])}, n) : Tensor();
     }};
 Tensor relu_grad(const Tensor& g_, const Tensor& x_) {
@@ -365,15 +365,15 @@ Tensor relu_grad(const Tensor& g_, const Tensor& x_) {
 }
 
 // ---- abs: z = |x|.  dx = g * sign(x), so |x|'(0) = 0.  Saves x.
-static const OpDef kAbs{"abs",
-                        [](const Node& n, const Tensor& g, Needs) -> Grads {
-                          return {multiply(g, detail::untaped_unary(UnaryOp::Sign, n.saved[0]))};
-                        },
-                        [](const std::vector<Tensor>& in, const Node& n) { return abs(in[0]); },
-                        [](const std::vector<Tensor>& in, const std::vector<Tensor>& t,
-                           const Tensor& z, const Node& n) -> Tensor {
-                          return multiply(t[0], detail::untaped_unary(UnaryOp::Sign, in[0]));
-                        }};
+static const OpDef kAbs{
+    "abs",
+    [](const Node& n, const Tensor& g, Needs) -> Grads {
+      return {multiply(g, detail::untaped_unary(UnaryOp::Sign, n.saved[0]))};
+    },
+    [](const std::vector<Tensor>& in, const Node& n) { return abs(in[0]); },
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+      return multiply(t[0], detail::untaped_unary(UnaryOp::Sign, in[0]));
+    }};
 Tensor abs(const Tensor& x) {
   Tensor z = unary_kernel(UnaryOp::Abs, x);
   record(kAbs, {x}, z, {x});
@@ -391,8 +391,7 @@ static const OpDef kWhere{
               need[2] ? sum_to_shape(where(cond, zero, g), n.input_shape(2)) : Tensor()};
     },
     [](const std::vector<Tensor>& in, const Node& n) { return where(in[0], in[1], in[2]); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       if (!t[1].defined() && !t[2].defined()) return Tensor();
       return detail::jvp_sum(
           {where(in[0], detail::or_zeros(t[1], in[1]), detail::or_zeros(t[2], in[2]))}, n);
@@ -429,8 +428,9 @@ static const OpDef kCast{
     "cast",
     [](const Node& n, const Tensor& g, Needs) -> Grads { return {cast(g, n.inputs[0].dtype)}; },
     [](const std::vector<Tensor>& in, const Node& n) { return cast(in[0], n.out_dtype); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor { return cast(t[0], n.out_dtype); }};
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+      return cast(t[0], n.out_dtype);
+    }};
 Tensor cast(const Tensor& x, DType dtype) {
   if (x.dtype() == dtype) return x;
   Tensor z = Tensor::empty(dtype, x.shape());

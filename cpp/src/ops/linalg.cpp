@@ -52,8 +52,7 @@ static const OpDef kMatmul{
     [](const std::vector<Tensor>& in, const Node& n) {
       return matmul(in[0], in[1], n.attrs.flag_a, n.attrs.flag_b);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       // The product rule da @ b + a @ db, one matmul_tangent op when both tangents are there.
       return detail::jvp_sum(
           {sum_of_products(t[0], in[1], in[0], t[1], n.attrs.flag_a, n.attrs.flag_b)}, n);
@@ -132,8 +131,7 @@ static const OpDef kMatmulTangent{
     [](const std::vector<Tensor>& in, const Node& n) {
       return matmul_tangent(in[0], in[1], in[2], in[3], n.attrs.flag_a, n.attrs.flag_b);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       const bool ta = n.attrs.flag_a, tb = n.attrs.flag_b;
       return detail::jvp_sum({sum_of_products(t[0], in[1], in[0], t[1], ta, tb),
                               sum_of_products(t[2], in[3], in[2], t[3], ta, tb)},
@@ -208,8 +206,7 @@ static const OpDef kDense{
       return dense(in[0], in[1], in.size() > 2 ? std::optional<Tensor>(in[2]) : std::nullopt,
                    n.attrs.flag_a);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       const Tensor pre = detail::jvp_sum(
           {t[0].defined() ? matmul(t[0], in[1]) : Tensor(),
            t[1].defined() ? matmul(in[0], t[1]) : Tensor(), in.size() > 2 ? t[2] : Tensor()},

@@ -35,8 +35,7 @@ static const OpDef kMeanSquaredError{
               need[1] ? sum_to_shape(d, p.shape()) : Tensor()};
     },
     [](const std::vector<Tensor>& in, const Node& n) { return mean_squared_error(in[0], in[1]); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       Tensor dd = t[1];  // the tangent of p - t, in the inputs' shapes (multiply broadcasts)
       if (t[0].defined()) dd = dd.defined() ? subtract(dd, t[0]) : negative(t[0]);
       const Tensor diff = subtract(in[1], in[0]);
@@ -80,8 +79,7 @@ static const OpDef kMeanSquaredErrorGrad{
     [](const std::vector<Tensor>& in, const Node& n) {
       return mean_squared_error_grad(in[0], in[1], in[2]);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       Tensor by_g, by_diff;
       if (t[0].defined()) by_g = mean_squared_error_grad(t[0], in[1], in[2]);
       if (t[1].defined() || t[2].defined())
@@ -160,8 +158,7 @@ static const OpDef kSparseSoftmaxXent{
     [](const std::vector<Tensor>& in, const Node& n) {
       return sparse_softmax_cross_entropy_with_logits(in[0], in[1]);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       if (!t[1].defined()) return Tensor();
       return reduce_sum(multiply(softmax_minus_labels(in[0], in[1]), t[1]),
                         std::vector<std::int64_t>{-1});
@@ -224,8 +221,7 @@ static const OpDef kSparseSoftmaxXentGrad{
     [](const std::vector<Tensor>& in, const Node& n) {
       return sparse_softmax_cross_entropy_grad(in[0], in[1], in[2]);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       const Tensor &g = in[0], &labels = in[1], &x = in[2];
       Shape gs = g.shape();
       gs.push_back(1);

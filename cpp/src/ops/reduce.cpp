@@ -87,8 +87,9 @@ static const OpDef kReduceSum{
     [](const std::vector<Tensor>& in, const Node& n) {
       return reduce_sum(in[0], n.attrs.ints, n.attrs.flag_a);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor { return reduce_sum(t[0], n.attrs.ints, n.attrs.flag_a); }};
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+      return reduce_sum(t[0], n.attrs.ints, n.attrs.flag_a);
+    }};
 Tensor reduce_sum(const Tensor& x, const Axes& axes, bool keepdims) {
   const auto red = reduced_axes(axes, x.rank(), "reduce_sum");
   Tensor kd = reduce_kernel(kernels::ReduceOp::Sum, x, red);
@@ -132,8 +133,7 @@ static const OpDef kReduceMax{
     [](const std::vector<Tensor>& in, const Node& n) {
       return reduce_max(in[0], n.attrs.ints, n.attrs.flag_a);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       const Tensor& x = in[0];
       const Tensor z_kd = reshape(z, n.attrs.shape);
       const Tensor is_max = detail::mask(kernels::BinaryOp::SameValue, x, z_kd);
@@ -192,8 +192,9 @@ static const OpDef kBroadcastTo{
       return {sum_to_shape(g, n.input_shape(0))};
     },
     [](const std::vector<Tensor>& in, const Node& n) { return broadcast_to(in[0], n.out_shape); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor { return broadcast_to(t[0], n.out_shape); }};
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+      return broadcast_to(t[0], n.out_shape);
+    }};
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   check_shape(shape, itemsize(x.dtype()), "broadcast_to");

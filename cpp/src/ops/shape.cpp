@@ -11,8 +11,9 @@ static const OpDef kReshape{
     "reshape",
     [](const Node& n, const Tensor& g, Needs) -> Grads { return {reshape(g, n.input_shape(0))}; },
     [](const std::vector<Tensor>& in, const Node& n) { return reshape(in[0], n.out_shape); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor { return reshape(t[0], n.out_shape); }};
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+      return reshape(t[0], n.out_shape);
+    }};
 Tensor reshape(const Tensor& x, const Shape& shape_) {
   Shape shape = shape_;
   int infer = -1;
@@ -54,8 +55,9 @@ static const OpDef kTranspose{
       return {transpose(g, inverse)};
     },
     [](const std::vector<Tensor>& in, const Node& n) { return transpose(in[0], n.attrs.ints); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor { return transpose(t[0], n.attrs.ints); }};
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+      return transpose(t[0], n.attrs.ints);
+    }};
 Tensor transpose(const Tensor& x, const std::optional<std::vector<std::int64_t>>& perm_) {
   const int r = x.rank();
   std::vector<std::int64_t> perm(r);
@@ -99,8 +101,7 @@ static const OpDef kConcat{
       return out;
     },
     [](const std::vector<Tensor>& in, const Node& n) { return concat(in, n.attrs.ints[0]); },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       std::vector<Tensor> parts;
       for (std::size_t i = 0; i < in.size(); ++i) parts.push_back(detail::or_zeros(t[i], in[i]));
       return concat(parts, n.attrs.ints[0]);
@@ -181,8 +182,9 @@ static const OpDef kStridedSlice{
     [](const std::vector<Tensor>& in, const Node& n) {
       return strided_slice(in[0], n.attrs.ints, n.attrs.ints2, n.out_shape);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n)
-        -> Tensor { return strided_slice(t[0], n.attrs.ints, n.attrs.ints2, n.out_shape); }};
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+      return strided_slice(t[0], n.attrs.ints, n.attrs.ints2, n.out_shape);
+    }};
 namespace {
 // The slice (begin, step, count) must lie inside `shape`: shared by the slice and its scatter,
 // which index the same positions.
@@ -229,8 +231,9 @@ static const OpDef kSliceGrad{
     [](const std::vector<Tensor>& in, const Node& n) {
       return slice_grad(in[0], n.out_shape, n.attrs.ints, n.attrs.ints2);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z, const Node& n)
-        -> Tensor { return slice_grad(t[0], n.out_shape, n.attrs.ints, n.attrs.ints2); }};
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
+      return slice_grad(t[0], n.out_shape, n.attrs.ints, n.attrs.ints2);
+    }};
 Tensor slice_grad(const Tensor& g, const Shape& shape, const std::vector<std::int64_t>& begin,
                   const std::vector<std::int64_t>& step) {
   check_shape(shape, itemsize(g.dtype()), "slice_grad");
@@ -283,8 +286,7 @@ static const OpDef kGather{
       return gather(in[0], n.attrs.ints, Shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end()),
                     n.attrs.ints2[0]);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       return gather(t[0], n.attrs.ints, Shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end()),
                     n.attrs.ints2[0]);
     }};
@@ -329,8 +331,7 @@ static const OpDef kScatterAdd{
       return scatter_add(in[0], n.attrs.ints, Shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end()),
                          n.attrs.ints2[0], n.out_shape[n.attrs.ints2[0]]);
     },
-    [](const std::vector<Tensor>& in, const std::vector<Tensor>& t, const Tensor& z,
-       const Node& n) -> Tensor {
+    [](TensorList in, const std::vector<Tensor>& t, const Tensor& z, const Node& n) -> Tensor {
       return scatter_add(t[0], n.attrs.ints, Shape(n.attrs.ints2.begin() + 1, n.attrs.ints2.end()),
                          n.attrs.ints2[0], n.out_shape[n.attrs.ints2[0]]);
     }};

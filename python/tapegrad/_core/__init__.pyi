@@ -11,7 +11,7 @@ import typing
 from . import ops
 from . import integer_ops
 from . import optim
-__all__: list[str] = ['CustomGradientFunction', 'DType', 'ForwardAccumulator', 'GradientTape', 'Program', 'RandomStream', 'RowBatches', 'ShuffleBuffer', 'Tensor', 'TensorSignatureCache', 'Trace', 'Variable', 'alloc_stats', 'check_finite', 'dropout_mask', 'integer_ops', 'is_traced', 'isa', 'num_threads', 'ops', 'optim', 'random_batch_indices', 'random_normal', 'random_permutation', 'random_truncated_normal', 'random_uniform', 'release_cached_memory', 'set_cache_limit', 'set_num_threads', 'tapes_recording', 'tensor_sharing_array', 'tracing_function']
+__all__: list[str] = ['CustomGradientFunction', 'DType', 'ForwardAccumulator', 'GradientTape', 'HvpScope', 'Program', 'RandomStream', 'RowBatches', 'ShuffleBuffer', 'Tensor', 'TensorSignatureCache', 'Trace', 'Variable', 'alloc_stats', 'check_finite', 'dropout_mask', 'integer_ops', 'is_traced', 'isa', 'num_threads', 'ops', 'optim', 'random_batch_indices', 'random_normal', 'random_permutation', 'random_truncated_normal', 'random_uniform', 'release_cached_memory', 'set_cache_limit', 'set_num_threads', 'tapes_recording', 'tensor_sharing_array', 'tracing_function']
 class DType:
     """
     Members:
@@ -532,6 +532,20 @@ class ForwardAccumulator:
         """
     def watch(self, primal: tapegrad.types.TensorLike, tangent: tapegrad.types.TensorLike) -> None:
         ...
+class HvpScope:
+    """
+    tg.hvp's accumulator and tape (functional.py).
+    """
+    def __init__(self, xs: collections.abc.Sequence, vs: collections.abc.Sequence) -> None:
+        ...
+    def close(self) -> None:
+        """
+        Leaves the tape and the accumulator.
+        """
+    def finish(self, y: tapegrad.types.TensorLike) -> list:
+        """
+        H v for each source, given the function's scalar output y.
+        """
 class RandomStream:
     """
     The draws of a stateful random op (a Dropout layer's masks); see tapegrad/random.h.

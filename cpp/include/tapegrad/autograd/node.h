@@ -1,6 +1,9 @@
 // A recorded op: plain data (an OpDef pointer, attributes, saved tensors, input/output ids), so a
 // tape can be inspected, freed piece by piece, and swept iteratively. No closures.
 #pragma once
+#include <functional>
+#include <initializer_list>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -29,13 +32,40 @@ using VjpFn = Grads (*)(const Node& node, const Tensor& g, Needs needs);
 // tape is recorded like eager code.
 using ComputeFn = Tensor (*)(const std::vector<Tensor>& inputs, const Node& node);
 
+// The inputs of a recorded op as its JVP rule reads them: a view of the op's own argument list (the
+// braced list an op passes to record, or a vector), so forward mode hands them to the rule without
+// copying a Tensor (each copy is two atomic reference-count updates, a third of a scalar JVP's
+// bookkeeping). Valid while the call that made it runs.
+class TensorList {
+ public:
+  TensorList(const std::vector<Tensor>& tensors)  // NOLINT: implicit, as the vector it views
+      : tensors_(tensors.data()), size_(tensors.size()) {}
+  TensorList(const std::initializer_list<std::reference_wrapper<const Tensor>>& refs)  // NOLINT
+      : refs_(std::data(refs)), size_(refs.size()) {}
+  std::size_t size() const { return size_; }
+  const Tensor& operator[](std::size_t i) const { return refs_ ? refs_[i].get() : tensors_[i]; }
+  std::vector<Tensor> to_vector() const {
+    std::vector<Tensor> out;
+    out.reserve(size_);
+    for (std::size_t i = 0; i < size_; ++i) out.push_back((*this)[i]);
+    return out;
+  }
+
+ private:
+  const Tensor* tensors_ = nullptr;
+  const std::reference_wrapper<const Tensor>* refs_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 // jvp(inputs, tangents, out, node): the output's tangent (forward mode) given the inputs, one
 // tangent per input (an undefined Tensor means zero; at least one is defined) and the output.
 // Written with differentiable ops like the VJP, so an outer tape or accumulator differentiates
 // it again. Returns an undefined Tensor when the output's tangent is zero (a mask, a constant).
-// The output tangent has the output's shape and dtype. node holds the attributes and shapes.
-using JvpFn = Tensor (*)(const std::vector<Tensor>& inputs, const std::vector<Tensor>& tangents,
-                         const Tensor& out, const Node& node);
+// The output tangent has the output's shape and dtype. node holds the attributes and shapes;
+// node.saved is empty when no tape keeps the op (forward mode then builds the Node without it),
+// so a rule reads its inputs and output, never what the VJP saved.
+using JvpFn = Tensor (*)(TensorList inputs, const std::vector<Tensor>& tangents, const Tensor& out,
+                         const Node& node);
 
 struct OpDef {
   const char* name;
