@@ -224,6 +224,43 @@ def _digest() -> str:
     return h.hexdigest()
 
 
+@pytest.mark.parametrize(
+    ("dtype", "shape"), [(np.float32, (900, 2500)), (np.float64, (1000, 1100))]
+)
+def test_sparse_cross_entropy_gradient_streamed_has_the_bits_of_its_rows_alone(dtype, shape):
+    """From 8 MB the gradient's rows go out by streaming stores, the label's entry adjusted before
+    a row leaves (kernels/sparse_xent.cpp): the same bits as the same rows in a small batch (not
+    streamed), labels in a row's first and (past 2048 classes) later chunks, and NaN rows."""
+    rng = np.random.default_rng(9)
+    rows, classes = shape
+    x = (rng.standard_normal(shape) * 5).astype(dtype)
+    x[3, 11] = np.nan
+    x[4, :] = -np.inf
+    labels_np = rng.integers(0, classes, rows).astype(np.int64)
+    labels_np[:4] = [0, classes - 1, min(2048, classes - 1), 2047]
+    upstream_np = rng.standard_normal(rows).astype(dtype)
+    assert x.nbytes >= 8 << 20  # streamed
+    whole = ops.sparse_softmax_cross_entropy_grad(
+        tg.constant(upstream_np), tg.constant(labels_np), tg.constant(x)
+    ).numpy()
+    for lo, hi in [(0, 7), (rows - 5, rows)]:
+        part = ops.sparse_softmax_cross_entropy_grad(
+            tg.constant(upstream_np[lo:hi]), tg.constant(labels_np[lo:hi]), tg.constant(x[lo:hi])
+        ).numpy()
+        np.testing.assert_array_equal(whole[lo:hi], part)
+    assert np.all(np.isnan(whole[[3, 4]]))
+    finite = np.arange(5, 40)
+    expect = np.exp(_log_softmax(x[finite].astype(np.float64)))
+    expect[np.arange(len(finite)), labels_np[finite]] -= 1.0
+    expect *= upstream_np.astype(np.float64)[finite, None]
+    np.testing.assert_allclose(
+        whole[finite],
+        expect,
+        rtol=1e-12 if dtype == np.float64 else 2e-6,
+        atol=1e-12 if dtype == np.float64 else 2e-6,
+    )
+
+
 def test_print_digest_for_the_parent():
     if os.environ.get("TAPEGRAD_TEST_FORCED_ISA"):
         print("DIGEST", _digest())

@@ -81,10 +81,12 @@ struct EwKernels {
   // label type (sparse_xent.cpp picks the label's entry): per row, shift[r] = what softmax_rows
   // shifts row r by and log_sum[r] = log(sum exp(x - shift[r])), so -log_softmax(x)[l] =
   // (shift - x[l]) + log_sum; and, from those two, y = (softmax(x) per row) *
-  // scale[r * scale_stride] = exp((x - shift) - log_sum) * scale in one pass.
+  // scale[r * scale_stride] = exp((x - shift) - log_sum) * scale in one pass, less scale at
+  // column minus_at[r] (the label; minus_at may be null), streamed out when stream is set.
   void (*shift_log_sum_rows)(const T* x, std::int64_t M, std::int64_t D, T* shift, T* log_sum);
   void (*scaled_softmax_rows)(const T* x, std::int64_t M, std::int64_t D, const T* shift,
-                              const T* log_sum, const T* scale, std::int64_t scale_stride, T* y);
+                              const T* log_sum, const T* scale, std::int64_t scale_stride,
+                              const std::int64_t* minus_at, T* y, bool stream);
   // Adam's update of n weights (kernels.h: adam_update); w may be w_old.
   void (*adam_update)(const T* g, T* m, T* v, const T* w_old, T* w, std::int64_t n, T one_minus_b1,
                       T one_minus_b2, T a, T eps, T wd, T lr);
