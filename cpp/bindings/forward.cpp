@@ -28,6 +28,9 @@ class HvpScope {
     for (std::size_t i = 0; i < n; ++i) {
       const py::handle x = xs[i], v = vs[i];
       const bool var = is_variable(x);
+      if (!var && !is_tensor(x))
+        throw TypeError("hvp: x must be a tensor, a variable or a list or tuple of them, got " +
+                        std::string(py::str(py::type::of(x).attr("__name__"))));
       const Tensor primal = var ? variable_of(x)->value : tensor_of(x);
       const Tensor tangent = to_tensor(v, primal.dtype());
       if (tangent.shape() != primal.shape())
