@@ -691,6 +691,9 @@ def test_hvp_errors():
         tg.hvp(lambda p: tg.reduce_sum(p[0] * p[1]), [np.ones(2), np.ones(2)], np.ones(2))
     with pytest.raises(TypeError, match=r"scalar-output functions; the output had shape \(3,\)"):
         tg.hvp(lambda x: x * x, np.ones(3), np.ones(3))
+    with pytest.warns(UserWarning, match=r"hvp: x\[0\] must be floating"):
+        hv = tg.hvp(lambda p: tg.reduce_sum(p * p), np.array([1, 2]), np.array([1, 1]))
+    assert hv.numpy().tolist() == [0, 0]
     with pytest.raises(TypeError, match="hvp: x must be a tensor, a variable or a list or tuple"):
         tg.hvp(lambda p: tg.reduce_sum(p["w"] ** 2), {"w": np.ones(2)}, {"w": np.ones(2)})
     with pytest.raises(TypeError, match="scalar-output"):

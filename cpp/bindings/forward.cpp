@@ -32,6 +32,13 @@ class HvpScope {
         throw TypeError("hvp: x must be a tensor, a variable or a list or tuple of them, got " +
                         std::string(py::str(py::type::of(x).attr("__name__"))));
       const Tensor primal = var ? variable_of(x)->value : tensor_of(x);
+      if (!is_floating(primal.dtype())) {  // GradientTape.watch's warning: no gradient, H v is 0
+        const std::string msg =
+            "hvp: x[" + std::to_string(i) +
+            "] must be floating (e.g. tg.float32) to be differentiated, got tg." +
+            dtype_name(primal.dtype());
+        if (PyErr_WarnEx(PyExc_UserWarning, msg.c_str(), 1) < 0) throw py::error_already_set();
+      }
       const Tensor tangent = to_tensor(v, primal.dtype());
       if (tangent.shape() != primal.shape())
         throw ValueError("hvp: v[" + std::to_string(i) + "] has shape " +
