@@ -22,13 +22,11 @@ __all__ = ["grad", "hessian", "hvp", "value_and_grad"]
 def _as_source(x):
     """A differentiable input: Tensors and Variables as they are, lists, tuples and dicts leaf by
     leaf, anything else (numbers, arrays) as a Tensor (Python numbers become float32)."""
-    kind = type(x)
-    if kind is Tensor or kind is Variable:
-        return x
-    if (kind is list or kind is tuple) and all(type(e) is Tensor or type(e) is Variable for e in x):
-        return x  # the common case (a model's weights), without rebuilding the list
     if isinstance(x, (Tensor, Variable)):
         return x
+    kind = type(x)
+    if (kind is list or kind is tuple) and all(type(e) is Tensor or type(e) is Variable for e in x):
+        return x  # the common case (a model's weights), without rebuilding the list
     if isinstance(x, dict):
         return {k: _as_source(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)) and not hasattr(x, "_fields"):

@@ -94,18 +94,12 @@ void ForwardAccumulator::resolve(std::int64_t first) {
     }
     if (waiting) continue;
     stack.pop_back();
-    std::vector<Tensor> tangents;
-    tangents.reserve(op.inputs.size());
-    for (const Tensor& in : op.inputs) {
-      const std::uint32_t* slot = index_.find(in.id());
-      tangents.push_back(slot ? entries_[*slot].tangent : Tensor());
-    }
-    bool any = false;
-    for (const Tensor& t : tangents) any = any || t.defined();
     const Deferred taken = std::move(op);  // op.node is null from here: computed
     op = Deferred();
+    std::vector<Tensor> tangents;
     Tensor t;
-    if (any) t = apply_rule(taken.inputs, tangents, taken.out, *taken.node);
+    if (input_tangents(taken.inputs, tangents))
+      t = apply_rule(taken.inputs, tangents, taken.out, *taken.node);
     entries_[*index_.find(taken.out.id())] = {t, -1};
   }
 }
@@ -173,14 +167,18 @@ void ForwardAccumulator::on_op(TensorList inputs, const Tensor& out, const Node&
   }
   detail::ScratchLease<TangentScratch> scratch;
   std::vector<Tensor>& tangents = scratch->tangents;
+  if (!input_tangents(inputs, tangents)) return;
+  const Tensor t = apply_rule(inputs, tangents, out, node);
+  if (t.defined()) set(out.id(), t);
+}
+
+bool ForwardAccumulator::input_tangents(TensorList inputs, std::vector<Tensor>& tangents) {
   bool any = false;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     tangents.push_back(tangent_of(inputs[i]));
     any = any || tangents.back().defined();
   }
-  if (!any) return;
-  const Tensor t = apply_rule(inputs, tangents, out, node);
-  if (t.defined()) set(out.id(), t);
+  return any;
 }
 
 Tensor ForwardAccumulator::apply_rule(TensorList inputs, const std::vector<Tensor>& tangents,

@@ -73,13 +73,19 @@ struct JvpScratch {
 // The helpers below take this thread's Recorders from their caller: every call of recorders() is
 // a function call and a thread-local lookup, about a tenth of a small op's forward-mode cost when
 // each helper made its own.
+// Whether tape records an op of these inputs: it is recording and tracks one of them.
+template <class Inputs>
+bool records(const Tape& tape, const Inputs& inputs) {
+  if (!tape.recording()) return false;
+  for (const Tensor& in : inputs)
+    if (tape.tracks(in.id())) return true;
+  return false;
+}
+
 template <class Inputs>
 bool any_tape_records(const Recorders& r, const Inputs& inputs) {
-  for (Tape* tape : r.tapes) {
-    if (!tape->recording()) continue;
-    for (const Tensor& in : inputs)
-      if (tape->tracks(in.id())) return true;
-  }
+  for (const Tape* tape : r.tapes)
+    if (records(*tape, inputs)) return true;
   return false;
 }
 
@@ -98,10 +104,7 @@ template <class Inputs>
 void record_on_tapes(const Recorders& r, const OpDef& op, const Inputs& inputs, const Tensor& out,
                      TensorRefs saved, Attrs&& attrs, std::shared_ptr<Node> node = nullptr) {
   for (Tape* tape : r.tapes) {
-    if (!tape->recording()) continue;
-    bool tracked = false;
-    for (const Tensor& in : inputs) tracked = tracked || tape->tracks(in.id());
-    if (!tracked) continue;
+    if (!records(*tape, inputs)) continue;
     if (!node) node = make_node(op, inputs, out, saved, std::move(attrs));
     tape->add_node(node);
   }

@@ -77,6 +77,8 @@ class ForwardAccumulator {
 
   void set(TensorId id, const Tensor& tangent);
   void resolve(std::int64_t first);  // computes deferred_[first] and what it depends on
+  // Appends each input's tangent (computing deferred ones) to tangents; whether any is defined.
+  bool input_tangents(TensorList inputs, std::vector<Tensor>& tangents);
   // The rule of node's op, with this accumulator's ops not fed back to it and inner tapes paused.
   Tensor apply_rule(TensorList inputs, const std::vector<Tensor>& tangents, const Tensor& out,
                     const Node& node);
